@@ -1,0 +1,217 @@
+"""Typed configuration: one frozen dataclass per params.yaml section.
+
+Only flows/ reads params.yaml (flows/params.py); everything below receives these
+objects or plain keyword arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Sound-source classes the product knows, with the typical visible height (m)
+# the camera model uses to turn a box height into a distance.
+DEFAULT_CLASS_HEIGHTS_M: Mapping[str, float] = {
+    "person": 1.7,
+    "piano": 1.0,
+    "guitar": 1.0,
+    "violin": 0.6,
+    "trumpet": 0.5,
+    "drum": 0.6,
+    "dog": 0.6,
+    "car": 1.5,
+}
+
+# Detector class name -> sound-source class. Covers our own detector and COCO
+# names (yolo11n.pt) so published weights work unchanged.
+DEFAULT_CLASS_MAP: Mapping[str, str] = {
+    "person": "person",
+    "piano": "piano",
+    "guitar": "guitar",
+    "violin": "violin",
+    "trumpet": "trumpet",
+    "drum": "drum",
+    "dog": "dog",
+    "cat": "dog",
+    "car": "car",
+    "truck": "car",
+    "bus": "car",
+    "motorcycle": "car",
+}
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """Scene extraction: how frames and audio are read from a video."""
+
+    fps: float = 5.0
+    sample_rate: int = 48000
+    chunk_s: float = 10.0
+    min_duration_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Ultralytics detector and tracker."""
+
+    weights: str = "models/weights/detector.pt"
+    conf: float = 0.3
+    iou: float = 0.5
+    imgsz: int = 320
+    tracker: str = "bytetrack.yaml"
+    device: str = "auto"
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class LocalizeConfig:
+    """Camera model and track post-processing."""
+
+    fov_deg: float = 65.0
+    class_map: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CLASS_MAP))
+    class_heights_m: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_CLASS_HEIGHTS_M)
+    )
+    smoothing_s: float = 0.6
+    min_track_s: float = 0.4
+    max_sources: int = 4
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """DSP renderer: HRTF convolution along the tracked directions."""
+
+    hrtf: str = "/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa"
+    block: int = 512
+    neighbours: int = 3
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Metrics, in the conventions of shared/research/ANCHORS.md."""
+
+    fairplay_sample_rate: int = 16000
+    n_fft: int = 512
+    hop: int = 160
+    win: int = 400
+    window_s: float = 0.25
+    hop_s: float = 0.125
+    itd_band_hz: tuple[float, float] = (150.0, 1500.0)
+    phat_beta: float = 0.75
+    max_itd_s: float = 0.001
+    energy_floor_db: float = -35.0
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Synthetic scenes (video + true mono + binaural truth)."""
+
+    scenes: int = 4
+    seed: int = 0
+    max_sources: int = 2
+    duration_s: float = 6.0
+    width: int = 640
+    height: int = 360
+    video_fps: int = 25
+    fov_deg: float = 65.0
+    sample_rate: int = 48000
+    classes: tuple[str, ...] = ("person", "piano", "guitar", "violin", "trumpet")
+    distance_m: tuple[float, float] = (1.5, 6.0)
+    hrtf: str = "/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa"
+    soundfont: str = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """The bundled sample archive (DVC stage `sample`)."""
+
+    scenes: int = 3
+    seed: int = 7
+    sources: int = 2
+    duration_s: float = 6.0
+
+
+@dataclass(frozen=True)
+class DetectorDataConfig:
+    """Frames rendered for training the project's own detector."""
+
+    train_images: int = 600
+    val_images: int = 150
+    seed: int = 1
+    width: int = 640
+    height: int = 360
+
+
+@dataclass(frozen=True)
+class TrainDetectorConfig:
+    """Training of the project's own small YOLO."""
+
+    model: str = "models/yolo_tiny.yaml"
+    epochs: int = 30
+    imgsz: int = 320
+    batch: int = 16
+    seed: int = 0
+    workers: int = 0
+
+
+@dataclass(frozen=True)
+class RemasterConfig:
+    """Orchestration of a remaster run."""
+
+    actors: int = 1
+    cpus_per_actor: float = 1.0
+    gpus_per_actor: float = 0.0
+    max_restarts: int = 2
+    max_task_retries: int = 2
+    mlflow_experiment: str = "remaster"
+
+
+@dataclass(frozen=True)
+class Params:
+    """All sections of params.yaml."""
+
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    localize: LocalizeConfig = field(default_factory=LocalizeConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    detector_data: DetectorDataConfig = field(default_factory=DetectorDataConfig)
+    train_detector: TrainDetectorConfig = field(default_factory=TrainDetectorConfig)
+    remaster: RemasterConfig = field(default_factory=RemasterConfig)
+
+
+def section_from_mapping(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    """Build a config dataclass from a mapping, refusing unknown keys.
+
+    Lists become tuples where the field's default is a tuple, so configs stay hashable
+    and comparable.
+    """
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
+    defaults = cls()
+    kwargs = {}
+    for name, value in values.items():
+        if isinstance(getattr(defaults, name), tuple) and isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def params_from_mapping(data: Mapping[str, Any], where: str = "params") -> Params:
+    """Build Params from a parsed params.yaml mapping."""
+    fields = {f.name: f for f in dataclasses.fields(Params)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown sections {unknown}")
+    kwargs = {}
+    for name in fields:
+        section_cls = type(getattr(Params(), name))
+        kwargs[name] = section_from_mapping(section_cls, data.get(name) or {}, f"{where}:{name}")
+    return Params(**kwargs)

@@ -1,0 +1,118 @@
+"""The `binaural` command line.
+
+    binaural demo --out DIR                 remaster the bundled sample archive
+    binaural remaster SRC DEST [--ray-address ADDR] [--params FILE]
+    binaural synth OUT --scenes N --seed S [--sources K] [--duration D]
+    binaural train-detector                 the DVC stages detector_data + train_detector
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from flows.environment import PROJECT_ROOT, prepare_environment
+
+SAMPLE_ARCHIVE = PROJECT_ROOT / "data" / "sample"
+
+
+def _print_summary(summary: dict) -> None:
+    items = summary.get("items", [])
+    print(f"\n{'video':<28} {'status':<7} {'sources':>7} {'dir.err deg':>11} {'collapse dB':>11}")
+    for item in items:
+        if item["status"] == "done":
+            m = item["report"]["metrics"]
+            err = m.get("direction_error_deg_median")
+            print(f"{item['name']:<28} {'done':<7} {len(item['report']['sources']):>7} "
+                  f"{'-' if err is None else f'{err:.1f}':>11} {m['collapse_score_db']:>11.1f}")
+        else:
+            print(f"{item['name']:<28} {'FAILED':<7} {item['error']}")
+    print(f"\noutputs in {summary['dest']}; MLflow run {summary.get('mlflow_run_id')}")
+
+
+def cmd_remaster(args: argparse.Namespace) -> int:
+    from flows.remaster import remaster
+
+    summary = remaster(args.src, args.dest, params_file=args.params,
+                       ray_address=args.ray_address)
+    _print_summary(summary)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    args.src = str(SAMPLE_ARCHIVE)
+    args.dest = args.out
+    return cmd_remaster(args)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from binaural.hrtf import load_sofa
+    from binaural.synth import synthesize
+    from flows.params import load_params
+
+    cfg = load_params(args.params).synth
+    changes = {"scenes": args.scenes, "seed": args.seed}
+    if args.sources is not None:
+        changes["max_sources"] = args.sources
+    if args.duration is not None:
+        changes["duration_s"] = args.duration
+    cfg = replace(cfg, **changes)
+    hrtf = load_sofa(cfg.hrtf, cfg.sample_rate)
+
+    def progress(done: int, total: int, name: str) -> None:
+        print(f"[{done}/{total}] {name}", flush=True)
+
+    synthesize(cfg, hrtf, args.out, progress)
+    print(f"{cfg.scenes} scenes in {args.out} (truth in {Path(args.out) / 'truth'})")
+    return 0
+
+
+def cmd_train_detector(args: argparse.Namespace) -> int:
+    return subprocess.call(["dvc", "repro", "train_detector"], cwd=PROJECT_ROOT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="binaural", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default=None, help="params.yaml to use")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("remaster", help="remaster a folder of videos")
+    p.add_argument("src")
+    p.add_argument("dest")
+    p.add_argument("--ray-address", default=None, help="an existing Ray cluster")
+    p.set_defaults(func=cmd_remaster)
+
+    p = sub.add_parser("demo", help="remaster the bundled sample archive")
+    p.add_argument("--out", default="demo-out")
+    p.add_argument("--ray-address", default=None)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("synth", help="synthesize scenes with true mono and binaural truth")
+    p.add_argument("out")
+    p.add_argument("--scenes", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sources", type=int, default=None, help="at most K sources per scene")
+    p.add_argument("--duration", type=float, default=None, help="seconds per scene")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("train-detector", help="retrain the shipped detector (dvc repro)")
+    p.set_defaults(func=cmd_train_detector)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    prepare_environment()
+    try:
+        return args.func(args)
+    except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
+        print(f"binaural: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Process environment for the tools: state inside the project, telemetry off.
+
+Called once by each entry point (CLI, DVC stage, test session) before Prefect, Ray,
+MLflow or Ultralytics are imported; importing this module changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def prepare_environment(state_dir: str | Path | None = None) -> Path:
+    """Point every tool's state at `state_dir` (default: <project>/.state).
+
+    Values already set by the user (a Prefect server, an MLflow tracking server) win.
+    """
+    state = Path(state_dir or os.environ.get("BINAURAL_STATE_DIR", PROJECT_ROOT / ".state"))
+    state = state.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    defaults = {
+        "BINAURAL_STATE_DIR": str(state),
+        "XDG_CONFIG_HOME": str(state / "xdg-config"),
+        "XDG_CACHE_HOME": str(state / "xdg-cache"),
+        "MPLCONFIGDIR": str(state / "matplotlib"),
+        "MPLBACKEND": "Agg",
+        "YOLO_CONFIG_DIR": str(state / "ultralytics"),
+        "YOLO_OFFLINE": "1",
+        "YOLO_VERBOSE": "False",
+        "PREFECT_HOME": str(state / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow.db'}",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_SITE_CACHE_DIR": str(state / "dvc-site-cache"),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+        "TORCH_HOME": str(state / "torch"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    _prepare_ultralytics(Path(os.environ["YOLO_CONFIG_DIR"]))
+    return state
+
+
+def _prepare_ultralytics(config_dir: Path) -> None:
+    """Font for dataset checks (else Ultralytics tries to download Arial.ttf)."""
+    target = config_dir / "Ultralytics" / "Arial.ttf"
+    if target.exists():
+        return
+    import matplotlib
+
+    font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(font, target)
+
+
+def mlflow_artifact_root() -> str:
+    """Where the default local MLflow store keeps artifacts."""
+    return str(Path(os.environ["BINAURAL_STATE_DIR"]) / "mlartifacts")

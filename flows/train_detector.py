@@ -1,0 +1,83 @@
+"""DVC stages `detector_data` and `train_detector`: our own small YOLO, logged to MLflow.
+
+    python -m flows.train_detector data OUT_DIR
+    python -m flows.train_detector train DATA_DIR WEIGHTS_OUT METRICS_JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from flows.environment import prepare_environment
+
+
+def make_data(out_dir: str) -> Path:
+    from binaural.detector_data import write_dataset
+    from flows.params import load_params
+
+    cfg = load_params().detector_data
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return write_dataset(out_dir, cfg.train_images, cfg.val_images, cfg.seed, cfg.width,
+                         cfg.height)
+
+
+def train(data_dir: str, weights_out: str, metrics_out: str) -> dict:
+    import mlflow
+
+    from flows.params import load_params
+    from flows.tracking import start_experiment
+    from models import detector
+
+    params = load_params()
+    cfg = params.train_detector
+    data_yaml = Path(data_dir).resolve() / "data.yaml"
+    run_dir = Path(prepare_environment()) / "yolo-train"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    start_experiment("detector")
+    with mlflow.start_run(run_name="train_detector") as run:
+        mlflow.log_params({f"train_detector.{k}": v for k, v in vars(cfg).items()})
+        mlflow.log_params({f"detector_data.{k}": v for k, v in vars(params.detector_data).items()})
+        t0 = time.perf_counter()
+        best, metrics = detector.train(
+            data_yaml, cfg.model, run_dir, cfg.epochs, cfg.imgsz, cfg.batch, cfg.seed,
+            cfg.workers, threads=os.cpu_count() or 1,
+        )
+        metrics["train_seconds"] = round(time.perf_counter() - t0, 1)
+        mlflow.log_metrics(metrics)
+        results = run_dir / "train" / "results.csv"
+        if results.exists():
+            mlflow.log_artifact(str(results))
+        Path(weights_out).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(best, weights_out)
+        mlflow.log_artifact(weights_out)
+        metrics["mlflow_run_id"] = run.info.run_id
+    Path(metrics_out).parent.mkdir(parents=True, exist_ok=True)
+    Path(metrics_out).write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    prepare_environment()
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("data")
+    d.add_argument("out_dir")
+    t = sub.add_parser("train")
+    t.add_argument("data_dir")
+    t.add_argument("weights_out")
+    t.add_argument("metrics_out")
+    args = parser.parse_args(argv)
+    if args.cmd == "data":
+        print(make_data(args.out_dir))
+    else:
+        print(json.dumps(train(args.data_dir, args.weights_out, args.metrics_out), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Ray actors that load a model once and serve many videos.
+
+Thin glue: each method forwards paths and small records to binaural.pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import ray
+
+from binaural.config import (
+    DetectorConfig,
+    EvaluateConfig,
+    LocalizeConfig,
+    RenderConfig,
+    SceneConfig,
+)
+
+
+def resolve_device(requested: str) -> str:
+    """'auto' -> the GPU Ray gave this actor, if any, else the CPU."""
+    if requested != "auto":
+        return requested
+    return "cuda:0" if ray.get_gpu_ids() else "cpu"
+
+
+class DetectorWorker:
+    """Holds one Ultralytics detector; localizes the sources of one video per call."""
+
+    def __init__(self, detector: DetectorConfig, scene: SceneConfig, localize: LocalizeConfig):
+        from models.detector import Detector
+
+        options = asdict(detector)
+        options["device"] = resolve_device(detector.device)
+        self.detector = Detector(**options)
+        self.scene, self.localize_cfg = scene, localize
+
+    def localize(self, path: str):
+        from binaural.pipeline import localize_video
+
+        # A fresh tracker state per video: persist=False on the first frame.
+        return localize_video(path, self.detector, self.scene, self.localize_cfg)
+
+
+class RendererWorker:
+    """Holds the HRTF set; generates, evaluates and writes the outputs of one video."""
+
+    def __init__(self, render: RenderConfig, scene: SceneConfig, evaluate: EvaluateConfig):
+        from binaural.hrtf import load_sofa
+
+        self.hrtf = load_sofa(render.hrtf, scene.sample_rate)
+        self.render_cfg, self.scene, self.evaluate = render, scene, evaluate
+
+    def render(self, path: str, loc, dest_dir: str, name: str, reference: str | None):
+        from binaural.pipeline import render_video, write_report
+
+        report = render_video(path, loc, self.hrtf, dest_dir, name, self.scene,
+                              self.render_cfg, self.evaluate, reference)
+        write_report(dest_dir, report)
+        return report
+
+
+def actor_options(cpus: float, gpus: float, max_restarts: int, max_task_retries: int) -> dict:
+    """Ray options: restart a dead actor and retry its calls (not on app errors)."""
+    options = {"num_cpus": cpus, "max_restarts": max_restarts,
+               "max_task_retries": max_task_retries}
+    if gpus > 0 and ray.cluster_resources().get("GPU", 0) > 0:
+        options["num_gpus"] = gpus
+    return options
+
+
+def start_pools(params, actors: int):
+    """Create `actors` detector and renderer actors; returns two lists of handles."""
+    cfg = params.remaster
+    retry = (cfg.max_restarts, cfg.max_task_retries)
+    detector_cls = ray.remote(DetectorWorker).options(
+        **actor_options(cfg.cpus_per_actor, cfg.gpus_per_actor, *retry))
+    renderer_cls = ray.remote(RendererWorker).options(  # DSP: CPU only
+        **actor_options(cfg.cpus_per_actor, 0.0, *retry))
+    detectors = [detector_cls.remote(params.detector, params.scene, params.localize)
+                 for _ in range(actors)]
+    renderers = [renderer_cls.remote(params.render, params.scene, params.evaluate)
+                 for _ in range(actors)]
+    return detectors, renderers

@@ -1,0 +1,124 @@
+"""The real remaster flow: Prefect flow run, local Ray cluster, MLflow store, our detector."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from binaural.audio_io import read_wav
+from binaural.config import EvaluateConfig, SynthConfig
+from binaural.synth import synthesize
+from binaural.truth import truth_direction_errors
+from binaural.video import video_packets
+
+CLIPS = 2
+
+
+def _video_only(path: Path) -> None:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        for i in range(25):
+            frame = av.VideoFrame.from_ndarray(np.full((96, 160, 3), i * 8, np.uint8),
+                                               format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory, kemar) -> Path:
+    src = tmp_path_factory.mktemp("archive")
+    cfg = replace(SynthConfig(), scenes=CLIPS, seed=5, max_sources=1, duration_s=3.0)
+    synthesize(cfg, kemar, src)
+    (src / "notes.mp4").write_text("this is a text file, not a video\n")
+    (src / "empty.mp4").write_bytes(b"")
+    _video_only(src / "silent.mp4")
+    return src
+
+
+@pytest.fixture(scope="module")
+def remastered(archive, tmp_path_factory):
+    from flows.remaster import remaster
+
+    dest = tmp_path_factory.mktemp("dest")
+    return remaster(str(archive), str(dest)), dest
+
+
+def test_every_good_clip_gets_four_outputs(archive, remastered):
+    summary, dest = remastered
+    assert len(summary["done"]) == CLIPS
+    for name in summary["done"]:
+        for suffix in (".binaural.wav", ".binaural.mp4", ".json", ".png"):
+            assert (dest / f"{name}{suffix}").stat().st_size > 0
+        audio, sr = read_wav(dest / f"{name}.binaural.wav")
+        mono_len = read_wav(archive / "truth" / f"{name}.binaural.wav")[0].shape[1]
+        assert sr == 48000 and audio.shape == (2, mono_len)
+        # The video stream is copied, not re-encoded; binaural first, original mono second.
+        assert video_packets(dest / f"{name}.binaural.mp4") == video_packets(
+            archive / f"{name}.mp4")
+        with av.open(str(dest / f"{name}.binaural.mp4")) as c:
+            channels = [s.codec_context.channels for s in c.streams.audio]
+        assert channels == [2, 1]
+    assert not list(dest.glob(".*part*")), "temporary files left behind"
+
+
+def test_bad_items_fail_alone_with_a_reason(archive, remastered):
+    summary, _ = remastered
+    failed = summary["failed"]
+    assert set(Path(p).name for p in failed) == {"notes.mp4", "empty.mp4", "silent.mp4"}
+    for path, reason in failed.items():
+        assert reason.startswith(path) and "\n" not in reason
+    reasons = {Path(p).name: r for p, r in failed.items()}
+    assert "empty" in reasons["empty.mp4"]
+    assert "no audio stream" in reasons["silent.mp4"]
+    assert "not a readable video" in reasons["notes.mp4"]
+    on_disk = json.loads((Path(summary["dest"]) / "summary.json").read_text())
+    assert on_disk["failed"] == failed
+
+
+def test_output_direction_follows_the_truth(archive, remastered):
+    _, dest = remastered
+    cfg = EvaluateConfig()
+    for truth in sorted((archive / "truth").glob("*.json")):
+        report = json.loads((dest / f"{truth.stem}.json").read_text())
+        assert report["sources"], f"{truth.stem}: detector found no source"
+        errors = truth_direction_errors(dest / f"{truth.stem}.binaural.wav", truth, cfg)
+        assert errors.size > 5
+        assert np.median(errors) < 15.0
+        # Same source class as the truth, and not collapsed to mono.
+        truth_class = json.loads(truth.read_text())["sources"][0]["class"]
+        assert report["sources"][0]["class"] == truth_class
+        assert report["metrics"]["collapse_score_db"] > -40
+
+
+def test_report_records_versions_timings_and_metrics(remastered):
+    summary, dest = remastered
+    report = json.loads((dest / f"{summary['done'][0]}.json").read_text())
+    assert report["generator"]["name"] == "dsp" and "@" in report["generator"]["version"]
+    assert report["detector"]["version"].startswith("detector.pt@")
+    assert set(report["timings_s"]) >= {"localization", "generation", "evaluation", "mux"}
+    m = report["metrics"]
+    # The DSP render beats copying the mono on both reference metrics.
+    assert m["stft_distance"] < m["mono_copy_stft_distance"]
+    assert m["envelope_distance"] < m["mono_copy_envelope_distance"]
+    track = report["sources"][0]["track"]
+    assert {"t", "azimuth_deg", "elevation_deg", "distance_m"} <= set(track[0])
+
+
+def test_mlflow_holds_the_run(remastered):
+    import mlflow
+
+    summary, _ = remastered
+    run = mlflow.get_run(summary["mlflow_run_id"])
+    assert run.data.metrics["videos_done"] == CLIPS
+    assert run.data.metrics["videos_failed"] == 3
+    assert "direction_error_deg_median" in run.data.metrics
+    artifacts = [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "reports")]
+    assert len(artifacts) == 2 * CLIPS
