@@ -103,6 +103,35 @@ class EvaluateConfig:
     phat_beta: float = 0.75
     max_itd_s: float = 0.001
     energy_floor_db: float = -35.0
+    # Richard et al. / BinauralGrad set (48 kHz, STFT 2048, 40 ms window, 10 ms hop); the
+    # log-spectral distance and the time-frequency cue errors use the same STFT.
+    richard_sample_rate: int = 48000
+    richard_n_fft: int = 2048
+    richard_win_ms: float = 40.0
+    richard_hop_ms: float = 10.0
+    phase_energy_threshold: float = 0.2  # phase error over bins above this x mean energy
+    # Multi-resolution STFT: (n_fft, hop, win) in samples at richard_sample_rate.
+    mrstft_resolutions: tuple[tuple[int, int, int], ...] = (
+        (1024, 120, 600),
+        (2048, 240, 1200),
+        (512, 50, 240),
+    )
+    tf_ild_min_hz: float = 1500.0
+    tf_ipd_band_hz: tuple[float, float] = (100.0, 1500.0)
+    # `binaural evaluate` defaults: systems compared, dataset split, clips whose direction
+    # over time is plotted, MLflow experiment.
+    systems: tuple[str, ...] = ("mono", "dsp", "dsp-oracle")
+    split: str = "test"
+    plot_clips: int = 4
+    mlflow_experiment: str = "evaluate"
+
+    def __post_init__(self) -> None:
+        # YAML gives lists of lists; keep the config hashable.
+        object.__setattr__(
+            self,
+            "mrstft_resolutions",
+            tuple(tuple(int(v) for v in r) for r in self.mrstft_resolutions),
+        )
 
 
 @dataclass(frozen=True)
@@ -161,7 +190,10 @@ class TrainDetectorConfig:
 class RemasterConfig:
     """Orchestration of a remaster run."""
 
+    shard_size: int = 64
     actors: int = 1
+    concurrency: int = 2
+    lease_s: float = 3600.0
     cpus_per_actor: float = 1.0
     gpus_per_actor: float = 0.0
     max_restarts: int = 2

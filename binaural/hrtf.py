@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from binaural.constants import LEFT, RIGHT
+from binaural.outputs import file_sha256
 
 
 @dataclass(frozen=True)
@@ -78,14 +78,6 @@ def direction_vectors(azimuth_deg: np.ndarray, elevation_deg: np.ndarray) -> np.
     return np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=-1)
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
 def normalise_frontal(ir: np.ndarray, azimuth_deg: np.ndarray, elevation_deg: np.ndarray):
     """Scale a set so that the frontal HRIR energy, averaged over both ears, is 1.
 
@@ -136,5 +128,5 @@ def load_sofa(path: str | Path, sample_rate: int) -> HRTFSet:
         elevation_deg=elevation,
         sample_rate=sample_rate,
         name=path.stem,
-        digest=_file_digest(path),
+        digest=file_sha256(path)[:16],
     )

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from binaural.metrics import (
     envelope_distance,
     fairplay_stft_distance,
 )
-from binaural.outputs import atomic_path, write_json
+from binaural.outputs import atomic_path, file_sha256, write_json
 from binaural.render import FilterFn, Spatializer, mixture_filter
 from binaural.video import VideoInfo, iter_audio, iter_frames, probe, remux
 
@@ -54,14 +53,6 @@ class Localization:
     fov_deg: float
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def localize_video(

@@ -29,7 +29,7 @@ from binaural.video import write_video
 log = logging.getLogger(__name__)
 
 PEAK_LEVEL = 0.8  # peak of the louder of mono and binaural after scaling
-MIN_SEPARATION_DEG = 18.0  # initial azimuth spacing between sources
+SECTOR_MARGIN_DEG = 1.5  # free angle kept at each side of a source's sector
 
 
 @dataclass(frozen=True)
@@ -59,38 +59,38 @@ def trajectory(plan: SourcePlan, times_s: np.ndarray, duration_s: float):
 
 
 def plan_scene(cfg: SynthConfig, camera: Camera, rng: np.random.Generator, sources: int):
-    """Draw classes and trajectories that keep each sprite inside the picture."""
+    """Draw classes and trajectories that keep each sprite inside the picture and apart.
+
+    The field of view is cut into one sector per source (in random order); each source
+    moves within its own sector and is kept far enough away for its sprite to fit in it,
+    so sources never cross or hide each other.
+    """
     classes = rng.choice(len(cfg.classes), size=sources, replace=False)
-    half_fov = cfg.fov_deg / 2
+    sector_deg = cfg.fov_deg / sources
+    order = rng.permutation(sources)
     plans: list[SourcePlan] = []
-    spans: list[tuple[float, float]] = []
-    for k in classes:
+    for slot, k in zip(order, classes):
         name = cfg.classes[int(k)]
-        d0, d1 = rng.uniform(*cfg.distance_m, size=2)
-        # Keep the sprite (half its width) within the frame at the nearer distance.
-        height_px = camera.focal_px * DEFAULT_CLASS_HEIGHTS_M[name] / min(d0, d1)
-        half_w_deg = np.degrees(np.arctan(height_px * SPRITE_ASPECT[name] / 2 / camera.focal_px))
-        limit = max(2.0, half_fov - half_w_deg - 3.0)
-        # Sources keep apart and do not cross, so each stays visible (mostly unoccluded).
-        for _ in range(100):
-            a0 = rng.uniform(-limit, limit)
-            a1 = float(np.clip(a0 + rng.uniform(-25, 25), -limit, limit))
-            if all(
-                abs(a0 - b0) >= MIN_SEPARATION_DEG and abs(a1 - b1) >= MIN_SEPARATION_DEG
-                and (a0 - b0) * (a1 - b1) > 0
-                for b0, b1 in spans
-            ):
-                break
-        spans.append((a0, a1))
+        wobble = float(rng.uniform(0, 3))
+        half_width_m = DEFAULT_CLASS_HEIGHTS_M[name] * SPRITE_ASPECT[name] / 2
+        room_deg = max(1.0, sector_deg / 2 - SECTOR_MARGIN_DEG - wobble)
+        nearest = min(cfg.distance_m[1], half_width_m / np.tan(np.radians(room_deg)))
+        low = max(cfg.distance_m[0], nearest)
+        d0, d1 = rng.uniform(low, max(low, cfg.distance_m[1]), size=2)
+        half_w_deg = np.degrees(np.arctan(half_width_m / min(d0, d1)))
+        lo = -cfg.fov_deg / 2 + slot * sector_deg
+        inner = max(0.0, sector_deg / 2 - half_w_deg - SECTOR_MARGIN_DEG - wobble)
+        centre = lo + sector_deg / 2
+        a0, a1 = (float(centre + rng.uniform(-inner, inner)) for _ in range(2))
         plans.append(
             SourcePlan(
                 source_class=name,
                 seed=int(rng.integers(1 << 30)),
                 gain=float(rng.uniform(0.6, 1.0)),
-                azimuth_deg=(float(a0), a1),
+                azimuth_deg=(a0, a1),
                 elevation_deg=(float(rng.uniform(-8, 4)), float(rng.uniform(-8, 4))),
                 distance_m=(float(d0), float(d1)),
-                wobble_deg=float(rng.uniform(0, 3)),
+                wobble_deg=wobble,
                 wobble_hz=float(rng.uniform(0.1, 0.4)),
             )
         )

@@ -102,14 +102,16 @@ def iter_audio(
             raise MediaError(f"{path}: no audio stream")
         stream = c.streams.audio[0]
         total = int(round(_stream_duration(c, stream) * sample_rate))
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        # Keep the channels and average them: FFmpeg's own stereo->mono downmix sums
+        # them at -3 dB each, which raises a dual-mono track by 3 dB.
+        resampler = av.AudioResampler(format="fltp", rate=sample_rate)
         buffer: list[np.ndarray] = []
         buffered = emitted = 0
         try:
             frames = c.decode(stream)
             for frame in frames:
                 for out in resampler.resample(frame):
-                    buffer.append(out.to_ndarray().reshape(-1))
+                    buffer.append(out.to_ndarray().mean(axis=0))
                     buffered += buffer[-1].shape[0]
                 while buffered >= chunk and emitted < total:
                     joined = np.concatenate(buffer)
@@ -119,7 +121,7 @@ def iter_audio(
                     yield piece.astype(np.float32)
                     buffer, buffered = [rest], rest.shape[0]
             for out in resampler.resample(None):
-                buffer.append(out.to_ndarray().reshape(-1))
+                buffer.append(out.to_ndarray().mean(axis=0))
         except av.error.FFmpegError as exc:
             raise MediaError(f"{path}: audio decoding failed ({exc})") from exc
         if buffer and emitted < total:
@@ -244,3 +246,19 @@ def video_packets(path: str | Path) -> list[bytes]:
     """The video stream's packet payloads, for checking a stream copy."""
     with _open(path) as c:
         return [bytes(p) for p in c.demux(c.streams.video[0]) if p.size]
+
+
+def copy_video_stream(src: str | Path, dest: str | Path) -> None:
+    """Write `dest` (MP4) with the source's video stream copied packet for packet and no
+    audio: a muted copy, e.g. for a listening test that plays each system's track over it."""
+    with _open(src) as inp:
+        if not inp.streams.video:
+            raise MediaError(f"{src}: no video stream")
+        with av.open(str(dest), mode="w", format="mp4") as out:
+            v_in = inp.streams.video[0]
+            v_out = out.add_stream_from_template(v_in)
+            for packet in inp.demux(v_in):
+                if packet.dts is None:
+                    continue
+                packet.stream = v_out
+                out.mux(packet)

@@ -20,17 +20,21 @@ SAMPLE_ARCHIVE = PROJECT_ROOT / "data" / "sample"
 
 
 def _print_summary(summary: dict) -> None:
-    items = summary.get("items", [])
-    print(f"\n{'video':<28} {'status':<7} {'sources':>7} {'dir.err deg':>11} {'collapse dB':>11}")
-    for item in items:
+    print(f"\n{'video':<32} {'status':<8} {'sources':>7} {'dir.err deg':>11} "
+          f"{'collapse dB':>11}")
+    for item in summary.get("items", []):
         if item["status"] == "done":
             m = item["report"]["metrics"]
             err = m.get("direction_error_deg_median")
-            print(f"{item['name']:<28} {'done':<7} {len(item['report']['sources']):>7} "
+            print(f"{item['key']:<32} {'done':<8} {len(item['report']['sources']):>7} "
                   f"{'-' if err is None else f'{err:.1f}':>11} {m['collapse_score_db']:>11.1f}")
+        elif item["status"] == "failed":
+            print(f"{item['key']:<32} {'FAILED':<8} {item['error']}")
         else:
-            print(f"{item['name']:<28} {'FAILED':<7} {item['error']}")
-    print(f"\noutputs in {summary['dest']}; MLflow run {summary.get('mlflow_run_id')}")
+            print(f"{item['key']:<32} {'skipped':<8} {item.get('reason', '')}")
+    print(f"\n{len(summary['done'])} done, {len(summary['already_done'])} already done, "
+          f"{len(summary['failed'])} failed; outputs in {summary['dest']}/{summary['version']}/; "
+          f"MLflow run {summary.get('mlflow_run_id')}")
 
 
 def cmd_remaster(args: argparse.Namespace) -> int:

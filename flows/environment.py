@@ -13,10 +13,11 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def prepare_environment(state_dir: str | Path | None = None) -> Path:
+def prepare_environment(state_dir: str | Path | None = None, override: bool = False) -> Path:
     """Point every tool's state at `state_dir` (default: <project>/.state).
 
-    Values already set by the user (a Prefect server, an MLflow tracking server) win.
+    Values already set by the user (a Prefect server, an MLflow tracking server) win,
+    unless `override` (the test session isolates itself from the user's settings).
     """
     state = Path(state_dir or os.environ.get("BINAURAL_STATE_DIR", PROJECT_ROOT / ".state"))
     state = state.resolve()
@@ -46,7 +47,12 @@ def prepare_environment(state_dir: str | Path | None = None) -> Path:
         "HF_HUB_OFFLINE": "1",
     }
     for key, value in defaults.items():
-        os.environ.setdefault(key, value)
+        if override:
+            os.environ[key] = value
+        else:
+            os.environ.setdefault(key, value)
+    if override:
+        os.environ.pop("PREFECT_API_URL", None)
     _prepare_ultralytics(Path(os.environ["YOLO_CONFIG_DIR"]))
     return state
 

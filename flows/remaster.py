@@ -1,39 +1,71 @@
-"""The remaster flow: a folder of videos in, binaural WAV/MP4/JSON/PNG per video out.
+"""The remaster flow: an archive of videos in, binaural WAV/MP4/JSON/PNG per video out.
 
-Prefect orchestrates (one task per video, failures kept per item); Ray executes the
-heavy stages in actors that load the detector and the HRTF set once; MLflow records
-one run per remaster.
+SRC and DEST are local folders or fsspec URIs (s3://bucket/prefix). Prefect runs one
+task per shard of the archive; inside a shard Ray runs the items: plain tasks fetch and
+publish, actors hold the detector and the renderer (loaded once). A manifest in DEST
+makes every good item happen once across reruns and concurrent runs; MLflow records one
+run per remaster.
+
+Outputs land in DEST/<generator version>/<name>.{binaural.wav,binaural.mp4,json,png}:
+a new generator or detector version re-does everything under new keys and leaves the
+old outputs in place.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from prefect.futures import as_completed
 
 from flows.environment import prepare_environment
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm")
+SIDECAR_FOLDERS = ("truth",)  # synthesized scenes keep their truth beside the videos
 
 
-def list_inputs(src: str | Path) -> tuple[list[Path], list[Path]]:
-    """Video-named files in SRC (sorted) and the other files that were skipped."""
-    src = Path(src)
-    if not src.is_dir():
-        raise NotADirectoryError(f"{src}: not a folder of videos")
-    files = sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith("."))
-    videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
-    return videos, [p for p in files if p not in videos]
+def list_inputs(src) -> tuple[list[str], list[str]]:
+    """Video-named keys below SRC (sorted) and the other files, which are skipped."""
+    src.fs.invalidate_cache()
+    if not src.fs.exists(src.root):
+        raise FileNotFoundError(f"{src.uri}: no such folder or prefix")
+    videos, other = [], []
+    for path in sorted(src.fs.find(src.root)):
+        key = path[len(src.root):].lstrip("/")
+        if not key or key.split("/")[0] in SIDECAR_FOLDERS:
+            continue
+        if key.rsplit("/", 1)[-1].startswith(".") or key.startswith("manifest/"):
+            continue
+        (videos if key.lower().endswith(VIDEO_SUFFIXES) else other).append(key)
+    return videos, other
 
 
-def reference_for(video: Path) -> str | None:
-    """A synthesized scene's binaural truth, when it lies beside the video."""
-    ref = video.parent / "truth" / f"{video.stem}.binaural.wav"
-    return str(ref) if ref.is_file() else None
+def generator_version(params) -> str:
+    """A short id of everything that shapes the outputs: generator, detector, settings."""
+    from binaural.outputs import file_sha256
+    from models.detector import weights_digest
+
+    hrtf = params.render.hrtf
+    parts = {
+        "generator": "dsp",
+        "hrtf": file_sha256(hrtf)[:16] if Path(hrtf).is_file() else hrtf,
+        "detector": weights_digest(params.detector.weights),
+        "render": asdict(params.render) | {"hrtf": None},
+        "localize": asdict(params.localize),
+        "scene": asdict(params.scene),
+        "detector_cfg": {k: v for k, v in asdict(params.detector).items()
+                         if k not in ("weights", "device", "threads")},
+    }
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
+    return f"dsp-{digest.hexdigest()[:10]}"
 
 
 def init_ray(address: str | None) -> bool:
@@ -42,12 +74,10 @@ def init_ray(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
-    logging.getLogger("ray").setLevel(logging.WARNING)
-    kwargs = {"include_dashboard": False, "log_to_driver": True,
-              "configure_logging": True, "logging_level": logging.WARNING}
+    kwargs = {"include_dashboard": False, "logging_level": logging.WARNING}
     if address:
         env = {k: v for k, v in os.environ.items()
-               if k.startswith(("YOLO_", "MLFLOW_", "RAY_", "BINAURAL_"))}
+               if k.startswith(("YOLO_", "MLFLOW_", "RAY_", "BINAURAL_", "AWS_"))}
         ray.init(address=address, runtime_env={"env_vars": env}, **kwargs)
     else:
         temp = Path(os.environ["BINAURAL_STATE_DIR"]) / "ray"
@@ -55,23 +85,28 @@ def init_ray(address: str | None) -> bool:
     return True
 
 
-def log_to_mlflow(experiment: str, src: str, dest: Path, params, items: list[dict]) -> str:
+def log_to_mlflow(experiment: str, summary: dict, params, items: list[dict]) -> str:
     """One MLflow run for the remaster: params, per-clip metrics, reports as artifacts."""
+    import tempfile
+
     import mlflow
 
     from flows.tracking import start_experiment
 
     start_experiment(experiment)
     done = [i for i in items if i["status"] == "done"]
-    with mlflow.start_run(run_name=f"remaster {Path(src).name}") as run:
+    with mlflow.start_run(run_name=f"remaster {summary['run_id']}") as run:
         mlflow.log_params({
-            "src": src, "dest": str(dest), "generator": "dsp",
-            "hrtf": Path(params.render.hrtf).name,
+            "src": summary["src"], "dest": summary["dest"], "version": summary["version"],
+            "generator": "dsp", "hrtf": Path(params.render.hrtf).name,
             "detector_weights": Path(params.detector.weights).name,
             "fov_deg": params.localize.fov_deg, "scene_fps": params.scene.fps,
             "sample_rate": params.scene.sample_rate, "block": params.render.block,
+            "shard_size": params.remaster.shard_size, "actors": params.remaster.actors,
         })
-        metrics = {"videos_done": len(done), "videos_failed": len(items) - len(done)}
+        metrics = {"videos_done": len(done), "videos_failed": len(summary["failed"]),
+                   "videos_skipped": len(summary["skipped"]),
+                   "seconds": summary["seconds"]}
         errors = []
         for item in done:
             for key, value in item["report"]["metrics"].items():
@@ -83,10 +118,14 @@ def log_to_mlflow(experiment: str, src: str, dest: Path, params, items: list[dic
         if errors:
             metrics["direction_error_deg_median"] = float(sorted(errors)[len(errors) // 2])
         mlflow.log_metrics(metrics)
-        for item in done:
-            for key in ("json", "png"):
-                mlflow.log_artifact(str(dest / item["report"]["outputs"][key]), "reports")
-        mlflow.log_artifact(str(dest / "summary.json"))
+        with tempfile.TemporaryDirectory() as tmp:
+            for item in done:
+                report = Path(tmp) / f"{item['name']}.json"
+                report.write_text(json.dumps(item["report"], indent=2))
+                mlflow.log_artifact(str(report), "reports")
+            summary_file = Path(tmp) / "summary.json"
+            summary_file.write_text(json.dumps(summary, indent=2))
+            mlflow.log_artifact(str(summary_file))
         return run.info.run_id
 
 
@@ -100,59 +139,79 @@ def remaster(
     """Remaster every video in `src` into `dest`; returns the run summary."""
     import ray
 
-    from binaural.outputs import write_json
+    from binaural.storage import open_location, write_bytes
     from flows.params import load_params
     from tasks.actors import start_pools
-    from tasks.remaster import remaster_video
+    from tasks.items import ItemContext, settled_item
+    from tasks.shards import remaster_shard
 
     logger = get_run_logger()
+    t0 = time.perf_counter()
     params = load_params(params_file)
-    dest_path = Path(dest).resolve()
-    dest_path.mkdir(parents=True, exist_ok=True)
-    videos, skipped = list_inputs(src)
-    logger.info("%d videos in %s (%d other files skipped)", len(videos), src, len(skipped))
-    started = init_ray(ray_address)
-    detectors, renderers = start_pools(params, max(1, min(params.remaster.actors, len(videos))))
-    items: list[dict] = []
+    cfg = params.remaster
+    src_loc, dest_loc = open_location(src), open_location(dest)
+    keys, other = list_inputs(src_loc)
+    version = generator_version(params)
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    work_dir = Path(os.environ["BINAURAL_STATE_DIR"]) / "work" / run_id
+    ctx = ItemContext(src_uri=src, dest_uri=dest, version=version, run_id=run_id,
+                      work_dir=str(work_dir), lease_s=cfg.lease_s)
+    # What the manifest already settled needs no Ray at all (a nightly run over a big
+    # archive mostly finds old items).
+    with ThreadPoolExecutor(16) as pool:
+        settled = dict(zip(keys, pool.map(lambda k: settled_item(k, ctx), keys)))
+    items: list[dict] = [v for v in settled.values() if v is not None]
+    pending = [k for k in keys if settled[k] is None]
+    shards = [pending[i:i + cfg.shard_size] for i in range(0, len(pending), cfg.shard_size)]
+    logger.info("run %s: %d videos in %s, %d to process in %d shards (%d other files "
+                "skipped); version %s", run_id, len(keys), src, len(pending), len(shards),
+                len(other), version)
+    started = init_ray(ray_address) if pending else False
+    detectors, renderers = start_pools(params, max(1, min(cfg.actors, len(pending)))) \
+        if pending else ([], [])
     try:
-        futures = [
-            remaster_video.submit(str(v.resolve()), str(dest_path), v.stem, reference_for(v),
-                                  detectors[i % len(detectors)], renderers[i % len(renderers)])
-            for i, v in enumerate(videos)
-        ]
-        for future in as_completed(futures):
-            item = future.result()
-            items.append(item)
-            logger.info("[%d/%d] %s: %s", len(items), len(videos), item["name"],
-                        item["status"] if item["status"] == "done" else item["error"])
+        futures = [remaster_shard.submit(i, shard, ctx, detectors, renderers, cfg.concurrency)
+                   for i, shard in enumerate(shards)]
+        for shard, future in zip(shards, futures):
+            try:
+                items.extend(future.result())
+            except Exception as exc:  # noqa: BLE001 - a shard that failed after its retries
+                logger.error("shard failed: %s", exc)
+                items.extend({"key": k, "name": None, "status": "failed", "transient": True,
+                              "error": f"{k}: shard failed ({type(exc).__name__}: {exc})"}
+                             for k in shard)
     finally:
         for actor in detectors + renderers:
-            ray.kill(actor)
+            ray.kill(actor, no_restart=True)
         if started:
             ray.shutdown()
-    items.sort(key=lambda i: i["name"])
+    items.sort(key=lambda i: i["key"])
     summary = {
-        "src": str(src),
-        "dest": str(dest_path),
-        "done": [i["name"] for i in items if i["status"] == "done"],
-        "failed": {i["input"]: i["error"] for i in items if i["status"] == "failed"},
-        "skipped": [str(p) for p in skipped],
+        "run_id": run_id,
+        "src": src,
+        "dest": dest,
+        "version": version,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "done": [i["key"] for i in items if i["status"] == "done"],
+        "already_done": [i["key"] for i in items if i["status"] == "skipped"
+                         and i.get("reason") == "done earlier"],
+        "in_other_runs": [i["key"] for i in items if i["status"] == "skipped"
+                          and i.get("reason") != "done earlier"],
+        "failed": {i["key"]: i["error"] for i in items if i["status"] == "failed"},
+        "skipped": other,
     }
-    write_json(dest_path / "summary.json", summary)
-    summary["mlflow_run_id"] = log_to_mlflow(params.remaster.mlflow_experiment, str(src),
-                                             dest_path, params, items)
-    write_json(dest_path / "summary.json", summary)
+    summary["mlflow_run_id"] = log_to_mlflow(cfg.mlflow_experiment, summary, params, items)
+    body = json.dumps(summary, indent=2).encode()
+    write_bytes(dest_loc, f"runs/{run_id}.json", body)
+    write_bytes(dest_loc, "summary.json", body)
+    logger.info("run %s: %d done, %d already done, %d failed, %d in other runs (%.1f s)",
+                run_id, len(summary["done"]), len(summary["already_done"]),
+                len(summary["failed"]), len(summary["in_other_runs"]), summary["seconds"])
     summary["items"] = items
     return summary
 
 
-def main() -> None:
+if __name__ == "__main__":
     prepare_environment()
-    import sys
-
     result = remaster(sys.argv[1], sys.argv[2])
     print(json.dumps({k: v for k, v in result.items() if k != "items"}, indent=2))
-
-
-if __name__ == "__main__":
-    main()

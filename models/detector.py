@@ -7,7 +7,6 @@ from the scene synthesizer, so every path here is the real Ultralytics one offli
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from binaural.localize import Detection
+from binaural.outputs import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,8 @@ def _quiet_ultralytics() -> None:
 
 
 def weights_digest(path: str | Path) -> str:
-    p = Path(path)
-    if not p.is_file():
-        return "unknown"
-    return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+    """Short content hash of a weights file ('unknown' for a hub name not on disk)."""
+    return file_sha256(path)[:16] if Path(path).is_file() else "unknown"
 
 
 @dataclass

@@ -42,6 +42,11 @@ class DetectorWorker:
         # A fresh tracker state per video: persist=False on the first frame.
         return localize_video(path, self.detector, self.scene, self.localize_cfg)
 
+    def pid(self) -> int:
+        import os
+
+        return os.getpid()
+
 
 class RendererWorker:
     """Holds the HRTF set; generates, evaluates and writes the outputs of one video."""
@@ -52,13 +57,24 @@ class RendererWorker:
         self.hrtf = load_sofa(render.hrtf, scene.sample_rate)
         self.render_cfg, self.scene, self.evaluate = render, scene, evaluate
 
-    def render(self, path: str, loc, dest_dir: str, name: str, reference: str | None):
+    def render(self, path: str, loc, dest_dir: str, name: str, reference: str | None,
+               source: str | None = None):
+        """`source` (the archive key or URI) replaces the local working copy's path in
+        the report."""
         from binaural.pipeline import render_video, write_report
 
         report = render_video(path, loc, self.hrtf, dest_dir, name, self.scene,
                               self.render_cfg, self.evaluate, reference)
+        if source:
+            report["input"] = source
+            report["warnings"] = [w.replace(path, source) for w in report["warnings"]]
         write_report(dest_dir, report)
         return report
+
+    def pid(self) -> int:
+        import os
+
+        return os.getpid()
 
 
 def actor_options(cpus: float, gpus: float, max_restarts: int, max_task_retries: int) -> dict:

@@ -54,37 +54,44 @@ def remastered(archive, tmp_path_factory):
 def test_every_good_clip_gets_four_outputs(archive, remastered):
     summary, dest = remastered
     assert len(summary["done"]) == CLIPS
-    for name in summary["done"]:
+    out = dest / summary["version"]
+    for key in summary["done"]:
+        name = Path(key).stem
         for suffix in (".binaural.wav", ".binaural.mp4", ".json", ".png"):
-            assert (dest / f"{name}{suffix}").stat().st_size > 0
-        audio, sr = read_wav(dest / f"{name}.binaural.wav")
+            assert (out / f"{name}{suffix}").stat().st_size > 0
+        audio, sr = read_wav(out / f"{name}.binaural.wav")
         mono_len = read_wav(archive / "truth" / f"{name}.binaural.wav")[0].shape[1]
         assert sr == 48000 and audio.shape == (2, mono_len)
         # The video stream is copied, not re-encoded; binaural first, original mono second.
-        assert video_packets(dest / f"{name}.binaural.mp4") == video_packets(
+        assert video_packets(out / f"{name}.binaural.mp4") == video_packets(
             archive / f"{name}.mp4")
-        with av.open(str(dest / f"{name}.binaural.mp4")) as c:
+        with av.open(str(out / f"{name}.binaural.mp4")) as c:
             channels = [s.codec_context.channels for s in c.streams.audio]
         assert channels == [2, 1]
-    assert not list(dest.glob(".*part*")), "temporary files left behind"
+    assert not list(dest.rglob("*.part*")), "temporary files left behind"
 
 
 def test_bad_items_fail_alone_with_a_reason(archive, remastered):
     summary, _ = remastered
     failed = summary["failed"]
-    assert set(Path(p).name for p in failed) == {"notes.mp4", "empty.mp4", "silent.mp4"}
-    for path, reason in failed.items():
-        assert reason.startswith(path) and "\n" not in reason
-    reasons = {Path(p).name: r for p, r in failed.items()}
+    assert set(failed) == {"notes.mp4", "empty.mp4", "silent.mp4"}
+    for key, reason in failed.items():
+        assert reason.startswith(key) and "\n" not in reason
+    reasons = failed
     assert "empty" in reasons["empty.mp4"]
     assert "no audio stream" in reasons["silent.mp4"]
     assert "not a readable video" in reasons["notes.mp4"]
     on_disk = json.loads((Path(summary["dest"]) / "summary.json").read_text())
     assert on_disk["failed"] == failed
+    # The manifest keeps the reasons, so a rerun does not try the bad items again.
+    records = list((Path(summary["dest"]) / "manifest" / summary["version"] / "items").glob("*"))
+    states = sorted(json.loads(r.read_text())["state"] for r in records)
+    assert states == ["done"] * CLIPS + ["failed"] * 3
 
 
 def test_output_direction_follows_the_truth(archive, remastered):
-    _, dest = remastered
+    summary, dest = remastered
+    dest = dest / summary["version"]
     cfg = EvaluateConfig()
     for truth in sorted((archive / "truth").glob("*.json")):
         report = json.loads((dest / f"{truth.stem}.json").read_text())
@@ -100,7 +107,9 @@ def test_output_direction_follows_the_truth(archive, remastered):
 
 def test_report_records_versions_timings_and_metrics(remastered):
     summary, dest = remastered
-    report = json.loads((dest / f"{summary['done'][0]}.json").read_text())
+    report = json.loads((dest / summary["version"] / f"{Path(summary['done'][0]).stem}.json")
+                        .read_text())
+    assert report["input"].endswith(summary["done"][0])
     assert report["generator"]["name"] == "dsp" and "@" in report["generator"]["version"]
     assert report["detector"]["version"].startswith("detector.pt@")
     assert set(report["timings_s"]) >= {"localization", "generation", "evaluation", "mux"}
@@ -121,4 +130,15 @@ def test_mlflow_holds_the_run(remastered):
     assert run.data.metrics["videos_failed"] == 3
     assert "direction_error_deg_median" in run.data.metrics
     artifacts = [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "reports")]
-    assert len(artifacts) == 2 * CLIPS
+    assert len(artifacts) == CLIPS
+
+
+def test_an_immediate_rerun_processes_nothing(archive, remastered):
+    from flows.remaster import remaster
+
+    first, dest = remastered
+    again = remaster(str(archive), str(dest))
+    assert again["version"] == first["version"]
+    assert again["done"] == []
+    assert sorted(again["already_done"]) == sorted(first["done"])
+    assert again["failed"] == first["failed"]

@@ -1,0 +1,195 @@
+"""One archive item through the stages: fetch, claim, localize, render, publish, record.
+
+Plain Ray tasks move bytes (fetch from SRC, publish to DEST); the actors hold the
+models. The manifest makes each item happen once: done items are skipped, claims keep
+concurrent runs apart, and every failure is recorded with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+
+from binaural.manifest import DONE, FAILED, ItemRecord, Manifest
+from binaural.outputs import file_sha256
+from binaural.storage import (
+    UnsafeKeyError,
+    download,
+    fingerprint,
+    open_location,
+    publish,
+    safe_key,
+)
+from binaural.video import MediaError
+
+OUTPUT_SUFFIXES = {"wav": ".binaural.wav", "mp4": ".binaural.mp4", "json": ".json",
+                   "png": ".png"}
+# Errors that a retry can cure: lost workers, network and storage hiccups.
+_TRANSIENT_NAMES = ("RayActorError", "WorkerCrashedError", "ActorDiedError",
+                    "ObjectLostError", "NodeDiedError", "ActorUnavailableError",
+                    "ConnectionError", "TimeoutError", "EndpointConnectionError",
+                    "ReadTimeoutError", "ServerDisconnectedError", "ClientOSError")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures a rerun may not meet again (never for bad input)."""
+    cause = getattr(exc, "cause", None) or exc
+    if isinstance(cause, (MediaError, UnsafeKeyError)):
+        return False
+    names = {c.__name__ for c in type(exc).__mro__} | {c.__name__ for c in type(cause).__mro__}
+    if names & set(_TRANSIENT_NAMES):
+        return True
+    response = getattr(cause, "response", None)
+    code = response.get("ResponseMetadata", {}).get("HTTPStatusCode") if isinstance(
+        response, dict) else None
+    return bool(code and int(code) >= 500)
+
+
+def one_line_reason(exc: BaseException, key: str, local: str | None = None) -> str:
+    """'<key>: <reason>' on one line, unwrapping Ray's task errors; the local working copy's
+    path is replaced by the source key."""
+    cause = getattr(exc, "cause", None) or exc
+    text = str(cause).strip()
+    text = text.splitlines()[0] if text else type(cause).__name__
+    if local:
+        text = text.replace(local, key)
+    if key not in text:
+        text = f"{key}: {type(cause).__name__}: {text}"
+    return text
+
+
+def item_name(key: str) -> str:
+    """Output name of a source key: its path without the suffix, '/' -> '__'."""
+    stem = key.rsplit(".", 1)[0] if "." in key.rsplit("/", 1)[-1] else key
+    return stem.replace("/", "__")
+
+
+@ray.remote(num_cpus=0, max_retries=3)
+def fetch(src_uri: str, key: str, local: str) -> str:
+    """Download one source file into the local work folder; returns its SHA-256."""
+    return download(open_location(src_uri), key, local)
+
+
+@ray.remote(num_cpus=0, max_retries=3)
+def publish_outputs(stage_dir: str, name: str, dest_uri: str, prefix: str) -> dict:
+    """Publish the four staged outputs atomically under DEST/<prefix>/; checksums back."""
+    dest = open_location(dest_uri)
+    out = {}
+    for kind, suffix in OUTPUT_SUFFIXES.items():
+        local = Path(stage_dir) / f"{name}{suffix}"
+        key = f"{prefix}/{name}{suffix}"
+        publish(local, dest, key)
+        out[kind] = {"key": key, "sha256": file_sha256(local), "size": local.stat().st_size}
+    return out
+
+
+@dataclass
+class ItemContext:
+    """What every item of a run shares."""
+
+    src_uri: str
+    dest_uri: str
+    version: str
+    run_id: str
+    work_dir: str
+    lease_s: float
+
+
+def settled_item(key: str, ctx: ItemContext) -> dict | None:
+    """The summary line of an item the manifest already settled, judged from the source's
+    fingerprint alone (no download); None when the item needs work or is unknown."""
+    try:
+        safe_key(key)
+    except UnsafeKeyError as exc:
+        return {"key": key, "name": None, "sha256": None, "status": FAILED,
+                "error": str(exc), "transient": False}
+    src, dest = open_location(ctx.src_uri), open_location(ctx.dest_uri)
+    manifest = Manifest(dest, ctx.version, ctx.lease_s)
+    try:
+        sha = manifest.known_hash(f"{ctx.src_uri.rstrip('/')}/{key}", fingerprint(src, key))
+        if sha is None or manifest.needs_work(sha):
+            return None
+    except OSError:  # storage unavailable for now: let the item's own run decide
+        return None
+    return _from_record({"key": key, "name": item_name(key), "sha256": sha},
+                        manifest.get(sha), key)
+
+
+def process_item(key: str, ctx: ItemContext, detector, renderer) -> dict:
+    """Run one item end to end; returns a summary line as a dict (never raises for the
+    item's own failures; infrastructure failures of the manifest itself propagate)."""
+    start = time.perf_counter()
+    src, dest = open_location(ctx.src_uri), open_location(ctx.dest_uri)
+    manifest = Manifest(dest, ctx.version, ctx.lease_s)
+    base = {"key": key, "name": None, "sha256": None}
+    try:
+        safe_key(key)
+    except UnsafeKeyError as exc:
+        return {**base, "status": FAILED, "error": str(exc), "transient": False}
+    name = item_name(key)
+    base["name"] = name
+    source_id = f"{ctx.src_uri.rstrip('/')}/{key}"
+    sha = manifest.known_hash(source_id, fingerprint(src, key))
+    if sha is not None and not manifest.needs_work(sha):
+        return _from_record(base, manifest.get(sha), key)
+    work = Path(ctx.work_dir) / f"{name}.{time.monotonic_ns()}"
+    local = work / Path(key).name
+    try:
+        sha = ray.get(fetch.remote(ctx.src_uri, key, str(local)))
+        manifest.remember_hash(source_id, fingerprint(src, key), sha)
+        base["sha256"] = sha
+        if not manifest.needs_work(sha):
+            return _from_record(base, manifest.get(sha), key)
+        if not manifest.claim(sha, ctx.run_id):
+            return {**base, "status": "skipped", "reason": "claimed by another run"}
+        try:
+            reference = _fetch_reference(src, ctx.src_uri, key, work)
+            localization = detector.localize.remote(str(local))
+            report = ray.get(renderer.render.remote(str(local), localization, str(work / "out"),
+                                                    name, reference, source_id))
+            outputs = ray.get(publish_outputs.remote(str(work / "out"), name, ctx.dest_uri,
+                                                     ctx.version))
+            manifest.put(ItemRecord(sha256=sha, key=key, name=name, state=DONE,
+                                    version=ctx.version, outputs=outputs, run_id=ctx.run_id,
+                                    warnings=report.get("warnings", [])))
+            manifest.log_event(sha, ctx.run_id, DONE)
+            return {**base, "status": DONE, "seconds": round(time.perf_counter() - start, 3),
+                    "outputs": outputs, "report": report}
+        except Exception as exc:  # noqa: BLE001 - each failure becomes the item's record
+            reason, transient = one_line_reason(exc, key, str(local)), is_transient(exc)
+            manifest.put(ItemRecord(sha256=sha, key=key, name=name, state=FAILED,
+                                    version=ctx.version, error=reason, transient=transient,
+                                    run_id=ctx.run_id))
+            return {**base, "status": FAILED, "error": reason, "transient": transient}
+        finally:
+            manifest.release(sha)
+    except Exception as exc:  # noqa: BLE001 - failures before the claim (fetch)
+        reason, transient = one_line_reason(exc, key, str(local)), is_transient(exc)
+        return {**base, "status": FAILED, "error": reason, "transient": transient}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _from_record(base: dict, record: ItemRecord | None, key: str) -> dict:
+    """A summary line for an item the manifest already settled (not processed again)."""
+    if record is None:
+        return {**base, "status": "skipped", "reason": "released meanwhile"}
+    if record.state == DONE:
+        return {**base, "status": "skipped", "reason": "done earlier", "outputs": record.outputs}
+    error = (record.error or "").replace(record.key, key)
+    return {**base, "status": FAILED, "error": error, "transient": False, "earlier": True}
+
+
+def _fetch_reference(src, src_uri: str, key: str, work: Path) -> str | None:
+    """A synthesized scene's binaural truth beside the video (truth/<stem>.binaural.wav)."""
+    parent, _, base = key.rpartition("/")
+    ref_key = "/".join(p for p in (parent, "truth", f"{base.rsplit('.', 1)[0]}.binaural.wav") if p)
+    if not src.fs.exists(src.path(ref_key)):
+        return None
+    local = work / "reference.wav"
+    ray.get(fetch.remote(src_uri, ref_key, str(local)))
+    return str(local)

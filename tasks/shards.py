@@ -1,0 +1,43 @@
+"""The Prefect task of a remaster: one shard of the archive, its items run on Ray.
+
+Prefect sees shards, not frames or single videos (a self-hosted Prefect server struggles
+with thousands of task runs in one flow). A shard is retried only for transient
+failures; items already done are skipped on the retry thanks to the manifest.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.items import ItemContext, is_transient, process_item
+
+
+def _retry_transient(task, task_run, state) -> bool:
+    exc = state.result(raise_on_failure=False)
+    return isinstance(exc, BaseException) and is_transient(exc)
+
+
+@task(name="remaster-shard", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2,
+      retry_condition_fn=_retry_transient)
+def remaster_shard(index: int, keys: list[str], ctx: ItemContext, detectors: list,
+                   renderers: list, concurrency: int) -> list[dict]:
+    """Process the items of one shard, `concurrency` at a time across the actor pools."""
+    logger = get_run_logger()
+    results = []
+    with ThreadPoolExecutor(max(1, concurrency)) as pool:
+        futures = [
+            pool.submit(process_item, key, ctx, detectors[i % len(detectors)],
+                        renderers[i % len(renderers)])
+            for i, key in enumerate(keys)
+        ]
+        for future in as_completed(futures):
+            item = future.result()
+            results.append(item)
+            detail = item.get("error") or item.get("reason") or f"{item.get('seconds', 0):.1f} s"
+            log = logger.error if item["status"] == "failed" else logger.info
+            log("shard %d [%d/%d] %s: %s (%s)", index, len(results), len(keys), item["key"],
+                item["status"], detail)
+    return results

@@ -1,0 +1,35 @@
+"""Shared fixtures: the measured HRTF set and the rate it is loaded at."""
+
+import shutil
+import tempfile
+
+import pytest
+
+from binaural.hrtf import HRTFSet, load_sofa
+from flows.environment import prepare_environment
+
+KEMAR_SOFA = "/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tool state (Prefect, MLflow, Ray, Ultralytics) in a fresh folder per test session,
+    set before any of them is imported."""
+    config._binaural_state = prepare_environment(  # type: ignore[attr-defined]
+        tempfile.mkdtemp(prefix="binaural-test-"), override=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = getattr(config, "_binaural_state", None)
+    if state is not None:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sample_rate() -> int:
+    return 48000
+
+
+@pytest.fixture(scope="session")
+def kemar(sample_rate: int) -> HRTFSet:
+    """MIT KEMAR (normal pinna), resampled to `sample_rate` and frontally normalised."""
+    return load_sofa(KEMAR_SOFA, sample_rate)
