@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from dataclasses import replace
-from pathlib import Path
 
 from flows.environment import PROJECT_ROOT, prepare_environment
+from flows.synth import add_synth_parser
 
 SAMPLE_ARCHIVE = PROJECT_ROOT / "data" / "sample"
 
@@ -52,28 +51,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_remaster(args)
 
 
-def cmd_synth(args: argparse.Namespace) -> int:
-    from binaural.hrtf import load_sofa
-    from binaural.synth import synthesize
-    from flows.params import load_params
-
-    cfg = load_params(args.params).synth
-    changes = {"scenes": args.scenes, "seed": args.seed}
-    if args.sources is not None:
-        changes["max_sources"] = args.sources
-    if args.duration is not None:
-        changes["duration_s"] = args.duration
-    cfg = replace(cfg, **changes)
-    hrtf = load_sofa(cfg.hrtf, cfg.sample_rate)
-
-    def progress(done: int, total: int, name: str) -> None:
-        print(f"[{done}/{total}] {name}", flush=True)
-
-    synthesize(cfg, hrtf, args.out, progress)
-    print(f"{cfg.scenes} scenes in {args.out} (truth in {Path(args.out) / 'truth'})")
-    return 0
-
-
 def cmd_train_detector(args: argparse.Namespace) -> int:
     return subprocess.call(["dvc", "repro", "train_detector"], cwd=PROJECT_ROOT)
 
@@ -95,13 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-address", default=None)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("synth", help="synthesize scenes with true mono and binaural truth")
-    p.add_argument("out")
-    p.add_argument("--scenes", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sources", type=int, default=None, help="at most K sources per scene")
-    p.add_argument("--duration", type=float, default=None, help="seconds per scene")
-    p.set_defaults(func=cmd_synth)
+    add_synth_parser(sub)
 
     p = sub.add_parser("train-detector", help="retrain the shipped detector (dvc repro)")
     p.set_defaults(func=cmd_train_detector)
