@@ -98,6 +98,21 @@ class Manifest:
         record = self.get(sha256)
         return record is None or (record.state == FAILED and record.transient)
 
+    def refuse(self, key: str, reason: str, run_id: str) -> None:
+        """Record a source key refused before reading it (e.g. one containing `..`)."""
+        digest = hashlib.sha1(key.encode()).hexdigest()
+        body = json.dumps({"key": key, "state": FAILED, "error": reason, "run_id": run_id,
+                           "time": time.time()}, indent=2)
+        write_bytes(self.dest, f"{self.prefix}/refused/{digest}.json", body.encode())
+
+    def refusals(self) -> list[dict]:
+        out = []
+        for key in list_prefix(self.dest, f"{self.prefix}/refused"):
+            data = read_bytes(self.dest, key)
+            if data:
+                out.append(json.loads(data))
+        return out
+
     def log_event(self, sha256: str, run_id: str, state: str) -> None:
         """Append-only evidence of who finished what (each item should be done once)."""
         create_exclusive(self.dest, f"{self.prefix}/events/{sha256}.{run_id}.{state}",

@@ -12,7 +12,10 @@ import argparse
 import subprocess
 import sys
 
+from flows.bench import add_bench_parser
 from flows.environment import PROJECT_ROOT, prepare_environment
+from flows.evaluate import add_evaluate_parser
+from flows.schedule import add_schedule_parser
 from flows.synth import add_synth_parser
 
 SAMPLE_ARCHIVE = PROJECT_ROOT / "data" / "sample"
@@ -73,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     add_synth_parser(sub)
+    add_schedule_parser(sub)
+    add_bench_parser(sub)
+    add_evaluate_parser(sub)
 
     p = sub.add_parser("train-detector", help="retrain the shipped detector (dvc repro)")
     p.set_defaults(func=cmd_train_detector)

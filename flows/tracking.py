@@ -12,9 +12,19 @@ def start_experiment(name: str) -> str:
     With the default sqlite store, artifacts go under the project's state folder.
     """
     import mlflow
+    from filelock import FileLock
 
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
     mlflow.set_tracking_uri(uri)
+    if uri.startswith("sqlite:///"):
+        # The first access creates and migrates the database: two runs starting at once
+        # on a fresh store would both migrate it. One at a time.
+        with FileLock(uri.removeprefix("sqlite:///") + ".lock", timeout=300):
+            return _select(mlflow, name, uri)
+    return _select(mlflow, name, uri)
+
+
+def _select(mlflow, name: str, uri: str) -> str:
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         location = None

@@ -129,6 +129,7 @@ def process_item(key: str, ctx: ItemContext, detector, renderer) -> dict:
     try:
         safe_key(key)
     except UnsafeKeyError as exc:
+        manifest.refuse(key, str(exc), ctx.run_id)
         return {**base, "status": FAILED, "error": str(exc), "transient": False}
     name = item_name(key)
     base["name"] = name

@@ -126,6 +126,10 @@ def test_each_bad_item_has_a_one_line_reason(s3, first_run):
         assert failed[key].startswith(key) and words in failed[key]
         assert "\n" not in failed[key]
     assert "unsafe key" in failed[ESCAPE_KEY]
+    manifest = Manifest(open_location(f"s3://{BUCKET}/out"), summary["version"])
+    reasons = {r.key: r.error for r in manifest.records() if r.state == "failed"}
+    reasons |= {r["key"]: r["error"] for r in manifest.refusals()}
+    assert reasons == failed  # every reason is kept in the manifest too
     client = boto3.client("s3")
     everything = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert not [k for k in everything if "escape" in k and not k.startswith("in/")]

@@ -18,6 +18,9 @@ from binaural.metrics import (
     gcc_phat_itd,
     ild_over_time,
     itd_to_azimuth_deg,
+    magnitude_distance,
+    phase_difference_distance,
+    snr_db,
 )
 
 SAMPLE_RATE_HZ = 48000
@@ -393,3 +396,47 @@ def test_envelope_distance_scaled_copy_of_speech() -> None:
     assert envelope_distance(1.5 * ref, ref, FAIRPLAY_RATE_HZ, CFG) == pytest.approx(
         expected, rel=0.02
     )
+
+
+# ---------------------------------------------------------------- Mag, D_phase, SNR
+
+
+def test_magnitude_distance_is_twice_the_stft_distance() -> None:
+    # ANCHORS: Mag = sum over ears of mean |dS_c|^2, dS the complex STFT difference.
+    ref = np.stack([_source("speech", 8000, FAIRPLAY_RATE_HZ, 1), _source("tone", 8000, 16000)])
+    pred = ref + 0.1 * np.stack([_source("noise", 8000, FAIRPLAY_RATE_HZ, s) for s in (2, 3)])
+    for sample_rate in (FAIRPLAY_RATE_HZ, SAMPLE_RATE_HZ):
+        assert magnitude_distance(pred, ref, sample_rate, CFG) == pytest.approx(
+            2 * fairplay_stft_distance(pred, ref, sample_rate, CFG))
+    # The impulse of test_fairplay_stft_distance_of_an_impulse_by_hand: |dS|^2 = w^2 per bin.
+    impulse = np.zeros((2, 1600))
+    impulse[0, 800] = 0.7
+    edge = 0.5 - 0.5 * np.cos(0.2 * np.pi)
+    expected = 0.7**2 * (1.0 + 2.0 * edge**2) / 11
+    assert magnitude_distance(impulse, np.zeros_like(impulse), FAIRPLAY_RATE_HZ, CFG) == (
+        pytest.approx(expected))
+
+
+def test_phase_difference_distance_by_hand() -> None:
+    rng = np.random.default_rng(4)
+    ref = rng.standard_normal((2, 8000))
+    assert phase_difference_distance(ref, ref, FAIRPLAY_RATE_HZ, CFG) == 0.0
+    # Swapped ears negate the side signal: every bin's angle differs by pi.
+    assert phase_difference_distance(ref[::-1], ref, FAIRPLAY_RATE_HZ, CFG) == pytest.approx(
+        np.pi)
+    # A mono copy has no side signal (angle 0): the reference's mean |angle|, pi / 2 for
+    # noise (the published mono-mono D_phase is 1.571).
+    mono = np.stack([ref.mean(axis=0)] * 2)
+    assert phase_difference_distance(mono, ref, FAIRPLAY_RATE_HZ, CFG) == pytest.approx(
+        np.pi / 2, abs=0.03)
+
+
+def test_snr_by_hand() -> None:
+    ref = 0.1 * np.random.default_rng(5).standard_normal((2, 16000))
+    power = float(np.mean(ref**2))
+    assert snr_db(np.zeros_like(ref), ref, FAIRPLAY_RATE_HZ, CFG) == pytest.approx(0.0)
+    assert snr_db(2 * ref, ref, FAIRPLAY_RATE_HZ, CFG) == pytest.approx(0.0)
+    assert snr_db(1.1 * ref, ref, FAIRPLAY_RATE_HZ, CFG) == pytest.approx(
+        10 * np.log10((power + 1e-4) / (0.01 * power + 1e-4)))
+    assert snr_db(ref, ref, FAIRPLAY_RATE_HZ, CFG) == pytest.approx(
+        10 * np.log10((power + 1e-4) / 1e-4))

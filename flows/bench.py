@@ -1,0 +1,146 @@
+"""`binaural bench`: speed and memory of the remaster pipeline, as printed figures.
+
+Synthesizes a small archive, remasters it with 1 and 2 Ray workers per pool (the real
+flow), samples the memory of every process of the run, and prints:
+
+- per-stage real-time factor (stage compute seconds / audio seconds; < 1 is faster
+  than real time),
+- end-to-end throughput (seconds of audio per wall-clock second),
+- peak memory (the whole run, and the largest single process),
+- orchestration overhead: wall-clock time / the stages' own compute time.
+
+The same figures go to OUT/bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import psutil
+import yaml
+
+from flows.environment import PROJECT_ROOT
+
+STAGES = ("localization", "generation", "evaluation", "mux", "report")
+
+
+class MemorySampler:
+    """Peak RSS of this process and all its descendants (Ray's workers among them)."""
+
+    def __init__(self, period_s: float = 0.2) -> None:
+        self.period_s = period_s
+        self.peak_total = 0
+        self.peak_process: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    rss = proc.memory_info().rss
+                    name = " ".join(proc.cmdline()[:1])[:40] or proc.name()
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+                total += rss
+                key = name if name.startswith("ray::") else proc.name()
+                self.peak_process[key] = max(self.peak_process.get(key, 0), rss)
+            self.peak_total = max(self.peak_total, total)
+            time.sleep(self.period_s)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _params_with(base: Path, out: Path, actors: int) -> Path:
+    data = yaml.safe_load(base.read_text())
+    data["remaster"]["actors"] = actors
+    data["remaster"]["concurrency"] = 2 * actors
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
+
+
+def run_bench(out: Path, clips: int, duration_s: float, workers: list[int], seed: int) -> dict:
+    from binaural.hrtf import load_sofa
+    from binaural.synth import synthesize
+    from flows.params import load_params
+    from flows.remaster import remaster
+
+    params = load_params()
+    src = out / "src"
+    shutil.rmtree(out, ignore_errors=True)
+    cfg = replace(params.synth, scenes=clips, seed=seed, max_sources=2, duration_s=duration_s)
+    synthesize(cfg, load_sofa(cfg.hrtf, cfg.sample_rate), src)
+    audio_s = clips * duration_s
+    results = {"clips": clips, "clip_seconds": duration_s, "audio_seconds": audio_s,
+               "runs": []}
+    for n in workers:
+        params_file = _params_with(PROJECT_ROOT / "params.yaml", out / f"params-{n}.yaml", n)
+        t0 = time.perf_counter()
+        with MemorySampler() as mem:
+            summary = remaster(str(src), str(out / f"dest-{n}"), params_file=str(params_file))
+        wall = time.perf_counter() - t0
+        reports = [i["report"] for i in summary["items"] if i["status"] == "done"]
+        stage_s = {s: sum(r["timings_s"].get(s, 0.0) for r in reports) for s in STAGES}
+        compute = sum(stage_s.values())
+        results["runs"].append({
+            "workers": n,
+            "wall_s": round(wall, 2),
+            "throughput_audio_s_per_s": round(audio_s / wall, 3),
+            "stage_rtf": {s: round(v / audio_s, 4) for s, v in stage_s.items()},
+            "stage_compute_s": round(compute, 2),
+            "overhead_ratio": round(wall / compute, 2) if compute else None,
+            "peak_rss_total_mb": round(mem.peak_total / 2**20, 1),
+            "peak_rss_process_mb": {k: round(v / 2**20, 1)
+                                    for k, v in sorted(mem.peak_process.items(),
+                                                       key=lambda kv: -kv[1])[:6]},
+        })
+    (out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def print_table(results: dict) -> None:
+    print(f"\n{results['clips']} clips x {results['clip_seconds']} s "
+          f"({results['audio_seconds']} s of audio)\n")
+    head = f"{'workers':>7} {'wall s':>8} {'audio s/s':>9} " + " ".join(
+        f"{'RTF ' + s[:5]:>10}" for s in STAGES) + f" {'overhead':>8} {'peak MB':>8}"
+    print(head)
+    for r in results["runs"]:
+        print(f"{r['workers']:>7} {r['wall_s']:>8.1f} {r['throughput_audio_s_per_s']:>9.3f} "
+              + " ".join(f"{r['stage_rtf'][s]:>10.4f}" for s in STAGES)
+              + f" {r['overhead_ratio']:>8.2f} {r['peak_rss_total_mb']:>8.0f}")
+    for r in results["runs"]:
+        top = ", ".join(f"{k} {v:.0f} MB" for k, v in r["peak_rss_process_mb"].items())
+        print(f"  {r['workers']} workers, largest processes: {top}")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    workers = [int(w) for w in args.workers.split(",")]
+    results = run_bench(Path(args.out), args.clips, args.duration, workers, args.seed)
+    print_table(results)
+    print(f"\nwritten to {Path(args.out) / 'bench.json'}")
+    return 0
+
+
+def add_bench_parser(sub) -> None:
+    """Register `binaural bench` on the CLI's subparsers."""
+    p = sub.add_parser("bench", help="measure speed and memory of the pipeline")
+    p.add_argument("--out", default="/tmp/binaural-bench")
+    p.add_argument("--clips", type=int, default=4)
+    p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--workers", default="1,2")
+    p.add_argument("--seed", type=int, default=99)
+    p.set_defaults(func=cmd_bench)

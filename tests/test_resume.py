@@ -1,0 +1,111 @@
+"""Whole runs as a user starts them (the CLI in its own process) against moto's S3:
+two runs at once share the work; a run killed half-way is finished by the next."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import boto3
+import pytest
+from s3_support import MotoS3
+
+from binaural.config import SynthConfig
+from binaural.manifest import Manifest
+from binaural.storage import open_location
+from binaural.synth import synthesize
+from flows.environment import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+BUCKET = "resume"
+CLIPS = 6
+
+
+@pytest.fixture(scope="module")
+def s3(kemar, tmp_path_factory):
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                            "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")}
+    with MotoS3() as moto:
+        os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                          AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=moto.url)
+        local = tmp_path_factory.mktemp("resume-src")
+        synthesize(replace(SynthConfig(), scenes=CLIPS, seed=41, max_sources=1,
+                           duration_s=2.0, width=320, height=180), kemar, local)
+        client = boto3.client("s3")
+        client.create_bucket(Bucket=BUCKET)
+        for path in sorted(local.rglob("*")):
+            if path.is_file():
+                client.upload_file(str(path), BUCKET, f"in/{path.relative_to(local)}")
+        yield moto
+    for k, v in saved.items():
+        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def _start(dest: str, log: Path) -> subprocess.Popen:
+    binaural = Path(sys.executable).parent / "binaural"
+    return subprocess.Popen([str(binaural), "remaster", f"s3://{BUCKET}/in", dest],
+                            cwd=PROJECT_ROOT, env={**os.environ}, stdout=open(log, "w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _summaries(prefix: str) -> list[dict]:
+    client = boto3.client("s3")
+    listing = client.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}/runs/").get("Contents", [])
+    return [json.loads(client.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read())
+            for o in listing]
+
+
+def _done_events(dest: str) -> Counter:
+    loc = open_location(dest)
+    loc.fs.invalidate_cache()
+    keys = [p[len(loc.root) + 1:] for p in loc.fs.find(f"{loc.root}/manifest")]
+    versions = {k.split("/")[1] for k in keys if k.split("/")[1] != "index"}
+    assert len(versions) == 1, versions
+    events = Manifest(loc, versions.pop()).events()
+    return Counter(sha for sha, _, state in events if state == "done")
+
+
+def test_two_runs_at_once_share_the_work(s3, tmp_path):
+    dest = f"s3://{BUCKET}/both"
+    procs = [_start(dest, tmp_path / f"run{i}.log") for i in range(2)]
+    for p in procs:
+        assert p.wait(timeout=600) == 0, (tmp_path / "run0.log").read_text()[-2000:]
+    runs = _summaries("both")
+    assert len(runs) == 2
+    done = [set(r["done"]) for r in runs]
+    assert not done[0] & done[1], "an item was processed by both runs"
+    assert len(done[0] | done[1]) == CLIPS
+    events = _done_events(dest)
+    assert len(events) == CLIPS and set(events.values()) == {1}
+
+
+def test_a_run_killed_half_way_is_finished_by_the_next(s3, tmp_path):
+    dest = f"s3://{BUCKET}/killed"
+    first = _start(dest, tmp_path / "first.log")
+    client = boto3.client("s3")
+    deadline = time.time() + 400
+    while time.time() < deadline:
+        items = client.list_objects_v2(Bucket=BUCKET, Prefix="killed/manifest/").get(
+            "Contents", [])
+        if sum("/items/" in o["Key"] for o in items) >= 2:
+            break
+        time.sleep(0.5)
+    os.killpg(first.pid, signal.SIGKILL)  # the machine dies: driver, Ray and all
+    first.wait(timeout=30)
+    before = _done_events(dest)
+    assert 0 < len(before) < CLIPS, "the kill came too late or too early to test resuming"
+    second = _start(dest, tmp_path / "second.log")
+    assert second.wait(timeout=600) == 0, (tmp_path / "second.log").read_text()[-2000:]
+    (summary,) = _summaries("killed")  # the killed run never wrote one
+    assert len(summary["done"]) + len(summary["already_done"]) == CLIPS
+    assert len(summary["already_done"]) >= len(before)
+    assert summary["in_other_runs"] == [], "the dead run's claims were not taken over"
+    events = _done_events(dest)
+    assert len(events) == CLIPS and set(events.values()) == {1}
