@@ -15,6 +15,7 @@ import sys
 from flows.bench import add_bench_parser
 from flows.environment import PROJECT_ROOT, prepare_environment
 from flows.evaluate import add_evaluate_parser
+from flows.listen import add_listen_parser
 from flows.schedule import add_schedule_parser
 from flows.synth import add_synth_parser
 
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_schedule_parser(sub)
     add_bench_parser(sub)
     add_evaluate_parser(sub)
+    add_listen_parser(sub)
 
     p = sub.add_parser("train-detector", help="retrain the shipped detector (dvc repro)")
     p.set_defaults(func=cmd_train_detector)

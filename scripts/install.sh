@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
-# Measured HRTFs (libmysofa1), sampled instruments (FluidR3), offline speech (espeak-ng).
-DEBS="libmysofa1 fluid-soundfont-gm espeak-ng"
+# Measured HRTFs (libmysofa1), sampled instruments (FluidR3), offline speech (espeak-ng),
+# headless Chromium for the listening-test page's browser test.
+DEBS="libmysofa1 fluid-soundfont-gm espeak-ng chromium"
 missing=""
 for pkg in $DEBS; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
