@@ -101,14 +101,16 @@ class ItemContext:
 
 def settled_item(key: str, ctx: ItemContext) -> dict | None:
     """The summary line of an item the manifest already settled, judged from the source's
-    fingerprint alone (no download); None when the item needs work or is unknown."""
+    fingerprint alone (no download); None when the item needs work or is unknown. Keys
+    that would escape DEST are refused (and recorded) here, before anything is read."""
+    src, dest = open_location(ctx.src_uri), open_location(ctx.dest_uri)
+    manifest = Manifest(dest, ctx.version, ctx.lease_s)
     try:
         safe_key(key)
     except UnsafeKeyError as exc:
+        manifest.refuse(key, str(exc), ctx.run_id)
         return {"key": key, "name": None, "sha256": None, "status": FAILED,
                 "error": str(exc), "transient": False}
-    src, dest = open_location(ctx.src_uri), open_location(ctx.dest_uri)
-    manifest = Manifest(dest, ctx.version, ctx.lease_s)
     try:
         sha = manifest.known_hash(f"{ctx.src_uri.rstrip('/')}/{key}", fingerprint(src, key))
         if sha is None or manifest.needs_work(sha):

@@ -1,5 +1,6 @@
 """Shared fixtures: the measured HRTF set and the rate it is loaded at."""
 
+import os
 import shutil
 import tempfile
 
@@ -16,6 +17,8 @@ def pytest_configure(config: pytest.Config) -> None:
     set before any of them is imported."""
     config._binaural_state = prepare_environment(  # type: ignore[attr-defined]
         tempfile.mkdtemp(prefix="binaural-test-"), override=True)
+    # Prefect's INFO lines at interpreter exit would go to pytest's closed capture stream.
+    os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
