@@ -22,16 +22,23 @@ def load_truth(path: str | Path) -> tuple[dict, list[SourceTrack]]:
 def truth_direction_errors(
     binaural_wav: str | Path, truth_json: str | Path, cfg: EvaluateConfig
 ) -> np.ndarray:
-    """Per-window |azimuth heard in the output (ITD) - true azimuth| for 1-source scenes.
+    """Per-window |azimuth heard in the output (ITD) - true azimuth| for scenes with one
+    sounding source (visible silent objects are ignored), over the windows where it sounds.
 
     Raises:
-        ValueError: the scene has more than one source (no single true direction).
+        ValueError: the scene has more than one sounding source (no single true direction).
     """
-    _, sources = load_truth(truth_json)
-    if len(sources) != 1:
-        raise ValueError(f"{truth_json}: {len(sources)} sources; direction check needs one")
+    data, sources = load_truth(truth_json)
+    spans = [s.get("sounding") for s in data["sources"]]
+    sounding = [(src, span) for src, span in zip(sources, spans) if span is None or span]
+    if len(sounding) != 1:
+        raise ValueError(f"{truth_json}: {len(sounding)} sounding sources; the direction "
+                         "check needs one")
+    src, span = sounding[0]
     audio, sr = read_wav(binaural_wav)
     track = direction_track(audio, sr, cfg)
-    src = sources[0]
     truth_az = np.interp(track.times_s, src.times_s, src.azimuth_deg)
-    return np.abs(track.azimuth_deg - truth_az)[track.valid]
+    use = track.valid.copy()
+    if span:
+        use &= np.any([(track.times_s >= a) & (track.times_s <= b) for a, b in span], axis=0)
+    return np.abs(track.azimuth_deg - truth_az)[use]

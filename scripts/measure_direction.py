@@ -42,10 +42,12 @@ def main() -> None:
     summary = remaster(str(src), str(dest))
     medians, detected = [], 0
     print(f"{'scene':<22} {'sources found':>13} {'median err (deg)':>17}")
-    for name in summary["done"]:
-        errors = truth_direction_errors(dest / f"{name}.binaural.wav",
+    out = dest / summary["version"]
+    for key in sorted(summary["done"] + summary["already_done"]):
+        name = Path(key).stem
+        errors = truth_direction_errors(out / f"{name}.binaural.wav",
                                         src / "truth" / f"{name}.json", params.evaluate)
-        report = json.loads((dest / f"{name}.json").read_text())
+        report = json.loads((out / f"{name}.json").read_text())
         detected += bool(report["sources"])
         med = float(np.median(errors)) if errors.size else float("nan")
         medians.append(med)
