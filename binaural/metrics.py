@@ -340,17 +340,20 @@ def _librosa_stft(signal: np.ndarray, n_fft: int, hop: int, win: int) -> np.ndar
     return np.fft.rfft(frames * window, axis=-1)
 
 
-def _fairplay_pair(
-    pred: np.ndarray, ref: np.ndarray, sample_rate: int, cfg: EvaluateConfig
+def resampled_pair(
+    pred: np.ndarray, ref: np.ndarray, sample_rate: int, target_rate: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Check shapes and resample both signals to cfg.fairplay_sample_rate."""
+    """Check that two binaural signals match in shape and resample both to target_rate."""
     pred, ref = _check_binaural(pred), _check_binaural(ref)
     if pred.shape != ref.shape:
         raise ValueError(f"pred and ref shapes differ: {pred.shape} vs {ref.shape}")
-    return (
-        _resample(pred, sample_rate, cfg.fairplay_sample_rate),
-        _resample(ref, sample_rate, cfg.fairplay_sample_rate),
-    )
+    return _resample(pred, sample_rate, target_rate), _resample(ref, sample_rate, target_rate)
+
+
+def _fairplay_pair(
+    pred: np.ndarray, ref: np.ndarray, sample_rate: int, cfg: EvaluateConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    return resampled_pair(pred, ref, sample_rate, cfg.fairplay_sample_rate)
 
 
 def fairplay_stft_distance(

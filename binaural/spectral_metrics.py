@@ -14,7 +14,7 @@ import numpy as np
 from scipy.signal import get_window
 
 from binaural.config import EvaluateConfig
-from binaural.metrics import _check_binaural, _resample
+from binaural.metrics import _check_binaural, _resample, resampled_pair
 
 MS_PER_S = 1000.0
 # Magnitudes are clamped here before a logarithm (auraloss' STFT loss uses the same eps).
@@ -61,14 +61,7 @@ def richard_stft(
 def _richard_pair(
     pred: np.ndarray, ref: np.ndarray, sample_rate: int, cfg: EvaluateConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Check shapes and resample both signals to cfg.richard_sample_rate."""
-    pred, ref = _check_binaural(pred), _check_binaural(ref)
-    if pred.shape != ref.shape:
-        raise ValueError(f"pred and ref shapes differ: {pred.shape} vs {ref.shape}")
-    return (
-        _resample(pred, sample_rate, cfg.richard_sample_rate),
-        _resample(ref, sample_rate, cfg.richard_sample_rate),
-    )
+    return resampled_pair(pred, ref, sample_rate, cfg.richard_sample_rate)
 
 
 def wave_l2(pred: np.ndarray, ref: np.ndarray, sample_rate: int, cfg: EvaluateConfig) -> float:

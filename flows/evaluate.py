@@ -18,8 +18,6 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.environment import prepare_environment
-
 DEFAULT_OUT = "eval"
 
 
@@ -217,16 +215,10 @@ def add_evaluate_parser(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m flows.evaluate DATASET ...` (the DVC stage), same options as the CLI."""
-    parser = argparse.ArgumentParser(prog="python -m flows.evaluate")
-    add_evaluate_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["evaluate", *(sys.argv[1:] if argv is None else argv)])
-    prepare_environment()
-    try:
-        return args.func(args)
-    except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
-        print(f"binaural evaluate: error: {exc}", file=sys.stderr)
-        return 2
+    """`python -m flows.evaluate ...`: the same as `binaural evaluate ...`."""
+    from flows.cli import main as cli_main
+
+    return cli_main(["evaluate", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -308,18 +308,10 @@ def add_listen_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m flows.listen EVAL_DIR ...`, the same as `binaural listen EVAL_DIR ...`."""
-    from flows.environment import prepare_environment
+    """`python -m flows.listen ...`: the same as `binaural listen ...`."""
+    from flows.cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="binaural")
-    add_listen_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["listen", *(sys.argv[1:] if argv is None else argv)])
-    prepare_environment()
-    try:
-        return args.func(args)
-    except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
-        print(f"binaural: error: {exc}", file=sys.stderr)
-        return 2
+    return cli_main(["listen", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
