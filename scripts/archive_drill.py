@@ -75,8 +75,12 @@ def kill_detector_when_first_done(dest_uri: str, stop: threading.Event, killed: 
         if loc.fs.exists(f"{loc.root}/manifest") and any(
                 "/items/" in p for p in loc.fs.find(f"{loc.root}/manifest")):
             time.sleep(2.0)  # well inside the run
-            for proc in psutil.process_iter(["cmdline"]):
-                if " ".join(proc.info["cmdline"] or []).startswith("ray::DetectorWorker"):
+            for proc in psutil.Process().children(recursive=True):  # our own Ray only
+                try:
+                    cmd = " ".join(proc.cmdline())
+                except psutil.NoSuchProcess:
+                    continue
+                if cmd.startswith("ray::DetectorWorker"):
                     os.kill(proc.pid, signal.SIGKILL)
                     killed.append(proc.pid)
                     print(f"\n*** killed Ray worker {proc.pid} (DetectorWorker) mid-run ***\n")

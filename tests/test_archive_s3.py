@@ -69,8 +69,11 @@ def _kill_detector_once(dest_uri: str, stop: threading.Event, killed: list) -> N
         if loc.fs.exists(f"{loc.root}/manifest") and any(
             "/items/" in p for p in loc.fs.find(f"{loc.root}/manifest")
         ):
-            for proc in psutil.process_iter(["cmdline"]):
-                cmd = " ".join(proc.info["cmdline"] or [])
+            for proc in psutil.Process().children(recursive=True):  # our own Ray only
+                try:
+                    cmd = " ".join(proc.cmdline())
+                except psutil.NoSuchProcess:
+                    continue
                 if cmd.startswith("ray::DetectorWorker"):
                     os.kill(proc.pid, signal.SIGKILL)
                     killed.append(proc.pid)
