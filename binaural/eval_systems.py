@@ -58,7 +58,10 @@ class Clip:
 
     @property
     def n_sources(self) -> int | None:
-        return len(self.truth["sources"]) if self.truth is not None else None
+        """Sources that sound (visible silent objects do not count)."""
+        if self.truth is None:
+            return None
+        return sum(1 for s in self.truth["sources"] if not s.get("silent", False))
 
     @property
     def duration_s(self) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import shutil
 import subprocess
 import tempfile
@@ -59,6 +60,10 @@ ESPEAK_LANGUAGES = ("en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland", "en-us-nyc
 ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "f4", "f5")
 ESPEAK_SPEED_WPM = (135, 185)
 ESPEAK_PITCH = (30, 70)
+# espeak-ng opens an audio device even when writing a file; where PulseAudio first creates
+# its runtime folder that consumes random numbers, and voice variants (+m1, +f2, ...) with
+# breath noise then sound different. Pointing it at no server keeps speech the same by seed.
+ESPEAK_ENV = {"PULSE_SERVER": "unix:/nonexistent"}
 PAUSE_S = (0.15, 0.6)
 # espeak-ng pads each utterance with silence; trim below this fraction of its peak.
 TRIM_FRACTION = 0.01
@@ -217,6 +222,11 @@ def _normalise(x: np.ndarray, sample_rate: int) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def normalise_level(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The level every dry source gets, users' own files too (see _normalise)."""
+    return _normalise(x, sample_rate)
+
+
 def render_instrument(instrument: str, duration_s: float, sample_rate: int, seed: int,
                       soundfont: str) -> np.ndarray:
     """Render a chorale excerpt through the SoundFont's General MIDI program.
@@ -281,7 +291,8 @@ def render_speech(duration_s: float, sample_rate: int, seed: int) -> np.ndarray:
             sentence = SENTENCES[order[index % len(SENTENCES)]]
             wav = Path(tmp) / f"{index}.wav"
             subprocess.run([program, "-v", voice, "-s", str(speed), "-p", str(pitch),
-                            "-w", str(wav), sentence], check=True, capture_output=True)
+                            "-w", str(wav), sentence], check=True, capture_output=True,
+                           env={**os.environ, **ESPEAK_ENV})
             speech, rate = sf.read(wav, dtype="float64")
             gcd = math.gcd(sample_rate, rate)
             speech = resample_poly(_trim(speech), sample_rate // gcd, rate // gcd)
