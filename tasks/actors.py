@@ -90,10 +90,13 @@ def start_pools(params, actors: int):
     """Create `actors` detector and renderer actors; returns two lists of handles."""
     cfg = params.remaster
     retry = (cfg.max_restarts, cfg.max_task_retries)
+    # Every actor must fit at once, or a restarted actor waits forever for a CPU that a
+    # pending one took: share the cluster's CPUs when the pools would oversubscribe it.
+    cpus = min(cfg.cpus_per_actor, ray.cluster_resources().get("CPU", 1.0) / (2 * actors))
     detector_cls = ray.remote(DetectorWorker).options(
-        **actor_options(cfg.cpus_per_actor, cfg.gpus_per_actor, *retry))
+        **actor_options(cpus, cfg.gpus_per_actor, *retry))
     renderer_cls = ray.remote(RendererWorker).options(  # DSP: CPU only
-        **actor_options(cfg.cpus_per_actor, 0.0, *retry))
+        **actor_options(cpus, 0.0, *retry))
     detectors = [detector_cls.remote(params.detector, params.scene, params.localize)
                  for _ in range(actors)]
     renderers = [renderer_cls.remote(params.render, params.scene, params.evaluate)
