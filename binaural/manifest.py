@@ -3,6 +3,8 @@
 Layout below DEST (one small object each, so no run ever rewrites another's record):
 
     manifest/<version>/items/<sha256>.json    state: done (outputs + checksums) | failed
+    manifest/<version>/done/<sha256>.json     the done record, created exclusively: the
+                                              commit point, so an item is done once
     manifest/<version>/claims/<sha256>.json   held while a run processes the item
     manifest/index/<sha1 of source key>.json  source fingerprint -> content hash
 
@@ -77,21 +79,36 @@ class Manifest:
 
     # -- records -------------------------------------------------------------------
     def get(self, sha256: str) -> ItemRecord | None:
-        data = read_bytes(self.dest, f"{self.prefix}/items/{sha256}.json")
+        data = read_bytes(self.dest, f"{self.prefix}/done/{sha256}.json") or read_bytes(
+            self.dest, f"{self.prefix}/items/{sha256}.json")
         return ItemRecord.from_bytes(data) if data else None
 
-    def put(self, record: ItemRecord) -> None:
+    def put(self, record: ItemRecord) -> bool:
+        """Write a record. A done record is first created exclusively under done/ (the
+        commit point); False when the item was already done (by another run), in which
+        case nothing is overwritten."""
         record.updated = time.time()
+        if record.state == DONE and not create_exclusive(
+                self.dest, f"{self.prefix}/done/{record.sha256}.json", record.to_bytes()):
+            return False
         write_bytes(self.dest, f"{self.prefix}/items/{record.sha256}.json", record.to_bytes())
+        return True
 
     def records(self) -> list[ItemRecord]:
-        keys = list_prefix(self.dest, f"{self.prefix}/items")
-        out = []
-        for key in keys:
-            data = read_bytes(self.dest, key)
-            if data:
-                out.append(ItemRecord.from_bytes(data))
-        return out
+        """Every item's record; a done record wins over a stale status copy."""
+        by_sha: dict[str, ItemRecord] = {}
+        for folder in ("items", "done"):
+            for key in list_prefix(self.dest, f"{self.prefix}/{folder}"):
+                data = read_bytes(self.dest, key)
+                if data:
+                    record = ItemRecord.from_bytes(data)
+                    by_sha[record.sha256] = record
+        return sorted(by_sha.values(), key=lambda r: r.key)
+
+    def done_marks(self) -> list[str]:
+        """The sha256 of every done record (one each: they are created exclusively)."""
+        return [k.rsplit("/", 1)[-1].removesuffix(".json")
+                for k in list_prefix(self.dest, f"{self.prefix}/done")]
 
     def needs_work(self, sha256: str) -> bool:
         """Not done, and not failed for a reason that a retry would not change."""
@@ -111,19 +128,6 @@ class Manifest:
             data = read_bytes(self.dest, key)
             if data:
                 out.append(json.loads(data))
-        return out
-
-    def log_event(self, sha256: str, run_id: str, state: str) -> None:
-        """Append-only evidence of who finished what (each item should be done once)."""
-        create_exclusive(self.dest, f"{self.prefix}/events/{sha256}.{run_id}.{state}",
-                         json.dumps({"time": time.time()}).encode())
-
-    def events(self) -> list[tuple[str, str, str]]:
-        """(sha256, run_id, state) of every logged event."""
-        out = []
-        for key in list_prefix(self.dest, f"{self.prefix}/events"):
-            sha, run_id, state = key.rsplit("/", 1)[-1].split(".", 2)
-            out.append((sha, run_id, state))
         return out
 
     # -- claims --------------------------------------------------------------------

@@ -136,15 +136,15 @@ def main() -> None:
         again = remaster("s3://drill/in", "s3://drill/out")
         manifest = Manifest(open_location("s3://drill/out"), first["version"])
         records = manifest.records()
-        events = Counter(sha for sha, _, state in manifest.events() if state == "done")
+        marks = Counter(manifest.done_marks())
         print("\n================ archive drill ================")
         print(f"first run {first['run_id']}: {len(first['done'])} done, "
               f"{len(first['failed'])} failed, wall {wall:.0f} s; worker killed: {bool(killed)}")
         refused = manifest.refusals()
         print(f"manifest: {sum(r.state == 'done' for r in records)} done records, "
               f"{sum(r.state == 'failed' for r in records) + len(refused)} failure reasons "
-              f"({len(refused)} refused keys); done events per "
-              f"item: {sorted(Counter(events.values()).items())}")
+              f"({len(refused)} refused keys); done records per "
+              f"item: {sorted(Counter(marks.values()).items())}")
         done_keys = sorted(first["done"])
         print(f"good items done: {len(set(done_keys) & set(good))}/{len(good)}; "
               f"outputs: {len(done_keys) * 4} objects under s3://drill/out/{first['version']}/")

@@ -156,10 +156,12 @@ def process_item(key: str, ctx: ItemContext, detector, renderer) -> dict:
                                                     name, reference, source_id))
             outputs = ray.get(publish_outputs.remote(str(work / "out"), name, ctx.dest_uri,
                                                      ctx.version))
-            manifest.put(ItemRecord(sha256=sha, key=key, name=name, state=DONE,
-                                    version=ctx.version, outputs=outputs, run_id=ctx.run_id,
-                                    warnings=report.get("warnings", [])))
-            manifest.log_event(sha, ctx.run_id, DONE)
+            first = manifest.put(ItemRecord(sha256=sha, key=key, name=name, state=DONE,
+                                            version=ctx.version, outputs=outputs,
+                                            run_id=ctx.run_id,
+                                            warnings=report.get("warnings", [])))
+            if not first:  # finished meanwhile by a run whose claim had expired
+                return {**base, "status": "skipped", "reason": "done by another run"}
             return {**base, "status": DONE, "seconds": round(time.perf_counter() - start, 3),
                     "outputs": outputs, "report": report}
         except Exception as exc:  # noqa: BLE001 - each failure becomes the item's record
