@@ -167,8 +167,13 @@ def render_video(
     render: RenderConfig,
     evaluate: EvaluateConfig,
     reference: str | Path | None = None,
+    generator=None,
 ) -> dict:
-    """Generate, evaluate and write the four outputs; returns the report record."""
+    """Generate, evaluate and write the four outputs; returns the report record.
+
+    `generator` (models.generator.Generator: `.generate(mono_chunks, tracks, sample_rate,
+    frame_size)`, `.describe()`, `.fallback_reason(tracks)`) replaces the DSP renderer
+    when given; without it the mono is rendered by the renderer alone."""
     from binaural.report import plot_report  # matplotlib only where a report is drawn
 
     dest_dir = Path(dest_dir)
@@ -179,8 +184,18 @@ def render_video(
 
     t0 = time.perf_counter()
     spatializer = Spatializer(filt, hrtf.taps, sr, render.block)
+    warnings = list(loc.warnings)
+    fallback = generator.fallback_reason(loc.tracks) if generator is not None else None
+    if fallback:
+        warnings.append(f"{path}: {fallback}")
 
     def generated():
+        if generator is not None:
+            size = (loc.info.width, loc.info.height)
+            for out in generator.generate(_mono_chunks(path, scene), loc.tracks, sr, size):
+                evaluation.add(out)
+                yield out
+            return
         for chunk in _mono_chunks(path, scene):
             out = spatializer.push(chunk)
             if out.shape[1]:
@@ -224,12 +239,13 @@ def render_video(
         "audio_in": {"rate": loc.info.audio_rate, "channels": loc.info.audio_channels,
                      "codec": loc.info.audio_codec},
         "fov_deg": loc.fov_deg,
-        "generator": {"name": "dsp", "version": f"dsp-hrtf:{hrtf.name}@{hrtf.digest}",
-                      "hrtf": hrtf.name, "block": render.block},
+        "generator": (generator.describe() | {"fallback": fallback} if generator is not None else
+                      {"name": "dsp", "version": f"dsp-hrtf:{hrtf.name}@{hrtf.digest}",
+                       "hrtf": hrtf.name, "block": render.block}),
         "detector": {"version": loc.detector_version},
         "sources": [t.to_json() for t in loc.tracks],
         "metrics": metrics,
-        "warnings": loc.warnings,
+        "warnings": warnings,
         "timings_s": timings,
         "outputs": {"wav": wav_path.name, "mp4": mp4_path.name, "png": png_path.name,
                     "json": f"{name}.json"},

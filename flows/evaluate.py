@@ -38,6 +38,16 @@ def load_detector(detector_cfg):
     return Detector(**options)
 
 
+def register_model_systems(params, model: str | None = None) -> None:
+    """Add the generator's systems (`model`, `model-oracle`, `dsp-separate`) to the
+    registry, the generator named by `model` or params generator.model (loaded lazily)."""
+    from flows.retrain import resolve_device
+    from models.generator_system import register_generator_systems
+
+    register_generator_systems(model or params.generator.model, params.generator,
+                               resolve_device(params.generator.device))
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
@@ -91,9 +101,11 @@ def evaluate(
     split: str | None = None,
     limit: int | None = None,
     params_file: str | None = None,
+    model: str | None = None,
 ) -> dict:
     """Evaluate `systems` (default params evaluate.systems) on `dataset`'s `split` into `out`.
 
+    `model` names the generator of the `model` systems (default params generator.model).
     Returns a summary: out, clips (count), failed ({clip: reason}), aggregate, mlflow_run_id.
     """
     from binaural.datasets import load_dataset
@@ -108,6 +120,7 @@ def evaluate(
     logger = get_run_logger()
     params = load_params(params_file)
     cfg = params.evaluate
+    register_model_systems(params, model)
     specs = parse_systems(systems if systems else cfg.systems)
     names = [s.name for s in specs]
     split = split or cfg.split
@@ -181,21 +194,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from binaural.eval_systems import parse_systems
 
     if args.systems:
+        from flows.params import load_params
+
+        register_model_systems(load_params(getattr(args, "params", None)), args.model)
         parse_systems(args.systems)  # a typo fails here, before Prefect starts
     if args.split:
         load_dataset(args.dataset, args.split)
     elif not Path(args.dataset).is_dir():
         raise NotADirectoryError(f"{args.dataset}: dataset folder not found")
     summary = evaluate(args.dataset, args.out, systems=args.systems, split=args.split,
-                       limit=args.limit, params_file=getattr(args, "params", None))
+                       limit=args.limit, params_file=getattr(args, "params", None),
+                       model=args.model)
     _print_summary(summary)
     return 0 if summary["clips"] else 1
 
 
 def add_evaluate_parser(subparsers) -> None:
     """Register `evaluate` on the CLI's subparsers (func: cmd_evaluate)."""
-    from binaural.eval_systems import SYSTEMS
-
     p = subparsers.add_parser(
         "evaluate", help="score systems against a dataset's binaural references",
         description="Score binaural systems against the references of a dataset (FAIR-Play "
@@ -204,11 +219,14 @@ def add_evaluate_parser(subparsers) -> None:
     p.add_argument("dataset", help="dataset folder (FAIR-Play layout or paired recordings)")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"EVAL_DIR (default {DEFAULT_OUT})")
     p.add_argument("--systems", default=None,
-                   help=f"comma-separated, from {sorted(SYSTEMS)} (default: params "
-                        "evaluate.systems)")
+                   help="comma-separated, from mono, dsp, dsp-oracle, model, model-oracle, "
+                        "dsp-separate (default: params evaluate.systems)")
     p.add_argument("--split", default=None,
                    help="train, val, test, splitN/test or all (default: params evaluate.split)")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N clips only")
+    p.add_argument("--model", default=None,
+                   help="generator of the model systems: dsp, a checkpoint or "
+                        "models:/NAME@ALIAS (default: params generator.model)")
     # SUPPRESS: absent here, the main parser's --params (if any) is kept.
     p.add_argument("--params", default=argparse.SUPPRESS, help="params.yaml to use")
     p.set_defaults(func=cmd_evaluate)

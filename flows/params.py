@@ -34,4 +34,5 @@ def resolve_paths(params: Params, base: Path) -> Params:
         render=replace(params.render, hrtf=fix(params.render.hrtf)),
         synth=replace(params.synth, hrtf=fix(params.synth.hrtf)),
         train_detector=replace(params.train_detector, model=fix(params.train_detector.model)),
+        generator=replace(params.generator, model=fix(params.generator.model)),
     )

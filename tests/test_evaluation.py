@@ -78,7 +78,7 @@ def test_parse_systems_keeps_order_and_refuses_unknown_names() -> None:
     assert parse_systems(["dsp"])[0].needs_detector
     assert parse_systems(["dsp-oracle"])[0].needs_truth
     with pytest.raises(ValueError, match="registered"):
-        parse_systems("mono,model")
+        parse_systems("mono,no-such-system")
     with pytest.raises(ValueError):
         parse_systems("")
 

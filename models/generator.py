@@ -1,0 +1,293 @@
+"""Generators of both ear signals from the mono and the tracked sources, loaded by name.
+
+    load_generator(spec, device, hrtf, render, generator) -> Generator
+        spec: "dsp" (the renderer alone), a checkpoint path, or an MLflow registry URI
+        "models:/NAME@ALIAS" / "models:/NAME/VERSION"
+    Generator.generate(mono_chunks, tracks, sample_rate, frame_size) -> iterator of (2, n)
+        float32 chunks whose lengths add up to the input's (streamed: memory is bounded by
+        generator.chunk_s, not the video's length)
+
+The diffusion generator works on windows of chunk_s overlapping by crossfade_s (raised-
+cosine crossfade); each window: the DSP hypotheses (models/hypotheses.py) -> STFT ->
+`steps` sampler steps of the guided denoiser -> inverse STFT. Where no source was found
+it falls back to the renderer (straight ahead), and `fallback_reason` says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from binaural.config import GeneratorConfig, RenderConfig
+from binaural.hrtf import HRTFSet
+from binaural.localize import SourceTrack
+from binaural.render import Spatializer, mixture_filter
+from models.generator_config import ModelConfig
+from models.generator_features import (
+    istft,
+    network_frame_times,
+    slot_conditions,
+    stft,
+)
+from models.generator_net import GeneratorNet, GuidedDenoiser
+from models.hypotheses import HypothesisStream
+from models.sampling import get_sampler, karras_sigmas
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "binaural-generator/1"
+DEFAULT_FRAME_SIZE = (640, 360)  # frame (width, height) box sizes are relative to
+SILENT_RMS = 1e-7  # a window this quiet is passed through as the mixture render
+REGISTRY_PREFIX = "models:/"
+
+
+class Generator(Protocol):
+    name: str
+    version: str
+
+    def describe(self) -> dict: ...
+
+    def fallback_reason(self, tracks: Sequence[SourceTrack]) -> str | None: ...
+
+    def generate(self, mono_chunks: Iterable[np.ndarray], tracks: Sequence[SourceTrack],
+                 sample_rate: int, frame_size: tuple[int, int] = DEFAULT_FRAME_SIZE
+                 ) -> Iterator[np.ndarray]: ...
+
+
+def generate_array(generator: Generator, mono: np.ndarray, tracks: Sequence[SourceTrack],
+                   sample_rate: int, frame_size: tuple[int, int] = DEFAULT_FRAME_SIZE,
+                   chunk: int = 1 << 16) -> np.ndarray:
+    """A whole signal through a generator: (N,) -> (2, N) float32."""
+    pieces = (mono[i:i + chunk] for i in range(0, len(mono), chunk))
+    out = list(generator.generate(pieces, tracks, sample_rate, frame_size))
+    return np.concatenate(out, axis=1) if out else np.zeros((2, 0), np.float32)
+
+
+class DSPGenerator:
+    """The renderer alone: the mono through mixture_filter along the tracks."""
+
+    name = "dsp"
+
+    def __init__(self, hrtf: HRTFSet, render: RenderConfig):
+        self.hrtf, self.render = hrtf, render
+        self.version = f"dsp-hrtf:{hrtf.name}@{hrtf.digest}"
+
+    def describe(self) -> dict:
+        return {"name": self.name, "version": self.version, "hrtf": self.hrtf.name,
+                "block": self.render.block}
+
+    def fallback_reason(self, tracks: Sequence[SourceTrack]) -> str | None:
+        return None
+
+    def generate(self, mono_chunks, tracks, sample_rate, frame_size=DEFAULT_FRAME_SIZE):
+        filt = mixture_filter(self.hrtf, [t.as_tuple() for t in tracks], self.render.neighbours)
+        sp = Spatializer(filt, self.hrtf.taps, sample_rate, self.render.block)
+        for chunk in mono_chunks:
+            piece = sp.push(chunk)
+            if piece.shape[1]:
+                yield piece
+        last = sp.flush()
+        if last.shape[1]:
+            yield last
+
+
+def crossfade_ramps(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Raised-cosine fade-in and fade-out of n samples; they sum to one."""
+    fade_in = np.sin(0.5 * np.pi * (np.arange(n) + 0.5) / max(n, 1)) ** 2
+    return fade_in.astype(np.float32), (1.0 - fade_in).astype(np.float32)
+
+
+class DiffusionGenerator:
+    """The prior-refinement diffusion generator (models/generator_net.py)."""
+
+    def __init__(self, net: GeneratorNet, hrtf: HRTFSet, render: RenderConfig,
+                 generator: GeneratorConfig, device: str = "cpu", name: str = "model",
+                 version: str = "unversioned", meta: dict | None = None):
+        self.net = net.to(device).eval()
+        self.cfg: ModelConfig = net.cfg
+        if hrtf.sample_rate != self.cfg.sample_rate:
+            raise ValueError(f"HRTF at {hrtf.sample_rate} Hz, model at {self.cfg.sample_rate}")
+        self.hrtf, self.render, self.settings = hrtf, render, generator
+        self.device, self.name, self.version = device, name, version
+        self.meta = dict(meta or {})
+        self.sampler = get_sampler(generator.sampler)
+        self.sigmas = karras_sigmas(generator.steps, generator.sigma_min, generator.sigma_max)
+        self.denoiser = GuidedDenoiser(self.net, generator.guidance)
+
+    def describe(self) -> dict:
+        s = self.settings
+        return {"name": self.name, "version": self.version, "steps": s.steps,
+                "sampler": s.sampler, "guidance": s.guidance, "chunk_s": s.chunk_s,
+                "crossfade_s": s.crossfade_s, "hrtf": self.hrtf.name, "device": self.device,
+                "size": self.meta.get("size")}
+
+    def fallback_reason(self, tracks: Sequence[SourceTrack]) -> str | None:
+        if not tracks:
+            return ("no sound source found: rendered by the DSP renderer straight ahead "
+                    "instead of the model")
+        return None
+
+    @torch.no_grad()
+    def window(self, mono: np.ndarray, hyps: np.ndarray, tracks: Sequence[SourceTrack],
+               start_s: float, frame_size: tuple[int, int], index: int) -> np.ndarray:
+        """One window: mono (n,), hyps (S, 2, n) -> (2, n) float32."""
+        cfg, n = self.cfg, mono.shape[0]
+        rms = float(np.sqrt(np.mean(mono.astype(np.float64) ** 2))) if n else 0.0
+        if n < cfg.n_fft or rms < SILENT_RMS:
+            return hyps[-1].astype(np.float32)
+        dev = self.device
+        cond = slot_conditions(tracks, network_frame_times(n, cfg, start_s), frame_size, cfg)
+        m = stft(torch.from_numpy(np.ascontiguousarray(mono, np.float32)).to(dev)[None], cfg)
+        h = stft(torch.from_numpy(np.ascontiguousarray(hyps, np.float32)).to(dev)[None], cfg)
+        scale = torch.sqrt((m.abs() ** 2).mean()) / cfg.sigma_data
+        cast = (torch.autocast("cuda", dtype=torch.bfloat16) if str(dev).startswith("cuda")
+                else nullcontext())
+        with cast:
+            enc = self.net.encode(m / scale, h / scale, cond.to(dev))
+            gen = torch.Generator(device="cpu").manual_seed(self.settings.seed + index)
+            noise = torch.randn(enc.mixture.shape, dtype=torch.complex64, generator=gen)
+            x = noise.to(dev) * float(self.sigmas[0])
+            out = self.sampler(self.denoiser, x, self.sigmas.to(dev), enc)
+        wave = istft(out.to(torch.complex64) * scale, n, cfg)[0]
+        return wave.float().cpu().numpy()
+
+    def generate(self, mono_chunks, tracks, sample_rate, frame_size=DEFAULT_FRAME_SIZE):
+        if sample_rate != self.cfg.sample_rate:
+            raise ValueError(f"model works at {self.cfg.sample_rate} Hz, got {sample_rate}")
+        if not tracks:
+            yield from DSPGenerator(self.hrtf, self.render).generate(
+                mono_chunks, tracks, sample_rate, frame_size)
+            return
+        tracks = list(tracks)
+        stream = HypothesisStream(tracks, self.hrtf, self.cfg.max_sources, sample_rate,
+                                  self.render.block, self.render.neighbours)
+        length = int(round(self.settings.chunk_s * sample_rate))
+        fade = int(round(self.settings.crossfade_s * sample_rate))
+        fade_in, fade_out = crossfade_ramps(fade)
+        mono_buf = np.zeros(0, np.float32)
+        hyp_buf = np.zeros((self.cfg.max_sources + 1, 2, 0), np.float32)
+        start = 0  # absolute index of the buffers' first sample
+        tail: np.ndarray | None = None  # the last window's end, to crossfade with
+        index = 0
+
+        def run(final: bool) -> np.ndarray:
+            nonlocal mono_buf, hyp_buf, start, tail, index
+            n = mono_buf.shape[0] if final else length
+            out = self.window(mono_buf[:n], hyp_buf[..., :n], tracks, start / sample_rate,
+                              frame_size, index)
+            index += 1
+            if tail is not None and fade:
+                out[:, :fade] = tail * fade_out + out[:, :fade] * fade_in
+            if final:
+                tail = None
+                return out
+            keep = length - fade
+            tail = out[:, keep:].copy()
+            mono_buf, hyp_buf = mono_buf[keep:], hyp_buf[..., keep:]
+            start += keep
+            return out[:, :keep]
+
+        # The renderer's output lags its input by up to a block: mono_buf runs ahead of
+        # hyp_buf, windows are cut where both are known.
+        for chunk in mono_chunks:
+            chunk = np.asarray(chunk, np.float32).reshape(-1)
+            mono_buf = np.concatenate([mono_buf, chunk])
+            hyp_buf = np.concatenate([hyp_buf, stream.push(chunk)], axis=2)
+            while hyp_buf.shape[-1] >= length:
+                yield run(final=False)
+        hyp_buf = np.concatenate([hyp_buf, stream.flush()], axis=2)
+        while hyp_buf.shape[-1] >= length:
+            yield run(final=False)
+        if hyp_buf.shape[-1] > fade or tail is None:
+            if hyp_buf.shape[-1]:
+                yield run(final=True)
+        else:
+            yield tail[:, : hyp_buf.shape[-1]]
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: str | Path, net: GeneratorNet, meta: dict) -> Path:
+    """Weights, the model config and plain-typed metadata, loadable with weights_only."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"format": CHECKPOINT_FORMAT, "config": net.cfg.to_dict(),
+                "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                "meta": dict(meta)}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[GeneratorNet, dict]:
+    """The network (its config restored from the checkpoint) and the metadata.
+
+    Raises:
+        ValueError: not a generator checkpoint.
+    """
+    data = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint")
+    net = GeneratorNet(ModelConfig.from_dict(data["config"]))
+    net.load_state_dict(data["state_dict"])
+    return net.to(device), dict(data.get("meta", {}))
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
+
+
+def resolve_registry(spec: str) -> tuple[Path, str]:
+    """A `models:/NAME@ALIAS` or `models:/NAME/VERSION` URI -> (local checkpoint, version
+    label "NAME/vN"), through the MLflow registry (MLFLOW_TRACKING_URI)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    body = spec[len(REGISTRY_PREFIX):]
+    client = MlflowClient()
+    if "@" in body:
+        name, alias = body.split("@", 1)
+        mv = client.get_model_version_by_alias(name, alias)
+    else:
+        name, version = body.rsplit("/", 1)
+        mv = client.get_model_version(name, version)
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{mv.version}"))
+    files = sorted(local.rglob("*.pt")) if local.is_dir() else [local]
+    if not files:
+        raise FileNotFoundError(f"{spec}: no checkpoint (*.pt) in the registered model")
+    return files[0], f"{name}/v{mv.version}"
+
+
+def load_generator(spec: str, device: str, hrtf: HRTFSet, render: RenderConfig,
+                   generator: GeneratorConfig) -> Generator:
+    """The generator a spec names (see the module docstring).
+
+    Raises:
+        FileNotFoundError: a checkpoint path that does not exist.
+    """
+    if spec == "dsp":
+        return DSPGenerator(hrtf, render)
+    if spec.startswith(REGISTRY_PREFIX):
+        path, label = resolve_registry(spec)
+    else:
+        path, label = Path(spec), None
+        if not path.is_file():
+            raise FileNotFoundError(f"{spec}: generator checkpoint not found (or use --model dsp)")
+    net, meta = load_checkpoint(path, device)
+    digest = file_digest(path)
+    name = meta.get("name", path.stem)
+    version = f"{label or name}@{digest}"
+    return DiffusionGenerator(net, hrtf, render, generator, device, name=name, version=version,
+                              meta=meta)

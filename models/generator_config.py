@@ -1,0 +1,89 @@
+"""The generator network's configuration and its three size presets.
+
+A checkpoint stores `ModelConfig.to_dict()` beside its weights and is rebuilt from it
+(models/generator.py); nothing here reads YAML: params.yaml's `train.size` names a preset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+# Sound-source classes the class embedding knows (index 0 is the null / unknown class).
+SOURCE_CLASSES: tuple[str, ...] = (
+    "person", "piano", "guitar", "violin", "trumpet", "drum", "dog", "car",
+)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shapes of the prior-refinement diffusion generator (models/generator_net.py).
+
+    Attributes:
+        sample_rate: Audio rate (Hz) the model works at.
+        n_fft, hop: The complex STFT the output is formed in (Hann window).
+        bands: Mel-spaced bands the network sees and predicts weights for.
+        time_pool: STFT frames averaged into one network frame.
+        max_sources: K, the source slots (one more slot holds the mixture render).
+        classes: The class vocabulary of the learned class embedding.
+        channels: Trunk U-Net channels per level (its depth is len(channels)).
+        cond_dim: Width of a source's condition vector.
+        slot_channels: Width of the per-slot feature maps.
+        pos_freqs: Sinusoidal frequencies per position coordinate.
+        sigma_data: Scale the STFTs are normalised to (EDM's sigma_data).
+    """
+
+    sample_rate: int = 48000
+    n_fft: int = 1024
+    hop: int = 512
+    bands: int = 64
+    time_pool: int = 2
+    max_sources: int = 3
+    classes: tuple[str, ...] = SOURCE_CLASSES
+    channels: tuple[int, ...] = (16, 32, 64)
+    cond_dim: int = 64
+    slot_channels: int = 16
+    pos_freqs: int = 6
+    sigma_data: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.n_fft % self.hop:
+            raise ValueError("n_fft must be a multiple of hop")
+        if self.max_sources < 1 or self.bands < 4 or not self.channels:
+            raise ValueError("max_sources >= 1, bands >= 4 and at least one level needed")
+
+    @property
+    def freq_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only (a weights_only checkpoint can hold them)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys {unknown}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # Tests: a forward pass in milliseconds.
+    "tiny": ModelConfig(bands=16, channels=(8, 16), cond_dim=16, slot_channels=8, pos_freqs=3),
+    # The shipped default: trains on a 2-core CPU in about an hour.
+    "small": ModelConfig(bands=64, channels=(16, 32, 64), cond_dim=64, slot_channels=16),
+    # GPU training.
+    "base": ModelConfig(bands=128, hop=256, time_pool=2, channels=(64, 128, 256, 256), cond_dim=128,
+                        slot_channels=64, pos_freqs=8),
+}
+
+
+def preset(name: str) -> ModelConfig:
+    """The named preset (tiny, small, base)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown model size {name!r}; known: {sorted(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,329 @@
+"""Training of the prior-refinement diffusion generator.
+
+    load_scenes: dataset records -> SceneExamples (mono, binaural target, the DSP
+        hypotheses along jittered truth tracks, those tracks), held in memory as float16
+    sample_batch: random crops with their slot conditions
+    diffusion_loss: EDM-style noising of the target's complex STFT; the denoised estimate
+        is scored by a compressed complex-STFT error plus the energy-weighted TF-ILD
+        (>= 1.5 kHz) and TF-IPD (100-1500 Hz) errors the evaluation leads with
+    train: AdamW, warmup + cosine over max(step / steps, elapsed / max_minutes), resumable
+        from its last checkpoint; logs through a callback (no MLflow here)
+
+Pure model code: flows/retrain.py drives it and does the tracking.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from binaural.config import TrainConfig
+from binaural.datasets import Record
+from binaural.eval_systems import load_clip
+from binaural.hrtf import HRTFSet
+from binaural.localize import SourceTrack
+from models.generator_config import ModelConfig
+from models.generator_features import (
+    SlotConditions,
+    drop_conditions,
+    network_frame_times,
+    slot_conditions,
+    stft,
+)
+from models.generator_net import GeneratorNet
+from models.hypotheses import render_hypotheses
+
+log = logging.getLogger(__name__)
+
+ILD_MIN_HZ = 1500.0
+IPD_BAND_HZ = (100.0, 1500.0)
+LOSS_FLOOR_REL = 1e-4  # per-bin power floor of the cue losses, re the target's mean power
+MIN_CROP_RMS = 1e-4
+LogFn = Callable[[dict, int], None]
+
+
+@dataclass
+class SceneExample:
+    """One training scene in memory (float16 audio at the model's rate)."""
+
+    id: str
+    mono: np.ndarray  # (N,)
+    target: np.ndarray  # (2, N)
+    hyps: np.ndarray  # (S, 2, N)
+    tracks: list[SourceTrack]
+    frame_size: tuple[int, int]
+
+    @property
+    def n_sources(self) -> int:
+        return len(self.tracks)
+
+
+def jitter_tracks(tracks: Sequence[SourceTrack], rng: np.random.Generator, azimuth_deg: float,
+                  elevation_deg: float, distance: float) -> list[SourceTrack]:
+    """Truth tracks perturbed like a detector's: an offset plus a slow wander in azimuth
+    and elevation, a log-normal factor on distance and box size, a random confidence."""
+    out = []
+    for tr in tracks:
+        n = len(tr.times_s)
+        wander = np.cumsum(rng.normal(0, 1, n)) / np.sqrt(max(n, 1))
+        az = tr.azimuth_deg + rng.normal(0, azimuth_deg) + 0.5 * azimuth_deg * wander
+        el = tr.elevation_deg + rng.normal(0, elevation_deg)
+        factor = float(np.exp(rng.normal(0, distance)))
+        boxes = tr.boxes.copy()
+        cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+        half_w = (boxes[:, 2] - boxes[:, 0]) / 2 / factor
+        half_h = (boxes[:, 3] - boxes[:, 1]) / 2 / factor
+        boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
+        out.append(dataclasses.replace(
+            tr, azimuth_deg=az, elevation_deg=el, distance_m=tr.distance_m * factor,
+            boxes=boxes, confidence=float(rng.uniform(0.4, 1.0))))
+    return out
+
+
+def load_scenes(records: Sequence[Record], hrtf: HRTFSet, cfg: ModelConfig, tc: TrainConfig,
+                block: int, neighbours: int, seed: int,
+                progress: Callable[[int, int, str], None] | None = None) -> list[SceneExample]:
+    """Records with truth -> SceneExamples (records without truth tracks are skipped)."""
+    rng = np.random.default_rng(seed)
+    scenes = []
+    for i, record in enumerate(records):
+        clip = load_clip(record, cfg.sample_rate, chunk_s=10.0)
+        if clip.truth is None or not clip.truth_tracks:
+            log.warning("%s: no truth tracks; not used for training", record.id)
+            continue
+        mono = clip.reference.mean(axis=0) if tc.mono == "downmix" else clip.mono
+        tracks = jitter_tracks(clip.truth_tracks, rng, tc.jitter_azimuth_deg,
+                               tc.jitter_elevation_deg, tc.jitter_distance)
+        hyps = render_hypotheses(mono, tracks, hrtf, cfg.max_sources, cfg.sample_rate,
+                                 block, neighbours)
+        size = (int(clip.truth.get("width", 640)), int(clip.truth.get("height", 360)))
+        scenes.append(SceneExample(record.id, mono.astype(np.float16),
+                                   clip.reference.astype(np.float16), hyps.astype(np.float16),
+                                   tracks, size))
+        if progress:
+            progress(i + 1, len(records), record.id)
+    return scenes
+
+
+@dataclass
+class Batch:
+    mono: torch.Tensor  # (B, n)
+    target: torch.Tensor  # (B, 2, n)
+    hyps: torch.Tensor  # (B, S, 2, n)
+    cond: SlotConditions
+
+    def to(self, device: str) -> Batch:
+        return Batch(self.mono.to(device), self.target.to(device), self.hyps.to(device),
+                     self.cond.to(device))
+
+
+def sample_batch(scenes: Sequence[SceneExample], batch: int, crop: int, cfg: ModelConfig,
+                 rng: np.random.Generator) -> Batch:
+    """`batch` random crops of `crop` samples (scenes shorter than a crop are padded)."""
+    mono, target, hyps, conds = [], [], [], []
+    while len(mono) < batch:
+        scene = scenes[int(rng.integers(len(scenes)))]
+        n = scene.mono.shape[0]
+        start = int(rng.integers(0, max(1, n - crop + 1)))
+        piece = slice(start, start + crop)
+        m = scene.mono[piece].astype(np.float32)
+        if np.sqrt(np.mean(m ** 2)) < MIN_CROP_RMS:
+            continue
+        pad = crop - m.shape[0]
+        mono.append(np.pad(m, (0, pad)))
+        target.append(np.pad(scene.target[:, piece].astype(np.float32), ((0, 0), (0, pad))))
+        hyps.append(np.pad(scene.hyps[..., piece].astype(np.float32),
+                           ((0, 0), (0, 0), (0, pad))))
+        times = network_frame_times(crop, cfg, start / cfg.sample_rate)
+        conds.append(slot_conditions(scene.tracks, times, scene.frame_size, cfg))
+    return Batch(torch.from_numpy(np.stack(mono)), torch.from_numpy(np.stack(target)),
+                 torch.from_numpy(np.stack(hyps)), SlotConditions.stack(conds))
+
+
+def _band_mask(cfg: ModelConfig, low_hz: float, high_hz: float, device) -> torch.Tensor:
+    freqs = torch.linspace(0, cfg.sample_rate / 2, cfg.freq_bins, device=device)
+    return (freqs >= low_hz) & (freqs <= high_hz)
+
+
+def cue_losses(pred: torch.Tensor, ref: torch.Tensor, cfg: ModelConfig
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Energy-weighted TF-ILD error (in units of 10 dB, bins >= 1.5 kHz) and 1 - cos of the
+    TF-IPD error (100-1500 Hz) of (B, 2, T, F) spectra, as the evaluation weighs them."""
+    p_pow = pred.real ** 2 + pred.imag ** 2
+    r_pow = ref.real ** 2 + ref.imag ** 2
+    floor = LOSS_FLOOR_REL * r_pow.mean(dim=(1, 2, 3), keepdim=True)
+    weight = r_pow.sum(dim=1)  # (B, T, F)
+    hi = _band_mask(cfg, ILD_MIN_HZ, math.inf, pred.device)
+    ild_p = torch.log10((p_pow[:, 0] + floor[:, 0]) / (p_pow[:, 1] + floor[:, 0]))
+    ild_r = torch.log10((r_pow[:, 0] + floor[:, 0]) / (r_pow[:, 1] + floor[:, 0]))
+    w_hi = weight[..., hi]
+    ild = ((ild_p - ild_r).abs()[..., hi] * w_hi).sum() / w_hi.sum().clamp_min(1e-12)
+    lo = _band_mask(cfg, *IPD_BAND_HZ, pred.device)
+    c_p = (pred[:, 0] * pred[:, 1].conj())[..., lo]
+    c_r = (ref[:, 0] * ref[:, 1].conj())[..., lo]
+    cos = (c_p * c_r.conj()).real / (c_p.abs() * c_r.abs() + floor[:, 0] ** 2)
+    w_lo = weight[..., lo]
+    ipd = ((1 - cos) * w_lo).sum() / w_lo.sum().clamp_min(1e-12)
+    return ild, ipd
+
+
+def compressed(z: torch.Tensor, power: float) -> torch.Tensor:
+    """z |z|^(power - 1): magnitude compressed, phase kept."""
+    return z * (z.real ** 2 + z.imag ** 2 + 1e-10) ** ((power - 1) / 2)
+
+
+def diffusion_loss(net: GeneratorNet, batch: Batch, tc: TrainConfig,
+                   generator: torch.Generator | None = None, sigma: torch.Tensor | None = None,
+                   drop: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
+    """The training objective on one batch (see the module docstring); returns the loss
+    and its parts."""
+    cfg = net.cfg
+    device = batch.mono.device
+    mono = stft(batch.mono, cfg)
+    scale = torch.sqrt((mono.abs() ** 2).mean(dim=(-1, -2))) / cfg.sigma_data  # (B,)
+    mono = mono / scale[:, None, None]
+    x0 = stft(batch.target, cfg) / scale[:, None, None, None]
+    hyps = stft(batch.hyps, cfg) / scale[:, None, None, None, None]
+    b = mono.shape[0]
+    if sigma is None:
+        sigma = torch.exp(tc.sigma_mean + tc.sigma_std
+                          * torch.randn(b, generator=generator)).to(device)
+    noise = torch.randn(x0.shape, dtype=x0.dtype, generator=generator).to(device)
+    x = x0 + sigma[:, None, None, None] * noise
+    cond = (drop_conditions(batch.cond, tc.p_drop_visual, tc.p_drop_all, generator)
+            if drop else batch.cond)
+    enc = net.encode(mono, hyps, cond)
+    denoised = net.denoise(enc, x, sigma)
+    diff = compressed(denoised, tc.compress) - compressed(x0, tc.compress)
+    spec = (diff.real ** 2 + diff.imag ** 2).mean()
+    ild, ipd = cue_losses(denoised, x0, cfg)
+    loss = spec + tc.loss_ild * ild + tc.loss_ipd * ipd
+    return loss, {"loss": loss.item(), "spec": spec.item(), "ild": ild.item(),
+                  "ipd": ipd.item()}
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    elapsed_s: float = 0.0
+    history: list[dict] = field(default_factory=list)  # logged rows (step, metrics)
+
+
+def lr_factor(step: int, progress: float, warmup: int) -> float:
+    """Linear warmup over `warmup` steps, then cosine decay over progress in [0, 1]."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))) * 0.95 + 0.05
+
+
+def validation_loss(net: GeneratorNet, batches: Sequence[Batch], tc: TrainConfig,
+                    device: str) -> dict[str, float]:
+    """Mean loss parts over fixed batches at fixed noise levels, no dropout."""
+    net.eval()
+    levels = torch.tensor([0.05, 0.3, 1.5])
+    rows = []
+    with torch.no_grad():
+        for batch in batches:
+            b = batch.to(device)
+            for sigma in levels:
+                s = torch.full((b.mono.shape[0],), float(sigma), device=device)
+                rows.append(diffusion_loss(net, b, tc, torch.Generator().manual_seed(0),
+                                           sigma=s, drop=False)[1])
+    net.train()
+    return {f"val_{k}": float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+def save_training_state(path: Path, net: GeneratorNet, opt: torch.optim.Optimizer,
+                        state: TrainState, rng: np.random.Generator) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"config": net.cfg.to_dict(), "model": net.state_dict(),
+                "optimizer": opt.state_dict(), "step": state.step,
+                "elapsed_s": state.elapsed_s, "history": state.history,
+                "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
+    tmp.replace(path)
+
+
+def train(net: GeneratorNet, scenes: Sequence[SceneExample], val_scenes: Sequence[SceneExample],
+          tc: TrainConfig, device: str, work_dir: str | Path, log_fn: LogFn | None = None,
+          resume: bool = True) -> TrainState:
+    """Train `net` in place; checkpoints to work_dir/last.pt every tc.checkpoint_every steps
+    and resumes from it when present (and `resume`)."""
+    if not scenes:
+        raise ValueError("no training scenes")
+    cfg = net.cfg
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    last = work_dir / "last.pt"
+    net.to(device).train()
+    opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    rng = np.random.default_rng(tc.seed)
+    torch.manual_seed(tc.seed)
+    state = TrainState()
+    if resume and last.is_file():
+        saved = torch.load(last, map_location="cpu", weights_only=True)
+        if ModelConfig.from_dict(saved["config"]) != cfg:
+            raise ValueError(f"{last}: a checkpoint of another model config; remove it")
+        net.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        state = TrainState(saved["step"], saved["elapsed_s"], list(saved["history"]))
+        rng.bit_generator.state = saved["numpy_rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        log.info("resumed from %s at step %d (%.0f s trained)", last, state.step,
+                 state.elapsed_s)
+    crop = int(round(tc.crop_s * cfg.sample_rate))
+    val_rng = np.random.default_rng(tc.seed + 1)
+    val_batches = ([sample_batch(val_scenes, tc.batch, crop, cfg, val_rng)
+                    for _ in range(max(1, tc.val_crops // tc.batch))] if val_scenes else [])
+    cast = (torch.autocast("cuda", dtype=torch.bfloat16) if str(device).startswith("cuda")
+            else nullcontext())
+    budget_s = tc.max_minutes * 60.0
+    parts_sum: dict[str, float] = {}
+    count = 0
+    t_start = time.perf_counter() - state.elapsed_s
+    while state.step < tc.steps and state.elapsed_s < budget_s:
+        progress = max(state.step / tc.steps, state.elapsed_s / budget_s)
+        for group in opt.param_groups:
+            group["lr"] = tc.lr * lr_factor(state.step, progress, tc.warmup_steps)
+        batch = sample_batch(scenes, tc.batch, crop, cfg, rng).to(device)
+        with cast:
+            loss, parts = diffusion_loss(net, batch, tc)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), tc.grad_clip))
+        opt.step()
+        state.step += 1
+        state.elapsed_s = time.perf_counter() - t_start
+        for k, v in parts.items():
+            parts_sum[k] = parts_sum.get(k, 0.0) + v
+        count += 1
+        if state.step % tc.log_every == 0 or state.step == tc.steps:
+            row = {f"train_{k}": v / count for k, v in parts_sum.items()}
+            row.update(lr=opt.param_groups[0]["lr"], grad_norm=grad_norm,
+                       elapsed_s=state.elapsed_s)
+            if val_batches and (state.step % tc.val_every == 0):
+                row.update(validation_loss(net, val_batches, tc, device))
+            state.history.append({"step": state.step, **row})
+            parts_sum, count = {}, 0
+            log.info("step %d: %s", state.step,
+                     ", ".join(f"{k} {v:.4g}" for k, v in row.items()))
+            if log_fn:
+                log_fn(row, state.step)
+        if state.step % tc.checkpoint_every == 0:
+            save_training_state(last, net, opt, state, rng)
+    if val_batches:
+        row = validation_loss(net, val_batches, tc, device)
+        state.history.append({"step": state.step, **row})
+        if log_fn:
+            log_fn(row, state.step)
+    save_training_state(last, net, opt, state, rng)
+    net.eval()
+    return state

@@ -1,0 +1,58 @@
+"""The generator's geometric prior: the DSP renderer's binaural hypotheses of the mono.
+
+For S = K + 1 slots: the mono rendered along each of the first K source tracks alone
+(render.direction_filter), then the mixture render of all tracks (render.mixture_filter,
+what the `dsp` system outputs). Slots without a source are silent. Streams chunk by chunk
+with the renderer's own Spatializer, so memory is bounded by the chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from binaural.hrtf import HRTFSet
+from binaural.localize import SourceTrack
+from binaural.render import FilterFn, Spatializer, direction_filter, mixture_filter
+
+
+def hypothesis_filters(tracks: Sequence[SourceTrack], hrtf: HRTFSet, max_sources: int,
+                       neighbours: int) -> list[FilterFn | None]:
+    """K per-source filters (None for an empty slot), then the mixture's."""
+    filters: list[FilterFn | None] = [
+        direction_filter(hrtf, t.times_s, t.azimuth_deg, t.elevation_deg, neighbours)
+        for t in list(tracks)[:max_sources]
+    ]
+    filters += [None] * (max_sources - len(filters))
+    filters.append(mixture_filter(hrtf, [t.as_tuple() for t in tracks], neighbours))
+    return filters
+
+
+class HypothesisStream:
+    """Streams (S, 2, n) hypotheses of mono chunks; every slot emits the same lengths."""
+
+    def __init__(self, tracks: Sequence[SourceTrack], hrtf: HRTFSet, max_sources: int,
+                 sample_rate: int, block: int, neighbours: int):
+        self.spatializers = [
+            None if f is None else Spatializer(f, hrtf.taps, sample_rate, block)
+            for f in hypothesis_filters(tracks, hrtf, max_sources, neighbours)
+        ]
+
+    def _stack(self, pieces: list[np.ndarray | None]) -> np.ndarray:
+        n = next(p.shape[1] for p in pieces if p is not None)
+        return np.stack([np.zeros((2, n), np.float32) if p is None else p for p in pieces])
+
+    def push(self, chunk: np.ndarray) -> np.ndarray:
+        return self._stack([None if s is None else s.push(chunk) for s in self.spatializers])
+
+    def flush(self) -> np.ndarray:
+        return self._stack([None if s is None else s.flush() for s in self.spatializers])
+
+
+def render_hypotheses(mono: np.ndarray, tracks: Sequence[SourceTrack], hrtf: HRTFSet,
+                      max_sources: int, sample_rate: int, block: int, neighbours: int
+                      ) -> np.ndarray:
+    """Whole-signal hypotheses: (N,) -> (S, 2, N) float32."""
+    stream = HypothesisStream(tracks, hrtf, max_sources, sample_rate, block, neighbours)
+    return np.concatenate([stream.push(mono), stream.flush()], axis=2)

@@ -1,0 +1,258 @@
+"""The diffusion generator on the tiny config: shapes, guidance dropout, masking, checkpoints,
+chunked streaming, fallback, and that training reduces the loss."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from binaural.config import GeneratorConfig, RenderConfig, TrainConfig
+from binaural.hrtf import HRTFSet
+from binaural.localize import SourceTrack
+from binaural.render import direction_filter, spatialize
+from models.generator import (
+    DiffusionGenerator,
+    DSPGenerator,
+    generate_array,
+    load_checkpoint,
+    load_generator,
+    save_checkpoint,
+)
+from models.generator_config import ModelConfig, preset
+from models.generator_features import (
+    SlotConditions,
+    band_matrices,
+    drop_conditions,
+    network_frame_times,
+    null_conditions,
+    slot_conditions,
+    stft,
+)
+from models.generator_net import GeneratorNet, GuidedDenoiser
+from models.generator_train import Batch, diffusion_loss
+from models.hypotheses import render_hypotheses
+
+SR = 48000
+TINY = preset("tiny")
+FRAME = (640, 360)
+RENDER = RenderConfig()
+
+
+def track(azimuth: float, cls: str, duration: float = 2.0, source_id: int = 0) -> SourceTrack:
+    t = np.linspace(0.0, duration, 11)
+    return SourceTrack(source_id, cls, cls, 0.8, t, np.full(11, azimuth), np.zeros(11),
+                       np.full(11, 2.0), np.tile([100.0, 100.0, 160.0, 260.0], (11, 1)))
+
+
+def tones(duration: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two sources (a low and a high tone, amplitude-modulated) and their mono."""
+    t = np.arange(int(duration * SR)) / SR
+    a = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
+    b = 0.2 * np.sin(2 * np.pi * 3100 * t) * (1 + np.cos(2 * np.pi * 2 * t)) / 2
+    return a.astype(np.float32), b.astype(np.float32), (a + b).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def net() -> GeneratorNet:
+    torch.manual_seed(0)
+    return GeneratorNet(TINY).eval()
+
+
+def encoded(net: GeneratorNet, kemar: HRTFSet, tracks, mono: np.ndarray, cond=None):
+    hyps = render_hypotheses(mono, tracks, kemar, TINY.max_sources, SR, RENDER.block,
+                             RENDER.neighbours)
+    m = stft(torch.from_numpy(mono)[None], TINY)
+    h = stft(torch.from_numpy(hyps)[None], TINY)
+    if cond is None:
+        cond = slot_conditions(tracks, network_frame_times(mono.shape[0], TINY), FRAME, TINY)
+    return net.encode(m, h, cond), cond
+
+
+def test_band_matrices_interpolate_convexly() -> None:
+    pool, expand = band_matrices(TINY)
+    assert expand.shape == (TINY.freq_bins, TINY.bands)
+    assert torch.allclose(expand.sum(dim=1), torch.ones(TINY.freq_bins))
+    assert torch.allclose(pool.sum(dim=1), torch.ones(TINY.bands))
+    assert (expand >= 0).all()
+
+
+def test_tiny_model_round_trip_shapes(net, kemar) -> None:
+    _, _, mono = tones(0.5)
+    tracks = [track(30.0, "person"), track(-25.0, "piano", source_id=1)]
+    enc, _ = encoded(net, kemar, tracks, mono)
+    x = torch.randn(enc.mixture.shape, dtype=torch.complex64)
+    with torch.no_grad():
+        d = net.denoise(enc, x, torch.tensor([0.5]))
+    assert d.shape == enc.mixture.shape == (1, 2, mono.shape[0] // TINY.hop + 1,
+                                            TINY.freq_bins)
+    gen = DiffusionGenerator(net, kemar, RENDER, GeneratorConfig(steps=2, chunk_s=0.3,
+                                                                 crossfade_s=0.05))
+    out = generate_array(gen, mono, tracks, SR, FRAME)
+    assert out.shape == (2, mono.shape[0]) and out.dtype == np.float32
+    assert np.isfinite(out).all() and np.abs(out).max() > 0.05
+
+
+def test_guidance_dropout_drops_the_conditions() -> None:
+    tracks = [track(30.0, "person"), track(-25.0, "piano", source_id=1)]
+    cond = slot_conditions(tracks, network_frame_times(SR, TINY), FRAME, TINY)
+    kept = drop_conditions(cond, 0.0, 0.0)
+    for a, b in zip(dataclasses.astuple(kept), dataclasses.astuple(cond)):
+        assert torch.equal(a, b)
+    visual = drop_conditions(cond, 1.0, 0.0)
+    assert (visual.class_index == 0).all() and (visual.geometry == 0).all()
+    assert torch.equal(visual.position, cond.position)  # the position stays
+    assert torch.equal(visual.present, cond.present)
+    dropped = drop_conditions(cond, 0.0, 1.0)
+    null = null_conditions(cond)
+    for a, b in zip(dataclasses.astuple(dropped), dataclasses.astuple(null)):
+        assert torch.equal(a, b)
+    assert not dropped.present.any() and cond.present[:, :2].all()
+
+
+def test_the_null_condition_returns_the_mixture_render(net, kemar) -> None:
+    _, _, mono = tones(0.5)
+    tracks = [track(30.0, "person"), track(-25.0, "piano", source_id=1)]
+    enc, cond = encoded(net, kemar, tracks, mono)
+    enc_null, _ = encoded(net, kemar, tracks, mono, null_conditions(cond))
+    x = torch.randn(enc.mixture.shape, dtype=torch.complex64)
+    with torch.no_grad():
+        assert torch.allclose(net.denoise(enc_null, x, torch.tensor([0.3])), enc.mixture,
+                              atol=1e-6)
+        d = net.denoise(enc, x, torch.tensor([0.3]))
+        guided = GuidedDenoiser(net, guidance=2.0)(x, torch.tensor(0.3), enc)
+    assert not torch.allclose(d, enc.mixture, atol=1e-4)  # the conditioned one differs
+    assert torch.allclose(guided, enc.mixture + 2.0 * (d - enc.mixture), atol=1e-5)
+
+
+def test_masked_absent_sources_do_not_change_the_output(net, kemar) -> None:
+    _, _, mono = tones(0.5)
+    tracks = [track(30.0, "person")]
+    enc, cond = encoded(net, kemar, tracks, mono)
+    # Fill the absent slots with another class, a box, a position and a hypothesis.
+    other = slot_conditions([track(30.0, "person"), track(-60.0, "trumpet", source_id=1),
+                             track(10.0, "violin", source_id=2)],
+                            network_frame_times(mono.shape[0], TINY), FRAME, TINY)
+    other.present[:, 1:] = False
+    enc_other, _ = encoded(net, kemar, [track(30.0, "person"), track(-60.0, "trumpet", 2.0, 1)],
+                           mono, other)
+    enc_other.hyps.re[:, -1] = enc.hyps.re[:, -1]  # the same mixture render
+    enc_other.hyps.im[:, -1] = enc.hyps.im[:, -1]
+    x = torch.randn(enc.mixture.shape, dtype=torch.complex64)
+    with torch.no_grad():
+        a = net.denoise(enc, x, torch.tensor([0.4]))
+        b = net.denoise(enc_other, x, torch.tensor([0.4]))
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_checkpoint_round_trip_restores_config_and_output(net, kemar, tmp_path) -> None:
+    path = save_checkpoint(tmp_path / "g.pt", net, {"name": "g-tiny", "size": "tiny"})
+    raw = torch.load(path, weights_only=True)  # plain types and tensors only
+    assert ModelConfig.from_dict(raw["config"]) == TINY
+    loaded, meta = load_checkpoint(path)
+    assert loaded.cfg == TINY and meta["name"] == "g-tiny"
+    _, _, mono = tones(0.5)
+    tracks = [track(30.0, "guitar")]
+    settings = GeneratorConfig(steps=2, chunk_s=1.0, crossfade_s=0.1)
+    a = generate_array(DiffusionGenerator(net, kemar, RENDER, settings), mono, tracks, SR)
+    gen = load_generator(str(path), "cpu", kemar, RENDER, settings)
+    assert gen.version.startswith("g-tiny@") and gen.describe()["steps"] == 2
+    assert np.array_equal(a, generate_array(gen, mono, tracks, SR))
+    with pytest.raises(FileNotFoundError):
+        load_generator(str(tmp_path / "missing.pt"), "cpu", kemar, RENDER, settings)
+    with pytest.raises(ValueError):
+        load_checkpoint(save_plain(tmp_path / "other.pt"))
+
+
+def save_plain(path):
+    torch.save({"weights": torch.zeros(2)}, path)
+    return path
+
+
+def test_chunked_generation_equals_the_renderer_where_the_model_defers_to_it(kemar) -> None:
+    """A model pinned to the mixture slot reproduces the DSP render through every seam."""
+    net = GeneratorNet(TINY).eval()
+    with torch.no_grad():
+        net.mixture_bias.fill_(1e4)
+    _, _, mono = tones(1.2)
+    tracks = [track(40.0, "person"), track(-30.0, "piano", source_id=1)]
+    gen = DiffusionGenerator(net, kemar, RENDER, GeneratorConfig(steps=1, chunk_s=0.4,
+                                                                 crossfade_s=0.08))
+    chunked = generate_array(gen, mono, tracks, SR, FRAME, chunk=7000)
+    dsp = generate_array(DSPGenerator(kemar, RENDER), mono, tracks, SR, FRAME)
+    assert chunked.shape == dsp.shape
+    assert np.abs(chunked - dsp).max() < 1e-4 * np.abs(dsp).max()
+
+
+def test_chunked_generation_has_no_seams_and_ignores_input_chunking(net, kemar) -> None:
+    _, _, mono = tones(1.2)
+    tracks = [track(40.0, "person"), track(-30.0, "piano", source_id=1)]
+    settings = GeneratorConfig(steps=2, chunk_s=0.4, crossfade_s=0.08)
+    gen = DiffusionGenerator(net, kemar, RENDER, settings)
+    a = generate_array(gen, mono, tracks, SR, FRAME, chunk=5000)
+    b = generate_array(gen, mono, tracks, SR, FRAME, chunk=24000)
+    assert np.allclose(a, b, atol=1e-6)
+    whole = generate_array(DiffusionGenerator(net, kemar, RENDER, dataclasses.replace(
+        settings, chunk_s=2.0)), mono, tracks, SR, FRAME)
+    # Around every seam the step between samples is no larger than elsewhere, and the
+    # chunked output stays close to the single pass.
+    step = np.abs(np.diff(a, axis=1)).max(axis=0)
+    hop = int((settings.chunk_s - settings.crossfade_s) * SR)
+    seams = np.zeros(step.shape, bool)
+    for s in range(hop, a.shape[1], hop):
+        seams[max(0, s - 200): s + int(settings.crossfade_s * SR) + 200] = True
+    assert step[seams].max() <= 1.2 * step[~seams].max()
+    assert np.sqrt(np.mean((a - whole) ** 2)) < 0.2 * np.sqrt(np.mean(whole ** 2))
+
+
+def test_no_source_falls_back_to_the_renderer(net, kemar) -> None:
+    _, _, mono = tones(0.5)
+    gen = DiffusionGenerator(net, kemar, RENDER, GeneratorConfig(steps=2))
+    assert "no sound source" in gen.fallback_reason([])
+    assert gen.fallback_reason([track(0.0, "person")]) is None
+    out = generate_array(gen, mono, [], SR)
+    assert np.array_equal(out, generate_array(DSPGenerator(kemar, RENDER), mono, [], SR))
+    with pytest.raises(ValueError):
+        generate_array(gen, mono, [track(0.0, "person")], 44100)
+
+
+def test_a_few_training_steps_reduce_the_loss(kemar) -> None:
+    torch.manual_seed(0)
+    net = GeneratorNet(TINY)
+    a, b, mono = tones(0.25)
+    tracks = [track(50.0, "person", 0.25), track(-40.0, "piano", 0.25, 1)]
+    target = np.zeros((2, mono.shape[0]), np.float32)
+    for stem, tr in zip((a, b), tracks):
+        filt = direction_filter(kemar, tr.times_s, tr.azimuth_deg, tr.elevation_deg)
+        target += spatialize(stem, filt, kemar.taps, SR)
+    hyps = render_hypotheses(mono, tracks, kemar, TINY.max_sources, SR, 512, 3)
+    cond = slot_conditions(tracks, network_frame_times(mono.shape[0], TINY), FRAME, TINY)
+    batch = Batch(torch.from_numpy(mono)[None], torch.from_numpy(target)[None],
+                  torch.from_numpy(hyps)[None], cond)
+    tc = TrainConfig()
+    sigma = torch.tensor([0.2])
+
+    def loss() -> float:
+        with torch.no_grad():
+            return diffusion_loss(net, batch, tc, torch.Generator().manual_seed(0), sigma,
+                                  drop=False)[0].item()
+
+    before = loss()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(12):
+        value, _ = diffusion_loss(net, batch, tc, torch.Generator().manual_seed(0), sigma,
+                                  drop=False)
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+    assert loss() < 0.8 * before
+
+
+def test_conditions_follow_the_tracks_in_time() -> None:
+    tr = track(20.0, "violin", duration=1.0)
+    times = network_frame_times(2 * SR, TINY)
+    cond = slot_conditions([tr], times, FRAME, TINY)
+    assert cond.present[0, 0].tolist() == (times <= 1.0).tolist()
+    assert cond.class_index[0].tolist() == [TINY.classes.index("violin") + 1, 0, 0]
+    assert float(cond.position[0, 0, 0, 0]) == pytest.approx(np.radians(20.0))
+    assert isinstance(SlotConditions.stack([cond, cond]).class_index, torch.Tensor)

@@ -1,0 +1,88 @@
+"""The generator registry on a real MLflow sqlite store (the session's temporary one):
+registering, aliasing challenger, promoting to champion only when better, loading by URI."""
+
+import math
+
+import mlflow
+import pytest
+import torch
+
+from binaural.config import GeneratorConfig, RenderConfig
+from flows.registry import (
+    CHALLENGER,
+    CHAMPION,
+    PromotionRule,
+    metric_tags,
+    register_and_promote,
+    version_metrics,
+)
+from flows.tracking import start_experiment
+from models.generator import load_generator, save_checkpoint
+from models.generator_config import preset
+from models.generator_net import GeneratorNet
+
+RULE = PromotionRule("2", ("tf_ild_error_db", "tf_ipd_error_rad"), 0.0)
+
+
+def test_promotion_rule() -> None:
+    assert RULE.beats({"tf_ild_error_db": 5.0, "tf_ipd_error_rad": 0.5}, None) == (
+        True, "no champion yet")
+    champion = {"tf_ild_error_db": 6.0, "tf_ipd_error_rad": 0.6}
+    assert RULE.beats({"tf_ild_error_db": 5.0, "tf_ipd_error_rad": 0.5}, champion)[0]
+    better_ild_only = {"tf_ild_error_db": 5.0, "tf_ipd_error_rad": 0.7}
+    ok, reason = RULE.beats(better_ild_only, champion)
+    assert not ok and "tf_ipd_error_rad" in reason
+    assert not RULE.beats({"tf_ild_error_db": 5.0}, champion)[0]  # a metric missing
+    assert not RULE.beats({"tf_ild_error_db": math.nan, "tf_ipd_error_rad": 0.1}, champion)[0]
+    strict = PromotionRule("2", ("tf_ild_error_db",), 0.1)
+    assert not strict.beats({"tf_ild_error_db": 5.5}, champion)[0]  # 8 % is not 10 %
+    assert strict.beats({"tf_ild_error_db": 5.3}, champion)[0]
+
+
+def test_metric_tags_hold_one_system() -> None:
+    aggregate = {"2": {"model": {"tf_ild_error_db": 5.25, "snr_db": None},
+                       "dsp": {"tf_ild_error_db": 7.0}}}
+    assert metric_tags(aggregate, "model") == {"eval.2.tf_ild_error_db": "5.25"}
+
+
+def _train_run(tmp_path, name: str, ild: float, ipd: float) -> tuple[str, dict]:
+    """An MLflow run holding a tiny checkpoint under generator/, with its evaluation."""
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / f"{name}.pt", GeneratorNet(preset("tiny")),
+                           {"name": name, "size": "tiny"})
+    start_experiment("generator-test")
+    with mlflow.start_run(run_name=name) as run:
+        mlflow.log_artifact(str(ckpt), "generator")
+    aggregate = {"2": {"model": {"tf_ild_error_db": ild, "tf_ipd_error_rad": ipd}}}
+    return run.info.run_id, metric_tags(aggregate, "model")
+
+
+def test_register_alias_and_promote_only_when_better(tmp_path, kemar) -> None:
+    from mlflow import MlflowClient
+
+    name = "binaural-generator-test"
+    client = MlflowClient()
+    run, tags = _train_run(tmp_path, "g1", 6.0, 0.6)
+    first = register_and_promote(run, "generator", name, tags, RULE)
+    assert first["promoted"] and first["version"] == 1 and first["champion"] == 1
+    run, tags = _train_run(tmp_path, "g2", 6.5, 0.5)  # worse ILD: stays challenger
+    second = register_and_promote(run, "generator", name, tags, RULE)
+    assert not second["promoted"] and second["champion"] == 1
+    assert int(client.get_model_version_by_alias(name, CHALLENGER).version) == 2
+    assert int(client.get_model_version_by_alias(name, CHAMPION).version) == 1
+    assert "kept challenger" in client.get_model_version(name, "2").tags["promotion"]
+    run, tags = _train_run(tmp_path, "g3", 5.0, 0.4)  # better on both: champion
+    third = register_and_promote(run, "generator", name, tags, RULE)
+    assert third["promoted"] and third["champion"] == 3
+    champion = client.get_model_version_by_alias(name, CHAMPION)
+    assert int(champion.version) == 3
+    assert version_metrics(champion, "2") == {"tf_ild_error_db": 5.0, "tf_ipd_error_rad": 0.4}
+
+    gen = load_generator(f"models:/{name}@{CHAMPION}", "cpu", kemar, RenderConfig(),
+                         GeneratorConfig(steps=2))
+    assert gen.version.startswith(f"{name}/v3@")
+    assert load_generator(f"models:/{name}/2", "cpu", kemar, RenderConfig(),
+                          GeneratorConfig()).version.startswith(f"{name}/v2@")
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        load_generator(f"models:/{name}@nobody", "cpu", kemar, RenderConfig(),
+                       GeneratorConfig())
