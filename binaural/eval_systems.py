@@ -173,8 +173,13 @@ class EvalContext:
             raise RuntimeError("no detector loaded: a system that needs one was not declared")
         if record.id not in self._localizations:
             self._localizations.clear()
+            localize = self.localize
+            truth = self.clip(record).truth
+            if truth and truth.get("fov_deg"):
+                # The field of view is camera metadata; a synthesized dataset records it.
+                localize = dataclasses.replace(localize, fov_deg=float(truth["fov_deg"]))
             self._localizations[record.id] = localize_video(
-                record.video, self.tracker, self.scene, self.localize)
+                record.video, self.tracker, self.scene, localize)
         return self._localizations[record.id]
 
     def cached_localization(self, record: Record) -> Localization | None:
