@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -64,30 +63,6 @@ def build_archive(local: Path, good: int, seed: int) -> tuple[list[str], list[st
     return good_keys, bad_keys
 
 
-def kill_detector_when_first_done(dest_uri: str, stop: threading.Event, killed: list) -> None:
-    import psutil
-
-    from binaural.storage import open_location
-
-    loc = open_location(dest_uri)
-    while not stop.is_set() and not killed:
-        loc.fs.invalidate_cache()
-        if loc.fs.exists(f"{loc.root}/manifest") and any(
-                "/items/" in p for p in loc.fs.find(f"{loc.root}/manifest")):
-            time.sleep(2.0)  # well inside the run
-            for proc in psutil.Process().children(recursive=True):  # our own Ray only
-                try:
-                    cmd = " ".join(proc.cmdline())
-                except psutil.NoSuchProcess:
-                    continue
-                if cmd.startswith("ray::DetectorWorker"):
-                    os.kill(proc.pid, signal.SIGKILL)
-                    killed.append(proc.pid)
-                    print(f"\n*** killed Ray worker {proc.pid} (DetectorWorker) mid-run ***\n")
-                    return
-        time.sleep(0.5)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,16 +98,20 @@ def main() -> None:
         from binaural.manifest import Manifest
         from binaural.storage import open_location
         from flows.remaster import remaster
+        from tasks.chaos import kill_when_first_done
 
         stop, killed = threading.Event(), []
-        killer = threading.Thread(target=kill_detector_when_first_done,
-                                  args=("s3://drill/out", stop, killed))
+        killer = threading.Thread(target=kill_when_first_done,
+                                  args=("s3://drill/out", stop, killed),
+                                  kwargs={"delay_s": 2.0})
         killer.start()
         t0 = time.perf_counter()
         first = remaster("s3://drill/in", "s3://drill/out")
         stop.set()
         killer.join()
         wall = time.perf_counter() - t0
+        if killed:
+            print(f"\n*** killed Ray worker {killed[0]} (DetectorWorker) mid-run ***\n")
         again = remaster("s3://drill/in", "s3://drill/out")
         manifest = Manifest(open_location("s3://drill/out"), first["version"])
         records = manifest.records()

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import threading
-import time
 from dataclasses import replace
 
 import boto3
-import psutil
 import pytest
 from s3_support import FlakyProxy, MotoS3
 
@@ -23,6 +20,7 @@ from binaural.edge_media import write_edge_cases
 from binaural.manifest import Manifest
 from binaural.storage import open_location
 from binaural.synth import synthesize
+from tasks.chaos import kill_when_first_done
 
 BUCKET = "archive"
 SCENES = 3
@@ -61,26 +59,6 @@ def s3(kemar, tmp_path_factory):
             os.environ[k] = v
 
 
-def _kill_detector_once(dest_uri: str, stop: threading.Event, killed: list) -> None:
-    """Once the first item is done, SIGKILL the detector actor's process."""
-    loc = open_location(dest_uri)
-    while not stop.is_set() and not killed:
-        loc.fs.invalidate_cache()
-        if loc.fs.exists(f"{loc.root}/manifest") and any(
-            "/items/" in p for p in loc.fs.find(f"{loc.root}/manifest")
-        ):
-            for proc in psutil.Process().children(recursive=True):  # our own Ray only
-                try:
-                    cmd = " ".join(proc.cmdline())
-                except psutil.NoSuchProcess:
-                    continue
-                if cmd.startswith("ray::DetectorWorker"):
-                    os.kill(proc.pid, signal.SIGKILL)
-                    killed.append(proc.pid)
-                    return
-        time.sleep(0.3)
-
-
 @pytest.fixture(scope="module")
 def first_run(s3):
     from flows.remaster import remaster
@@ -89,7 +67,7 @@ def first_run(s3):
     stop, killed = threading.Event(), []
     with FlakyProxy(s3["url"], every=11) as proxy:
         os.environ["AWS_ENDPOINT_URL"] = proxy.url
-        killer = threading.Thread(target=_kill_detector_once, args=(dest, stop, killed))
+        killer = threading.Thread(target=kill_when_first_done, args=(dest, stop, killed))
         killer.start()
         try:
             summary = remaster(f"s3://{BUCKET}/in", dest)
