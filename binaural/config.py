@@ -357,7 +357,7 @@ class TrainConfig:
     max_scenes: int = 0  # 0: every training scene
     mono: str = "omni"
     out: str = "models/weights/generator-small.pt"
-    steps: int = 4000
+    steps: int = 8000
     max_minutes: float = 60.0  # training stops here even before `steps`
     batch: int = 8
     crop_s: float = 1.0
@@ -368,10 +368,13 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     device: str = "auto"
-    sigma_mean: float = -1.0  # log-normal training noise levels (EDM's P_mean, P_std)
-    sigma_std: float = 1.2
+    # Log-normal training noise levels (EDM's P_mean, P_std), centred higher than EDM's:
+    # with the estimate's agreement as an input, low levels are easy; the sampler's output
+    # is decided at high ones, from the conditions.
+    sigma_mean: float = 0.5
+    sigma_std: float = 1.0
     loss_ild: float = 1.0
-    loss_ipd: float = 1.0
+    loss_ipd: float = 2.0
     compress: float = 0.3  # magnitude exponent of the compressed complex loss
     p_drop_visual: float = 0.15  # per source: class and box become null
     p_drop_all: float = 0.05  # per example: every condition null (guidance's null branch)

@@ -124,7 +124,7 @@ def retrain(
     steps: int | None = None,
     threads: int | None = None,
     evaluate: bool = True,
-    register: bool = True,
+    to_registry: bool = True,
     metrics_out: str = DEFAULT_METRICS,
 ) -> dict:
     """Train (resuming), evaluate, register and maybe promote; returns a summary."""
@@ -217,13 +217,14 @@ def retrain(
         aggregate = result["aggregate"]
         summary["evaluation"] = {"dir": str(eval_dir), "aggregate": aggregate,
                                  "mlflow_run_id": result["mlflow_run_id"]}
+        start_experiment(tc.mlflow_experiment)  # the evaluation selected its own
         with mlflow.start_run(run_id=run_id):
             mlflow.log_metrics({f"eval/{g}/{s}/{k}": v for g, by in aggregate.items()
                                 for s, vals in by.items() for k, v in vals.items()
                                 if isinstance(v, int | float)})
             mlflow.log_artifact(str(eval_dir / "report.md"), "evaluation")
             mlflow.log_artifact(str(eval_dir / "metrics.json"), "evaluation")
-            if register:
+            if to_registry:
                 rule = PromotionRule(tc.promote_group, tuple(tc.promote_metrics),
                                      tc.promote_min_improvement)
                 tags = metric_tags(aggregate, "model") | {
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO)
     summary = retrain(args.params, args.data, args.val_data, args.eval_data, args.size,
                       args.mono, args.out, args.max_minutes, args.steps, args.threads,
-                      evaluate=not args.no_evaluate, register=not args.no_register,
+                      evaluate=not args.no_evaluate, to_registry=not args.no_register,
                       metrics_out=args.metrics_out)
     print(json.dumps({k: v for k, v in summary.items() if k != "evaluation"}, indent=2,
                      default=str))

@@ -270,6 +270,25 @@ def resolve_registry(spec: str) -> tuple[Path, str]:
     return files[0], f"{name}/v{mv.version}"
 
 
+def generator_identity(spec: str) -> str:
+    """What a spec names, without building the network: "dsp", "<name>@<sha12>" of a
+    checkpoint, or "NAME/vN@<sha12>" of a registered version (the `version` that
+    load_generator's generator reports)."""
+    if spec == "dsp":
+        return "dsp"
+    label = None
+    if spec.startswith(REGISTRY_PREFIX):
+        path, label = resolve_registry(spec)
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise FileNotFoundError(f"{spec}: generator checkpoint not found (or use --model dsp)")
+    if label is None:
+        meta = torch.load(path, map_location="cpu", weights_only=True).get("meta", {})
+        label = meta.get("name", path.stem)
+    return f"{label}@{file_digest(path)}"
+
+
 def load_generator(spec: str, device: str, hrtf: HRTFSet, render: RenderConfig,
                    generator: GeneratorConfig) -> Generator:
     """The generator a spec names (see the module docstring).

@@ -48,6 +48,9 @@ ILD_MIN_HZ = 1500.0
 IPD_BAND_HZ = (100.0, 1500.0)
 LOSS_FLOOR_REL = 1e-4  # per-bin power floor of the cue losses, re the target's mean power
 MIN_CROP_RMS = 1e-4
+# Validation noise levels; at the highest the estimate carries almost nothing of the target,
+# so its loss is that of the sampler's first step, made from the conditions alone.
+VAL_SIGMAS = (0.3, 1.5, 5.0)
 LogFn = Callable[[dict, int], None]
 
 
@@ -229,17 +232,21 @@ def validation_loss(net: GeneratorNet, batches: Sequence[Batch], tc: TrainConfig
                     device: str) -> dict[str, float]:
     """Mean loss parts over fixed batches at fixed noise levels, no dropout."""
     net.eval()
-    levels = torch.tensor([0.05, 0.3, 1.5])
-    rows = []
+    out: dict[str, float] = {}
     with torch.no_grad():
-        for batch in batches:
-            b = batch.to(device)
-            for sigma in levels:
-                s = torch.full((b.mono.shape[0],), float(sigma), device=device)
+        for sigma in VAL_SIGMAS:
+            rows = []
+            for batch in batches:
+                b = batch.to(device)
+                s = torch.full((b.mono.shape[0],), sigma, device=device)
                 rows.append(diffusion_loss(net, b, tc, torch.Generator().manual_seed(0),
                                            sigma=s, drop=False)[1])
+            for k in rows[0]:
+                out[f"val_{k}_sigma{sigma:g}"] = float(np.mean([r[k] for r in rows]))
+    for k in ("loss", "spec", "ild", "ipd"):
+        out[f"val_{k}"] = float(np.mean([out[f"val_{k}_sigma{s:g}"] for s in VAL_SIGMAS]))
     net.train()
-    return {f"val_{k}": float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    return out
 
 
 def save_training_state(path: Path, net: GeneratorNet, opt: torch.optim.Optimizer,

@@ -15,6 +15,7 @@ from models.generator import (
     DiffusionGenerator,
     DSPGenerator,
     generate_array,
+    generator_identity,
     load_checkpoint,
     load_generator,
     save_checkpoint,
@@ -51,6 +52,15 @@ def tones(duration: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
     b = 0.2 * np.sin(2 * np.pi * 3100 * t) * (1 + np.cos(2 * np.pi * 2 * t)) / 2
     return a.astype(np.float32), b.astype(np.float32), (a + b).astype(np.float32)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny tensors: one thread is faster, and much faster on a busy host."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +167,8 @@ def test_checkpoint_round_trip_restores_config_and_output(net, kemar, tmp_path) 
     a = generate_array(DiffusionGenerator(net, kemar, RENDER, settings), mono, tracks, SR)
     gen = load_generator(str(path), "cpu", kemar, RENDER, settings)
     assert gen.version.startswith("g-tiny@") and gen.describe()["steps"] == 2
+    assert generator_identity(str(path)) == gen.version
+    assert generator_identity("dsp") == "dsp"
     assert np.array_equal(a, generate_array(gen, mono, tracks, SR))
     with pytest.raises(FileNotFoundError):
         load_generator(str(tmp_path / "missing.pt"), "cpu", kemar, RENDER, settings)

@@ -17,7 +17,7 @@ from flows.registry import (
     version_metrics,
 )
 from flows.tracking import start_experiment
-from models.generator import load_generator, save_checkpoint
+from models.generator import generator_identity, load_generator, save_checkpoint
 from models.generator_config import preset
 from models.generator_net import GeneratorNet
 
@@ -81,8 +81,38 @@ def test_register_alias_and_promote_only_when_better(tmp_path, kemar) -> None:
     gen = load_generator(f"models:/{name}@{CHAMPION}", "cpu", kemar, RenderConfig(),
                          GeneratorConfig(steps=2))
     assert gen.version.startswith(f"{name}/v3@")
+    assert generator_identity(f"models:/{name}@{CHAMPION}") == gen.version
     assert load_generator(f"models:/{name}/2", "cpu", kemar, RenderConfig(),
                           GeneratorConfig()).version.startswith(f"{name}/v2@")
     with pytest.raises(mlflow.exceptions.MlflowException):
         load_generator(f"models:/{name}@nobody", "cpu", kemar, RenderConfig(),
                        GeneratorConfig())
+
+
+@pytest.mark.slow
+def test_retrain_flow_trains_evaluates_registers_and_resumes(tmp_path) -> None:
+    """The whole flow on a few tiny scenes: training, checkpoint, held-out evaluation with
+    the model systems, registration as champion; a rerun resumes instead of retraining."""
+    import importlib.util
+    import json
+
+    from flows.retrain import retrain
+
+    spec = importlib.util.spec_from_file_location(
+        "make_generator_data", "scripts/make_generator_data.py")
+    data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(data)
+    for kind, scenes in (("train", 3), ("val", 1), ("test", 1)):
+        data.make_set(kind, tmp_path / kind, scenes, seed=21)
+    out, metrics = tmp_path / "g.pt", tmp_path / "generator.json"
+    common = dict(data=str(tmp_path / "train"), val_data=str(tmp_path / "val"),
+                  eval_data=str(tmp_path / "test"), size="tiny", out=str(out), steps=3,
+                  metrics_out=str(metrics))
+    summary = retrain(**common)
+    assert out.is_file() and summary["steps"] == 3
+    aggregate = summary["evaluation"]["aggregate"]["all"]
+    assert {"mono", "dsp", "model", "dsp-separate", "model-oracle"} <= set(aggregate)
+    assert summary["registry"]["version"] >= 1
+    assert json.loads(metrics.read_text())["checkpoint"] == str(out)
+    again = retrain(**common, evaluate=False)
+    assert again["steps"] == 3 and again["mlflow_run_id"] == summary["mlflow_run_id"]
