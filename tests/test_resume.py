@@ -86,7 +86,8 @@ def test_two_runs_at_once_share_the_work(s3, tmp_path):
     records = _done_records(dest)
     assert len(records) == CLIPS
     by_run = Counter(records.values())
-    assert sorted(by_run.values()) == sorted(len(d) for d in done)  # each run's own items
+    # each run's own items (a run that started after the other claimed everything has none)
+    assert sorted(by_run.values()) == sorted(len(d) for d in done if d)
 
 
 def test_a_run_killed_half_way_is_finished_by_the_next(s3, tmp_path):
