@@ -268,3 +268,19 @@ def test_conditions_follow_the_tracks_in_time() -> None:
     assert cond.class_index[0].tolist() == [TINY.classes.index("violin") + 1, 0, 0]
     assert float(cond.position[0, 0, 0, 0]) == pytest.approx(np.radians(20.0))
     assert isinstance(SlotConditions.stack([cond, cond]).class_index, torch.Tensor)
+
+
+def test_logits_stay_bounded_however_large_the_activations(net, kemar) -> None:
+    """The softmax over slots must never saturate (its gradients would vanish)."""
+    from models.generator_net import LOGIT_LIMIT
+
+    _, _, mono = tones(0.25)
+    tracks = [track(30.0, "person"), track(-25.0, "piano", source_id=1)]
+    big = GeneratorNet(TINY).eval()
+    with torch.no_grad():
+        big.load_state_dict(net.state_dict())
+        big.head_out.weight.mul_(1e6)
+        enc, _ = encoded(big, kemar, tracks, mono)
+        logits = big.logits(enc, enc.mixture, torch.tensor([1.0]))
+    assert logits[:, :-1].abs().max() <= LOGIT_LIMIT + 1e-4
+    assert torch.isfinite(logits).all()
