@@ -1,7 +1,7 @@
 """The `binaural` command line.
 
     binaural demo --out DIR                 remaster the bundled sample archive
-    binaural remaster SRC DEST [--ray-address ADDR] [--params FILE]
+    binaural remaster SRC DEST [--model dsp|CKPT|models:/NAME@ALIAS] [--ray-address ADDR]
     binaural synth OUT --scenes N --seed S [--sources K] [--duration D]
     binaural train-detector                 the DVC stages detector_data + train_detector
 """
@@ -44,7 +44,7 @@ def cmd_remaster(args: argparse.Namespace) -> int:
     from flows.remaster import remaster
 
     summary = remaster(args.src, args.dest, params_file=args.params,
-                       ray_address=args.ray_address)
+                       ray_address=args.ray_address, model=args.model)
     _print_summary(summary)
     return 0
 
@@ -59,6 +59,11 @@ def cmd_train_detector(args: argparse.Namespace) -> int:
     return subprocess.call(["dvc", "repro", "train_detector"], cwd=PROJECT_ROOT)
 
 
+MODEL_HELP = ("the generator: dsp (the HRTF renderer alone), a checkpoint path, or an "
+              "MLflow registry URI models:/NAME@ALIAS (default: params generator.model, the "
+              "shipped small diffusion model)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="binaural", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,11 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src")
     p.add_argument("dest")
     p.add_argument("--ray-address", default=None, help="an existing Ray cluster")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.set_defaults(func=cmd_remaster)
 
     p = sub.add_parser("demo", help="remaster the bundled sample archive")
     p.add_argument("--out", default="demo-out")
     p.add_argument("--ray-address", default=None)
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.set_defaults(func=cmd_demo)
 
     add_synth_parser(sub)

@@ -17,11 +17,12 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -48,14 +49,21 @@ def list_inputs(src) -> tuple[list[str], list[str]]:
     return videos, other
 
 
-def generator_version(params) -> str:
-    """A short id of everything that shapes the outputs: generator, detector, settings."""
+def generator_version(params, model: str = "dsp", label: str | None = None) -> str:
+    """A short id of everything that shapes the outputs: generator (the checkpoint's
+    content and its sampler settings), detector, settings. `model`/`label` as
+    models.generator.resolve_model returns them. It names the output folder: a new
+    generator re-does everything under a new version."""
     from binaural.outputs import file_sha256
     from models.detector import weights_digest
+    from models.generator import generator_identity
 
     hrtf = params.render.hrtf
+    identity = generator_identity(model, label)
     parts = {
-        "generator": "dsp",
+        "generator": identity,
+        "generator_cfg": ({k: v for k, v in asdict(params.generator).items()
+                           if k not in ("model", "device")} if model != "dsp" else None),
         "hrtf": file_sha256(hrtf)[:16] if Path(hrtf).is_file() else hrtf,
         "detector": weights_digest(params.detector.weights),
         "render": asdict(params.render) | {"hrtf": None},
@@ -65,7 +73,8 @@ def generator_version(params) -> str:
                          if k not in ("weights", "device", "threads")},
     }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
-    return f"dsp-{digest.hexdigest()[:10]}"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", identity.split("@")[0]).strip("-") or "model"
+    return f"{name}-{digest.hexdigest()[:10]}"
 
 
 def init_ray(address: str | None) -> bool:
@@ -85,7 +94,8 @@ def init_ray(address: str | None) -> bool:
     return True
 
 
-def log_to_mlflow(experiment: str, summary: dict, params, items: list[dict]) -> str:
+def log_to_mlflow(experiment: str, summary: dict, params, items: list[dict],
+                  generator: str = "dsp") -> str:
     """One MLflow run for the remaster: params, per-clip metrics, reports as artifacts."""
     import tempfile
 
@@ -98,7 +108,9 @@ def log_to_mlflow(experiment: str, summary: dict, params, items: list[dict]) -> 
     with mlflow.start_run(run_name=f"remaster {summary['run_id']}") as run:
         mlflow.log_params({
             "src": summary["src"], "dest": summary["dest"], "version": summary["version"],
-            "generator": "dsp", "hrtf": Path(params.render.hrtf).name,
+            "generator": generator, "generator_steps": params.generator.steps,
+            "generator_sampler": params.generator.sampler,
+            "hrtf": Path(params.render.hrtf).name,
             "detector_weights": Path(params.detector.weights).name,
             "fov_deg": params.localize.fov_deg, "scene_fps": params.scene.fps,
             "sample_rate": params.scene.sample_rate, "block": params.render.block,
@@ -135,12 +147,15 @@ def remaster(
     dest: str,
     params_file: str | None = None,
     ray_address: str | None = None,
+    model: str | None = None,
 ) -> dict:
-    """Remaster every video in `src` into `dest`; returns the run summary."""
+    """Remaster every video in `src` into `dest`; returns the run summary. `model`
+    overrides params generator.model: "dsp", a checkpoint or models:/NAME@ALIAS."""
     import ray
 
     from binaural.storage import open_location, write_bytes
     from flows.params import load_params
+    from models.generator import generator_identity, resolve_model
     from tasks.actors import start_pools
     from tasks.items import ItemContext, settled_item
     from tasks.shards import remaster_shard
@@ -148,10 +163,13 @@ def remaster(
     logger = get_run_logger()
     t0 = time.perf_counter()
     params = load_params(params_file)
+    if model:
+        params = replace(params, generator=replace(params.generator, model=model))
     cfg = params.remaster
     src_loc, dest_loc = open_location(src), open_location(dest)
     keys, other = list_inputs(src_loc)
-    version = generator_version(params)
+    model_path, model_label = resolve_model(params.generator.model)
+    version = generator_version(params, model_path, model_label)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     work_dir = Path(os.environ["BINAURAL_STATE_DIR"]) / "work" / run_id
     ctx = ItemContext(src_uri=src, dest_uri=dest, version=version, run_id=run_id,
@@ -167,8 +185,8 @@ def remaster(
                 "skipped); version %s", run_id, len(keys), src, len(pending), len(shards),
                 len(other), version)
     started = init_ray(ray_address) if pending else False
-    detectors, renderers = start_pools(params, max(1, min(cfg.actors, len(pending)))) \
-        if pending else ([], [])
+    detectors, renderers = start_pools(params, max(1, min(cfg.actors, len(pending))),
+                                       model_path, model_label) if pending else ([], [])
     try:
         futures = [remaster_shard.submit(i, shard, ctx, detectors, renderers, cfg.concurrency)
                    for i, shard in enumerate(shards)]
@@ -200,7 +218,9 @@ def remaster(
         "failed": {i["key"]: i["error"] for i in items if i["status"] == "failed"},
         "skipped": other,
     }
-    summary["mlflow_run_id"] = log_to_mlflow(cfg.mlflow_experiment, summary, params, items)
+    summary["generator"] = generator_identity(model_path, model_label)
+    summary["mlflow_run_id"] = log_to_mlflow(cfg.mlflow_experiment, summary, params, items,
+                                             summary["generator"])
     body = json.dumps(summary, indent=2).encode()
     write_bytes(dest_loc, f"runs/{run_id}.json", body)
     write_bytes(dest_loc, "summary.json", body)

@@ -270,13 +270,29 @@ def resolve_registry(spec: str) -> tuple[Path, str]:
     return files[0], f"{name}/v{mv.version}"
 
 
-def generator_identity(spec: str) -> str:
+def resolve_model(spec: str) -> tuple[str, str | None]:
+    """A spec -> (local spec, registry label): registry URIs are resolved to the checkpoint
+    once (by the flow), so workers load a plain path; "dsp" and paths pass through.
+
+    Raises:
+        FileNotFoundError: a checkpoint path that does not exist.
+    """
+    if spec == "dsp":
+        return spec, None
+    if spec.startswith(REGISTRY_PREFIX):
+        path, label = resolve_registry(spec)
+        return str(path), label
+    if not Path(spec).is_file():
+        raise FileNotFoundError(f"{spec}: generator checkpoint not found (or use --model dsp)")
+    return spec, None
+
+
+def generator_identity(spec: str, label: str | None = None) -> str:
     """What a spec names, without building the network: "dsp", "<name>@<sha12>" of a
     checkpoint, or "NAME/vN@<sha12>" of a registered version (the `version` that
     load_generator's generator reports)."""
     if spec == "dsp":
         return "dsp"
-    label = None
     if spec.startswith(REGISTRY_PREFIX):
         path, label = resolve_registry(spec)
     else:
@@ -290,8 +306,9 @@ def generator_identity(spec: str) -> str:
 
 
 def load_generator(spec: str, device: str, hrtf: HRTFSet, render: RenderConfig,
-                   generator: GeneratorConfig) -> Generator:
-    """The generator a spec names (see the module docstring).
+                   generator: GeneratorConfig, label: str | None = None) -> Generator:
+    """The generator a spec names (see the module docstring). `label` names a checkpoint
+    that was resolved from the registry elsewhere (resolve_model), e.g. "NAME/v3".
 
     Raises:
         FileNotFoundError: a checkpoint path that does not exist.
@@ -301,7 +318,7 @@ def load_generator(spec: str, device: str, hrtf: HRTFSet, render: RenderConfig,
     if spec.startswith(REGISTRY_PREFIX):
         path, label = resolve_registry(spec)
     else:
-        path, label = Path(spec), None
+        path = Path(spec)
         if not path.is_file():
             raise FileNotFoundError(f"{spec}: generator checkpoint not found (or use --model dsp)")
     net, meta = load_checkpoint(path, device)

@@ -12,6 +12,7 @@ import ray
 from binaural.config import (
     DetectorConfig,
     EvaluateConfig,
+    GeneratorConfig,
     LocalizeConfig,
     RenderConfig,
     SceneConfig,
@@ -49,13 +50,24 @@ class DetectorWorker:
 
 
 class RendererWorker:
-    """Holds the HRTF set; generates, evaluates and writes the outputs of one video."""
+    """Holds the HRTF set and the generator (loaded once); generates, evaluates and
+    writes the outputs of one video. `model` is "dsp" (the renderer alone) or a local
+    checkpoint path (a registry URI is resolved by the flow: `label` is its "NAME/vN")."""
 
-    def __init__(self, render: RenderConfig, scene: SceneConfig, evaluate: EvaluateConfig):
+    def __init__(self, render: RenderConfig, scene: SceneConfig, evaluate: EvaluateConfig,
+                 generator: GeneratorConfig | None = None, model: str = "dsp",
+                 label: str | None = None):
         from binaural.hrtf import load_sofa
 
         self.hrtf = load_sofa(render.hrtf, scene.sample_rate)
         self.render_cfg, self.scene, self.evaluate = render, scene, evaluate
+        self.generator = None
+        if model != "dsp":
+            from models.generator import load_generator
+
+            settings = generator or GeneratorConfig()
+            self.generator = load_generator(model, resolve_device(settings.device), self.hrtf,
+                                            render, settings, label=label)
 
     def render(self, path: str, loc, dest_dir: str, name: str, reference: str | None,
                source: str | None = None):
@@ -64,7 +76,8 @@ class RendererWorker:
         from binaural.pipeline import render_video, write_report
 
         report = render_video(path, loc, self.hrtf, dest_dir, name, self.scene,
-                              self.render_cfg, self.evaluate, reference)
+                              self.render_cfg, self.evaluate, reference,
+                              generator=self.generator)
         if source:
             report["input"] = source
             report["warnings"] = [w.replace(path, source) for w in report["warnings"]]
@@ -86,8 +99,9 @@ def actor_options(cpus: float, gpus: float, max_restarts: int, max_task_retries:
     return options
 
 
-def start_pools(params, actors: int):
-    """Create `actors` detector and renderer actors; returns two lists of handles."""
+def start_pools(params, actors: int, model: str = "dsp", label: str | None = None):
+    """Create `actors` detector and renderer actors; returns two lists of handles.
+    `model`/`label`: the generator the renderers load (models.generator.resolve_model)."""
     cfg = params.remaster
     retry = (cfg.max_restarts, cfg.max_task_retries)
     # Every actor must fit at once, or a restarted actor waits forever for a CPU that a
@@ -95,10 +109,13 @@ def start_pools(params, actors: int):
     cpus = min(cfg.cpus_per_actor, ray.cluster_resources().get("CPU", 1.0) / (2 * actors))
     detector_cls = ray.remote(DetectorWorker).options(
         **actor_options(cpus, cfg.gpus_per_actor, *retry))
-    renderer_cls = ray.remote(RendererWorker).options(  # DSP: CPU only
-        **actor_options(cpus, 0.0, *retry))
+    # The DSP renderer is CPU only; the diffusion generator takes a GPU share when present.
+    renderer_gpus = 0.0 if model == "dsp" else cfg.gpus_per_actor
+    renderer_cls = ray.remote(RendererWorker).options(
+        **actor_options(cpus, renderer_gpus, *retry))
     detectors = [detector_cls.remote(params.detector, params.scene, params.localize)
                  for _ in range(actors)]
-    renderers = [renderer_cls.remote(params.render, params.scene, params.evaluate)
+    renderers = [renderer_cls.remote(params.render, params.scene, params.evaluate,
+                                     params.generator, model, label)
                  for _ in range(actors)]
     return detectors, renderers

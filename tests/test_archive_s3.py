@@ -70,7 +70,7 @@ def first_run(s3):
         killer = threading.Thread(target=kill_when_first_done, args=(dest, stop, killed))
         killer.start()
         try:
-            summary = remaster(f"s3://{BUCKET}/in", dest)
+            summary = remaster(f"s3://{BUCKET}/in", dest, model="dsp")
         finally:
             stop.set()
             killer.join()
@@ -129,7 +129,7 @@ def test_an_immediate_rerun_processes_nothing(s3, first_run):
     from flows.remaster import remaster
 
     summary, _, _ = first_run
-    again = remaster(f"s3://{BUCKET}/in", f"s3://{BUCKET}/out")
+    again = remaster(f"s3://{BUCKET}/in", f"s3://{BUCKET}/out", model="dsp")
     assert again["done"] == []
     assert sorted(again["already_done"]) == s3["good"]
     assert again["failed"] == summary["failed"]
