@@ -110,11 +110,15 @@ def test_report_records_versions_timings_and_metrics(remastered):
     report = json.loads((dest / summary["version"] / f"{Path(summary['done'][0]).stem}.json")
                         .read_text())
     assert report["input"].endswith(summary["done"][0])
-    assert report["generator"]["name"] == "dsp" and "@" in report["generator"]["version"]
+    # The default generator: the shipped small diffusion model, with its sampler settings.
+    gen = report["generator"]
+    assert gen["name"] == "generator-small" and gen["size"] == "small"
+    assert gen["version"].startswith("generator-small@") and gen["steps"] >= 1
+    assert summary["version"].startswith("generator-small-")
     assert report["detector"]["version"].startswith("detector.pt@")
     assert set(report["timings_s"]) >= {"localization", "generation", "evaluation", "mux"}
     m = report["metrics"]
-    # The DSP render beats copying the mono on both reference metrics.
+    # The render beats copying the mono on both reference metrics.
     assert m["stft_distance"] < m["mono_copy_stft_distance"]
     assert m["envelope_distance"] < m["mono_copy_envelope_distance"]
     track = report["sources"][0]["track"]
