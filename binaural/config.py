@@ -81,12 +81,54 @@ class LocalizeConfig:
 
 @dataclass(frozen=True)
 class RenderConfig:
-    """DSP renderer: HRTF convolution along the tracked directions."""
+    """DSP renderer: HRTF convolution along the tracked directions (binaural.scene_render).
+
+    Room-aware rendering (`reverb`): a blind T60 from the mono's free decays (its
+    `t60_quantile` times `t60_scale`; below `min_t60_s`: anechoic), the late part per bin
+    by Lebart's estimator from `late_onset_ms` (times `late_scale`, plus `floor_scale`
+    times the stationary floor), at least `direct_floor` of each bin kept direct; the late
+    part rendered `diffuse_mode` "coherent" (the diffuse field's average cues) or
+    "decorrelated" (filters of `diffuse_taps` with the diffuse interaural coherence).
+    `reverb_model` (.npz; empty: none) decides whether the mono is reverberant at all (its
+    mean frame probability >= `reverb_threshold`): if not, the render is anechoic; if so
+    and no free decay gave a T60, `fallback_t60_s` is used.
+    Activity gate: `activity_model` (.npz; empty: off) gives each visible source's class
+    a probability p of sounding; its 1/r^2 share is scaled by max(p, activity_floor) **
+    activity_sharpness (an unknown class: activity_unknown), p smoothed over
+    activity_smoothing_s.
+    """
 
     hrtf: str = "/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa"
     block: int = 512
     neighbours: int = 3
     device: str = "cpu"
+    reverb: bool = True
+    diffuse_mode: str = "coherent"
+    diffuse_taps: int = 1024
+    late_onset_ms: float = 50.0
+    late_scale: float = 1.0
+    floor_scale: float = 0.0
+    direct_floor: float = 0.1
+    min_t60_s: float = 0.12
+    t60_quantile: float = 0.2
+    t60_scale: float = 0.9
+    reverb_model: str = "models/weights/reverb.npz"
+    reverb_threshold: float = 0.5
+    fallback_t60_s: float = 0.3
+    activity_model: str = "models/weights/activity.npz"
+    activity_floor: float = 0.05
+    activity_sharpness: float = 2.0
+    activity_smoothing_s: float = 0.3
+    activity_unknown: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.diffuse_mode not in ("coherent", "decorrelated"):
+            raise ValueError(f"render.diffuse_mode: {self.diffuse_mode!r} not in "
+                             "('coherent', 'decorrelated')")
+        if not 0.0 <= self.direct_floor <= 1.0 or not 0.0 <= self.t60_quantile <= 1.0:
+            raise ValueError("render.direct_floor and render.t60_quantile: in [0, 1]")
+        if self.activity_floor <= 0 or self.activity_sharpness <= 0:
+            raise ValueError("render.activity_floor and render.activity_sharpness: positive")
 
 
 @dataclass(frozen=True)
@@ -334,6 +376,21 @@ class GeneratorConfig:
 
 
 @dataclass(frozen=True)
+class GeneratorDataConfig:
+    """The generator's scene sets (DVC stage `generator_data`,
+    scripts/make_generator_data.py): train and val on the training heads, test on the
+    held-out head with per-source stems for the separated-source oracle."""
+
+    out: str = "data/generator"
+    train_scenes: int = 500
+    val_scenes: int = 32
+    test_scenes: int = 200
+    train_seed: int = 11
+    val_seed: int = 12
+    test_seed: int = 13
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Training of the generator (DVC stage `train`, flow `retrain`).
 
@@ -347,11 +404,11 @@ class TrainConfig:
     """
 
     size: str = "small"
-    data: str = "data/dataset"
+    data: str = "data/generator/train"
     train_split: str = "train"
-    val_data: str = ""
+    val_data: str = "data/generator/val"
     val_split: str = "val"
-    eval_data: str = ""
+    eval_data: str = "data/generator/test"
     eval_split: str = "test"
     eval_limit: int = 0  # 0: every held-out clip
     max_scenes: int = 0  # 0: every training scene
@@ -414,6 +471,7 @@ class Params:
     train_detector: TrainDetectorConfig = field(default_factory=TrainDetectorConfig)
     remaster: RemasterConfig = field(default_factory=RemasterConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    generator_data: GeneratorDataConfig = field(default_factory=GeneratorDataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
 

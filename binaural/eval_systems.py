@@ -27,7 +27,7 @@ from binaural.hrtf import HRTFSet
 from binaural.localize import SourceTrack
 from binaural.metrics import _resample
 from binaural.pipeline import Localization, Tracker, localize_video
-from binaural.render import mixture_filter, spatialize
+from binaural.scene_render import render_scene
 from binaural.truth import load_truth
 from binaural.video import iter_audio
 
@@ -236,13 +236,13 @@ def parse_systems(names: str | Iterable[str]) -> list[SystemSpec]:
     return [SYSTEMS[n] for n in wanted]
 
 
-def render_along(mono: np.ndarray, tracks: Sequence[SourceTrack], context: EvalContext
-                 ) -> np.ndarray:
-    """The DSP renderer of the remaster pipeline: the mono mixture through mixture_filter
-    over the tracks (shares by 1/r^2; straight ahead where none), block-wise HRTF
-    convolution. Returns (2, N) float32."""
-    filt = mixture_filter(context.hrtf, [t.as_tuple() for t in tracks], context.render.neighbours)
-    return spatialize(mono, filt, context.hrtf.taps, context.sample_rate, context.render.block)
+def render_along(mono: np.ndarray, tracks: Sequence[SourceTrack], context: EvalContext,
+                 use_activity: bool = True) -> np.ndarray:
+    """The DSP renderer of the remaster pipeline (binaural.scene_render.build_spatializer:
+    shares by 1/r^2 times the class activity gate, straight ahead where none; the room-aware
+    direct/diffuse split), block-wise. Returns (2, N) float32."""
+    return render_scene(mono, context.hrtf, tracks, context.render, context.sample_rate,
+                        use_activity)
 
 
 @register_system("mono", "mono copy: L = R = the mono")
@@ -262,4 +262,6 @@ def dsp_oracle(record: Record, context: EvalContext) -> np.ndarray:
     clip = context.clip(record)
     if clip.truth is None:
         raise ValueError(f"{record.id}: no truth, so no true tracks")
-    return render_along(clip.mono, sounding_tracks(clip.truth, clip.truth_tracks), context)
+    # The true tracks are already cut to where each source sounds: no activity gate.
+    return render_along(clip.mono, sounding_tracks(clip.truth, clip.truth_tracks), context,
+                        use_activity=False)

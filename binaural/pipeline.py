@@ -26,7 +26,7 @@ from binaural.metrics import (
     fairplay_stft_distance,
 )
 from binaural.outputs import atomic_path, file_sha256, write_json
-from binaural.render import FilterFn, Spatializer, mixture_filter
+from binaural.scene_render import build_spatializer
 from binaural.video import VideoInfo, iter_audio, iter_frames, probe, remux
 
 log = logging.getLogger(__name__)
@@ -179,11 +179,10 @@ def render_video(
     dest_dir = Path(dest_dir)
     timings = {"localization": round(loc.seconds, 3)}
     sr = scene.sample_rate
-    filt: FilterFn = mixture_filter(hrtf, [t.as_tuple() for t in loc.tracks], render.neighbours)
     evaluation = _RunningEvaluation(sr, evaluate)
 
     t0 = time.perf_counter()
-    spatializer = Spatializer(filt, hrtf.taps, sr, render.block)
+    spatializer = build_spatializer(hrtf, loc.tracks, render, sr) if generator is None else None
     warnings = list(loc.warnings)
     fallback = generator.fallback_reason(loc.tracks) if generator is not None else None
     if fallback:
@@ -241,7 +240,11 @@ def render_video(
         "fov_deg": loc.fov_deg,
         "generator": (generator.describe() | {"fallback": fallback} if generator is not None else
                       {"name": "dsp", "version": f"dsp-hrtf:{hrtf.name}@{hrtf.digest}",
-                       "hrtf": hrtf.name, "block": render.block}),
+                       "hrtf": hrtf.name, "block": render.block, "reverb": render.reverb,
+                       "reverberant": bool(render.reverb
+                                           and getattr(spatializer, "reverberant", False)),
+                       "t60_s": round(float(getattr(spatializer, "last_t60_s", 0.0)), 3),
+                       "activity_model": render.activity_model}),
         "detector": {"version": loc.detector_version},
         "sources": [t.to_json() for t in loc.tracks],
         "metrics": metrics,
