@@ -38,7 +38,6 @@ from binaural.hrtf import HRTFSet
 from binaural.localize import SourceTrack
 from binaural.render import FilterFn, Spatializer, mixture_filter
 from binaural.reverb import LateReverbTracker, T60Tracker, diffuse_coherence
-from binaural.rooms import diffuse_field_magnitude
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +104,8 @@ def decorrelation_filters(hrtf: HRTFSet, taps: int, nfft: int, seed: int = DIFFU
     phases mixed per frequency to the diffuse-field interaural coherence, each ear shaped
     by its diffuse-field HRTF magnitude, faded out over their length, and scaled so each
     ear's mean power gain is its diffuse-field power."""
+    from binaural.rooms import diffuse_field_magnitude  # pyroomacoustics: only when used
+
     rng = np.random.default_rng(seed)
     freqs = sfft.rfftfreq(taps, 1.0 / hrtf.sample_rate)
     z = np.exp(2j * np.pi * rng.random((2, freqs.size)))
@@ -140,6 +141,8 @@ class SceneSpatializer(Spatializer):
         self.hrtf_taps = hrtf.taps
         self.late, self.t60, self.activity = late, t60, activity
         self.diffuse_mode = diffuse_mode
+        from binaural.rooms import diffuse_field_magnitude  # pyroomacoustics: only when used
+
         grid = sfft.rfftfreq(self.nfft, 1.0 / sample_rate)
         self._magnitude = diffuse_field_magnitude(hrtf, grid)  # (2, F)
         self._gamma = diffuse_coherence(grid)
