@@ -26,7 +26,7 @@ from binaural.metrics import (
     fairplay_stft_distance,
 )
 from binaural.outputs import atomic_path, file_sha256, write_json
-from binaural.scene_render import build_spatializer
+from binaural.scene_render import build_spatializer, renderer_version
 from binaural.video import VideoInfo, iter_audio, iter_frames, probe, remux
 
 log = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ def render_video(
                      "codec": loc.info.audio_codec},
         "fov_deg": loc.fov_deg,
         "generator": (generator.describe() | {"fallback": fallback} if generator is not None else
-                      {"name": "dsp", "version": f"dsp-hrtf:{hrtf.name}@{hrtf.digest}",
+                      {"name": "dsp", "version": renderer_version(hrtf, render),
                        "hrtf": hrtf.name, "block": render.block, "reverb": render.reverb,
                        "reverberant": bool(render.reverb
                                            and getattr(spatializer, "reverberant", False)),

@@ -236,6 +236,25 @@ def load_activity_model(path: str) -> ActivityModel | None:
     return ActivityModel.load(path)
 
 
+def renderer_version(hrtf: HRTFSet, render: RenderConfig) -> str:
+    """The DSP renderer's identity: the HRTF set, every render setting and the content of
+    the activity and reverberation models it loads (a retrained gate is a new version)."""
+    import dataclasses
+    import hashlib
+    import json
+
+    def digest(path: str) -> str | None:
+        if not path or not Path(path).is_file():
+            return None
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+    settings = dataclasses.asdict(render) | {"hrtf": None, "device": None,
+                                             "activity_model": digest(render.activity_model),
+                                             "reverb_model": digest(render.reverb_model)}
+    tag = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    return f"dsp-hrtf:{hrtf.name}@{hrtf.digest}+render:{tag}"
+
+
 def build_spatializer(
     hrtf: HRTFSet, tracks: Sequence[SourceTrack], render: RenderConfig, sample_rate: int,
     use_activity: bool = True,

@@ -25,13 +25,17 @@ def resolve_paths(params: Params, base: Path) -> Params:
     from dataclasses import replace
 
     def fix(p: str) -> str:
+        if not p:
+            return p
         candidate = base / p
         return str(candidate) if not Path(p).is_absolute() and candidate.exists() else p
 
     return replace(
         params,
         detector=replace(params.detector, weights=fix(params.detector.weights)),
-        render=replace(params.render, hrtf=fix(params.render.hrtf)),
+        render=replace(params.render, hrtf=fix(params.render.hrtf),
+                       activity_model=fix(params.render.activity_model),
+                       reverb_model=fix(params.render.reverb_model)),
         synth=replace(params.synth, hrtf=fix(params.synth.hrtf)),
         train_detector=replace(params.train_detector, model=fix(params.train_detector.model)),
         generator=replace(params.generator, model=fix(params.generator.model)),

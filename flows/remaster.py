@@ -49,6 +49,12 @@ def list_inputs(src) -> tuple[list[str], list[str]]:
     return videos, other
 
 
+def _digest(path: str) -> str | None:
+    from binaural.outputs import file_sha256
+
+    return file_sha256(path)[:16] if path and Path(path).is_file() else None
+
+
 def generator_version(params, model: str = "dsp", label: str | None = None) -> str:
     """A short id of everything that shapes the outputs: generator (the checkpoint's
     content and its sampler settings), detector, settings. `model`/`label` as
@@ -66,7 +72,11 @@ def generator_version(params, model: str = "dsp", label: str | None = None) -> s
                            if k not in ("model", "device")} if model != "dsp" else None),
         "hrtf": file_sha256(hrtf)[:16] if Path(hrtf).is_file() else hrtf,
         "detector": weights_digest(params.detector.weights),
-        "render": asdict(params.render) | {"hrtf": None},
+        "render": asdict(params.render) | {
+            "hrtf": None,
+            # the gate's and the reverberation detector's content, not just their paths
+            "activity_model": _digest(params.render.activity_model),
+            "reverb_model": _digest(params.render.reverb_model)},
         "localize": asdict(params.localize),
         "scene": asdict(params.scene),
         "detector_cfg": {k: v for k, v in asdict(params.detector).items()

@@ -28,7 +28,7 @@ import torch
 from binaural.config import GeneratorConfig, RenderConfig
 from binaural.hrtf import HRTFSet
 from binaural.localize import SourceTrack
-from binaural.render import Spatializer, mixture_filter
+from binaural.scene_render import build_spatializer, renderer_version
 from models.generator_config import ModelConfig
 from models.generator_features import (
     istft,
@@ -71,13 +71,13 @@ def generate_array(generator: Generator, mono: np.ndarray, tracks: Sequence[Sour
 
 
 class DSPGenerator:
-    """The renderer alone: the mono through mixture_filter along the tracks."""
+    """The renderer alone: the pipeline's DSP renderer (binaural.scene_render) along the tracks."""
 
     name = "dsp"
 
     def __init__(self, hrtf: HRTFSet, render: RenderConfig):
         self.hrtf, self.render = hrtf, render
-        self.version = f"dsp-hrtf:{hrtf.name}@{hrtf.digest}"
+        self.version = renderer_version(hrtf, render)
 
     def describe(self) -> dict:
         return {"name": self.name, "version": self.version, "hrtf": self.hrtf.name,
@@ -87,8 +87,8 @@ class DSPGenerator:
         return None
 
     def generate(self, mono_chunks, tracks, sample_rate, frame_size=DEFAULT_FRAME_SIZE):
-        filt = mixture_filter(self.hrtf, [t.as_tuple() for t in tracks], self.render.neighbours)
-        sp = Spatializer(filt, self.hrtf.taps, sample_rate, self.render.block)
+        # The pipeline's DSP renderer (room-aware, activity-gated as params render says).
+        sp = build_spatializer(self.hrtf, list(tracks), self.render, sample_rate)
         for chunk in mono_chunks:
             piece = sp.push(chunk)
             if piece.shape[1]:
