@@ -26,6 +26,7 @@ from binaural.metrics import (
     fairplay_stft_distance,
 )
 from binaural.outputs import atomic_path, file_sha256, write_json
+from binaural.render import drain
 from binaural.scene_render import build_spatializer, renderer_version
 from binaural.video import VideoInfo, iter_audio, iter_frames, probe, remux
 
@@ -189,20 +190,14 @@ def render_video(
         warnings.append(f"{path}: {fallback}")
 
     def generated():
+        mono = _mono_chunks(path, scene)
         if generator is not None:
-            size = (loc.info.width, loc.info.height)
-            for out in generator.generate(_mono_chunks(path, scene), loc.tracks, sr, size):
-                evaluation.add(out)
-                yield out
-            return
-        for chunk in _mono_chunks(path, scene):
-            out = spatializer.push(chunk)
-            if out.shape[1]:
-                evaluation.add(out)
-                yield out
-        last = spatializer.flush()
-        evaluation.add(last)
-        yield last
+            pieces = generator.generate(mono, loc.tracks, sr, (loc.info.width, loc.info.height))
+        else:
+            pieces = drain(spatializer, mono)
+        for out in pieces:
+            evaluation.add(out)
+            yield out
 
     wav_path = dest_dir / f"{name}.binaural.wav"
     frames = write_wav_stream(wav_path, generated(), sr)

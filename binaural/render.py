@@ -62,18 +62,24 @@ def direction_filter(
     return filter_at
 
 
+# weights_at(times (F,)) -> (K, F) non-negative weight of each track at those times
+WeightFn = Callable[[np.ndarray], np.ndarray]
+
+
 def mixture_filter(
     hrtf: HRTFSet,
     tracks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
     neighbours: int = 3,
+    weights_at: WeightFn | None = None,
 ) -> FilterFn:
     """Filters that render one mixture from several tracked sources at once.
 
     Each track is (times_s, azimuth_deg, elevation_deg, distance_m). At each time the
     mixture is sent to every source present with an energy share proportional to
-    1/r^2 (its expected loudness at the microphone); the shares sum to one, so the
-    render keeps the mono's energy. Where no source is present the mixture is rendered
-    straight ahead.
+    1/r^2 (its expected loudness at the microphone), times its weight at that time when
+    `weights_at` is given (e.g. the activity gate); the shares sum to one, so the render
+    keeps the mono's energy. Where no source is present, or every present one weighs
+    zero, the mixture is rendered straight ahead.
     """
     front = hrtf.interpolate(np.zeros(1), np.zeros(1), neighbours)[0]
 
@@ -86,6 +92,8 @@ def mixture_filter(
             shares[k] = np.where(inside, 1.0 / np.maximum(np.interp(t, times, dist), 0.1) ** 2, 0)
             a = np.degrees(np.interp(t, times, np.unwrap(np.radians(az))))
             per_track.append(hrtf.interpolate(a, np.interp(t, times, el), neighbours))
+        if weights_at is not None and tracks:
+            shares *= weights_at(np.asarray(t, dtype=np.float64))
         total = shares.sum(axis=0)
         for k, h in enumerate(per_track):
             gain = np.sqrt(np.divide(shares[k], total, out=np.zeros_like(total), where=total > 0))
@@ -189,11 +197,16 @@ def spatialize_stream(
     block: int = 512,
 ) -> Iterator[np.ndarray]:
     """Chunked rendering: yields (2, n) pieces whose total length equals the input's."""
-    sp = Spatializer(filter_at, taps, sample_rate, block)
+    return drain(Spatializer(filter_at, taps, sample_rate, block), chunks)
+
+
+def drain(spatializer: Spatializer, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """Push every chunk through a (streaming) spatializer, then flush it: the non-empty
+    (2, n) pieces, whose total length equals the input's."""
     for chunk in chunks:
-        piece = sp.push(chunk)
+        piece = spatializer.push(chunk)
         if piece.shape[1]:
             yield piece
-    last = sp.flush()
+    last = spatializer.flush()
     if last.shape[1]:
         yield last

@@ -25,7 +25,7 @@ the diffusion generator's hypotheses depend on them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,17 +36,13 @@ from binaural.activity_model import ActivityModel, ActivityTracker
 from binaural.config import RenderConfig
 from binaural.hrtf import HRTFSet
 from binaural.localize import SourceTrack
-from binaural.render import FilterFn, Spatializer, mixture_filter
+from binaural.render import FilterFn, Spatializer, WeightFn, mixture_filter
 from binaural.reverb import LateReverbTracker, T60Tracker, diffuse_coherence
 
 log = logging.getLogger(__name__)
 
 DIFFUSE_MODES = ("coherent", "decorrelated")
 DIFFUSE_SEED = 20260  # the decorrelation filters are fixed: one draw per renderer build
-
-# weights_at(times (F,)) -> (K, F) non-negative weight of each track at those times
-WeightFn = Callable[[np.ndarray], np.ndarray]
-
 
 def gated_mixture_filter(
     hrtf: HRTFSet,
@@ -58,27 +54,7 @@ def gated_mixture_filter(
     weight at the time; the shares are normalised to sum to one (energy kept). Where no
     track is present, or every present track weighs zero, the mixture is rendered straight
     ahead. weights_at returning ones gives mixture_filter's filters."""
-    front = hrtf.interpolate(np.zeros(1), np.zeros(1), neighbours)[0]
-
-    def filter_at(t: np.ndarray) -> np.ndarray:
-        filters = np.zeros((len(t), 2, hrtf.taps), dtype=np.float64)
-        shares = np.zeros((len(tracks), len(t)))
-        per_track = []
-        for k, (times, az, el, dist) in enumerate(tracks):
-            inside = (t >= times[0]) & (t <= times[-1])
-            shares[k] = np.where(inside, 1.0 / np.maximum(np.interp(t, times, dist), 0.1) ** 2, 0)
-            a = np.degrees(np.interp(t, times, np.unwrap(np.radians(az))))
-            per_track.append(hrtf.interpolate(a, np.interp(t, times, el), neighbours))
-        if tracks:
-            shares *= weights_at(np.asarray(t, dtype=np.float64))
-        total = shares.sum(axis=0)
-        for k, h in enumerate(per_track):
-            gain = np.sqrt(np.divide(shares[k], total, out=np.zeros_like(total), where=total > 0))
-            filters += gain[:, None, None] * h
-        filters[total <= 0] = front
-        return filters.astype(np.float32)
-
-    return filter_at
+    return mixture_filter(hrtf, tracks, neighbours, weights_at)
 
 
 def activity_weights(tracker: ActivityTracker, classes: Sequence[str], floor: float,
@@ -243,10 +219,10 @@ def renderer_version(hrtf: HRTFSet, render: RenderConfig) -> str:
     import hashlib
     import json
 
+    from binaural.outputs import file_sha256
+
     def digest(path: str) -> str | None:
-        if not path or not Path(path).is_file():
-            return None
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+        return file_sha256(path)[:12] if path and Path(path).is_file() else None
 
     settings = dataclasses.asdict(render) | {"hrtf": None, "device": None,
                                              "activity_model": digest(render.activity_model),

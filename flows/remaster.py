@@ -55,22 +55,20 @@ def _digest(path: str) -> str | None:
     return file_sha256(path)[:16] if path and Path(path).is_file() else None
 
 
-def generator_version(params, model: str = "dsp", label: str | None = None) -> str:
+def generator_version(params, identity: str) -> str:
     """A short id of everything that shapes the outputs: generator (the checkpoint's
-    content and its sampler settings), detector, settings. `model`/`label` as
-    models.generator.resolve_model returns them. It names the output folder: a new
+    content and its sampler settings), detector, settings. `identity` is
+    models.generator.generator_identity's ("dsp" for the renderer). It names the output
+    folder: a new
     generator re-does everything under a new version."""
-    from binaural.outputs import file_sha256
     from models.detector import weights_digest
-    from models.generator import generator_identity
 
     hrtf = params.render.hrtf
-    identity = generator_identity(model, label)
     parts = {
         "generator": identity,
         "generator_cfg": ({k: v for k, v in asdict(params.generator).items()
-                           if k not in ("model", "device")} if model != "dsp" else None),
-        "hrtf": file_sha256(hrtf)[:16] if Path(hrtf).is_file() else hrtf,
+                           if k not in ("model", "device")} if identity != "dsp" else None),
+        "hrtf": _digest(hrtf) or hrtf,
         "detector": weights_digest(params.detector.weights),
         "render": asdict(params.render) | {
             "hrtf": None,
@@ -179,7 +177,8 @@ def remaster(
     src_loc, dest_loc = open_location(src), open_location(dest)
     keys, other = list_inputs(src_loc)
     model_path, model_label = resolve_model(params.generator.model)
-    version = generator_version(params, model_path, model_label)
+    identity = generator_identity(model_path, model_label)
+    version = generator_version(params, identity)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     work_dir = Path(os.environ["BINAURAL_STATE_DIR"]) / "work" / run_id
     ctx = ItemContext(src_uri=src, dest_uri=dest, version=version, run_id=run_id,
@@ -228,7 +227,7 @@ def remaster(
         "failed": {i["key"]: i["error"] for i in items if i["status"] == "failed"},
         "skipped": other,
     }
-    summary["generator"] = generator_identity(model_path, model_label)
+    summary["generator"] = identity
     summary["mlflow_run_id"] = log_to_mlflow(cfg.mlflow_experiment, summary, params, items,
                                              summary["generator"])
     body = json.dumps(summary, indent=2).encode()

@@ -15,7 +15,6 @@ it falls back to the renderer (straight ahead), and `fallback_reason` says so.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
@@ -28,6 +27,8 @@ import torch
 from binaural.config import GeneratorConfig, RenderConfig
 from binaural.hrtf import HRTFSet
 from binaural.localize import SourceTrack
+from binaural.outputs import file_sha256
+from binaural.render import drain
 from binaural.scene_render import build_spatializer, renderer_version
 from models.generator_config import ModelConfig
 from models.generator_features import (
@@ -88,14 +89,8 @@ class DSPGenerator:
 
     def generate(self, mono_chunks, tracks, sample_rate, frame_size=DEFAULT_FRAME_SIZE):
         # The pipeline's DSP renderer (room-aware, activity-gated as params render says).
-        sp = build_spatializer(self.hrtf, list(tracks), self.render, sample_rate)
-        for chunk in mono_chunks:
-            piece = sp.push(chunk)
-            if piece.shape[1]:
-                yield piece
-        last = sp.flush()
-        if last.shape[1]:
-            yield last
+        yield from drain(build_spatializer(self.hrtf, list(tracks), self.render, sample_rate),
+                         mono_chunks)
 
 
 def crossfade_ramps(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -242,11 +237,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[GeneratorNet
 
 
 def file_digest(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:12]
+    return file_sha256(path)[:12]
 
 
 def resolve_registry(spec: str) -> tuple[Path, str]:
@@ -270,6 +261,20 @@ def resolve_registry(spec: str) -> tuple[Path, str]:
     return files[0], f"{name}/v{mv.version}"
 
 
+def _checkpoint(spec: str) -> tuple[Path, str | None]:
+    """A checkpoint spec (a path or a registry URI) -> (local file, registry label or None).
+
+    Raises:
+        FileNotFoundError: a checkpoint path that does not exist.
+    """
+    if spec.startswith(REGISTRY_PREFIX):
+        return resolve_registry(spec)
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(f"{spec}: generator checkpoint not found (or use --model dsp)")
+    return path, None
+
+
 def resolve_model(spec: str) -> tuple[str, str | None]:
     """A spec -> (local spec, registry label): registry URIs are resolved to the checkpoint
     once (by the flow), so workers load a plain path; "dsp" and paths pass through.
@@ -279,12 +284,8 @@ def resolve_model(spec: str) -> tuple[str, str | None]:
     """
     if spec == "dsp":
         return spec, None
-    if spec.startswith(REGISTRY_PREFIX):
-        path, label = resolve_registry(spec)
-        return str(path), label
-    if not Path(spec).is_file():
-        raise FileNotFoundError(f"{spec}: generator checkpoint not found (or use --model dsp)")
-    return spec, None
+    path, label = _checkpoint(spec)
+    return str(path), label
 
 
 def generator_identity(spec: str, label: str | None = None) -> str:
@@ -293,12 +294,8 @@ def generator_identity(spec: str, label: str | None = None) -> str:
     load_generator's generator reports)."""
     if spec == "dsp":
         return "dsp"
-    if spec.startswith(REGISTRY_PREFIX):
-        path, label = resolve_registry(spec)
-    else:
-        path = Path(spec)
-        if not path.is_file():
-            raise FileNotFoundError(f"{spec}: generator checkpoint not found (or use --model dsp)")
+    path, found = _checkpoint(spec)
+    label = label or found
     if label is None:
         meta = torch.load(path, map_location="cpu", weights_only=True).get("meta", {})
         label = meta.get("name", path.stem)
@@ -315,12 +312,8 @@ def load_generator(spec: str, device: str, hrtf: HRTFSet, render: RenderConfig,
     """
     if spec == "dsp":
         return DSPGenerator(hrtf, render)
-    if spec.startswith(REGISTRY_PREFIX):
-        path, label = resolve_registry(spec)
-    else:
-        path = Path(spec)
-        if not path.is_file():
-            raise FileNotFoundError(f"{spec}: generator checkpoint not found (or use --model dsp)")
+    path, found = _checkpoint(spec)
+    label = label or found
     net, meta = load_checkpoint(path, device)
     digest = file_digest(path)
     name = meta.get("name", path.stem)
