@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 from flows.bench import add_bench_parser
-from flows.environment import PROJECT_ROOT, prepare_environment
+from flows.environment import PROJECT_ROOT, exit_now, prepare_environment
 from flows.evaluate import add_evaluate_parser
 from flows.listen import add_listen_parser
 from flows.schedule import add_schedule_parser
@@ -104,5 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def entry() -> None:
+    """The `binaural` console script: main(), then exit without interpreter finalisation
+    (flows.environment.exit_now: Ray's threads crash it at exit)."""
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

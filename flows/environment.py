@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -72,3 +73,27 @@ def _prepare_ultralytics(config_dir: Path) -> None:
 def mlflow_artifact_root() -> str:
     """Where the default local MLflow store keeps artifacts."""
     return str(Path(os.environ["BINAURAL_STATE_DIR"]) / "mlartifacts")
+
+
+def exit_now(status: int) -> None:
+    """End the process with `status` after Python's exit handlers, without finalising
+    the interpreter.
+
+    A process that was a Ray driver still has Ray's core-worker threads (gRPC, metrics)
+    when it exits; C++ static destructors run by a normal exit freed what one of them then
+    called: seen as segmentation faults after all work was done (kernel log: an instruction
+    fetch from a heap page holding Ray's metric names). The exit handlers (Ray's shutdown,
+    Prefect's temporary server stop, MLflow's) run here in order, the streams are flushed,
+    and os._exit skips the destructors.
+    """
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed or broken stream: nothing more can be written to it
+    os._exit(status)
+
