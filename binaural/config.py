@@ -63,6 +63,12 @@ class DetectorConfig:
     tracker: str = "bytetrack.yaml"
     device: str = "auto"
     threads: int = 1
+    # Visual embedding of each track (the generator's visual condition): the detector's
+    # class scores and pooled deepest-level features of a box's crop, letterboxed to
+    # embed_size, for one detection per track every embed_every_s, at most embed_max.
+    embed_size: int = 96
+    embed_every_s: float = 0.5
+    embed_max: int = 8
 
 
 @dataclass(frozen=True)
@@ -401,6 +407,10 @@ class TrainConfig:
     Promotion: the new model becomes `champion` when, on the held-out evaluation group
     `promote_group` (number of sources), every metric of `promote_metrics` (lower is
     better) is below the champion's by at least the fraction `promote_min_improvement`.
+    Visual condition (`visual`): the detector's embeddings of the true sources
+    (truth/<id>.visual.json, scripts/embed_truth.py) enter the model when the data has
+    them. `init`: a checkpoint to warm-start from (same shapes; layers it lacks, such as
+    the visual encoder, start as new) instead of random weights.
     """
 
     size: str = "small"
@@ -414,6 +424,8 @@ class TrainConfig:
     max_scenes: int = 0  # 0: every training scene
     mono: str = "omni"
     out: str = "models/weights/generator-small.pt"
+    init: str = ""  # "": random initial weights
+    visual: bool = True
     steps: int = 8000
     max_minutes: float = 60.0  # training stops here even before `steps`
     batch: int = 8
@@ -433,7 +445,7 @@ class TrainConfig:
     loss_ild: float = 1.0
     loss_ipd: float = 2.0
     compress: float = 0.3  # magnitude exponent of the compressed complex loss
-    p_drop_visual: float = 0.15  # per source: class and box become null
+    p_drop_visual: float = 0.15  # per source: class, box and embedding become null
     p_drop_all: float = 0.05  # per example: every condition null (guidance's null branch)
     jitter_azimuth_deg: float = 3.0
     jitter_elevation_deg: float = 2.0

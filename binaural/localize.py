@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,11 +20,18 @@ class Detection:
     label: str
     confidence: float
     box: tuple[float, float, float, float]
+    # The detector's visual embedding of this box's crop (class scores, pooled features),
+    # computed for a sample of each track's detections (models/detector.py); else None.
+    embedding: np.ndarray | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class SourceTrack:
-    """A visible sound source over time, in the truth JSON's schema."""
+    """A visible sound source over time, in the truth JSON's schema.
+
+    `embedding` is the mean visual embedding of the source's crops and `embedding_source`
+    the detector (and embedding recipe) that made it; both empty where none was computed.
+    """
 
     source_id: int
     source_class: str
@@ -35,12 +42,14 @@ class SourceTrack:
     elevation_deg: np.ndarray
     distance_m: np.ndarray
     boxes: np.ndarray  # (T, 4)
+    embedding: np.ndarray | None = field(default=None, compare=False)
+    embedding_source: str = ""
 
     def as_tuple(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.times_s, self.azimuth_deg, self.elevation_deg, self.distance_m
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "id": self.source_id,
             "class": self.source_class,
             "detector_label": self.detector_label,
@@ -59,10 +68,15 @@ class SourceTrack:
                 )
             ],
         }
+        if self.embedding is not None:
+            out["embedding"] = {"source": self.embedding_source,
+                                "values": [round(float(v), 5) for v in self.embedding]}
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping) -> SourceTrack:
         track = data["track"]
+        embedding = data.get("embedding")
         return cls(
             source_id=int(data.get("id", 0)),
             source_class=str(data["class"]),
@@ -73,6 +87,8 @@ class SourceTrack:
             elevation_deg=np.array([p["elevation_deg"] for p in track], dtype=np.float64),
             distance_m=np.array([p["distance_m"] for p in track], dtype=np.float64),
             boxes=np.array([p.get("box", [0, 0, 0, 0]) for p in track], dtype=np.float64),
+            embedding=(np.asarray(embedding["values"], np.float32) if embedding else None),
+            embedding_source=str(embedding["source"]) if embedding else "",
         )
 
 
@@ -95,11 +111,14 @@ def build_tracks(
     smoothing_s: float,
     min_track_s: float,
     max_sources: int,
+    embedding_source: str = "",
 ) -> list[SourceTrack]:
     """Group detections by tracker id, keep sound-making classes, convert with the camera.
 
     Tracks shorter than `min_track_s` are dropped; of the rest the `max_sources` with the
-    largest summed confidence are kept. Positions are smoothed over `smoothing_s`
+    largest summed confidence are kept. A track's embedding is the mean of its detections'
+    embeddings (None where none has one), tagged with `embedding_source`. Positions are
+    smoothed over `smoothing_s`
     (distance is smoothed in log space: box heights jitter multiplicatively).
     """
     by_id: dict[int, list[Detection]] = defaultdict(list)
@@ -117,6 +136,8 @@ def build_tracks(
         boxes = np.array([d.box for d in dets], dtype=np.float64)
         height_m = class_heights_m.get(source_class, 1.0)
         az, el, dist = camera.box_to_position(boxes, height_m)
+        embedded = [d.embedding for d in dets if d.embedding is not None]
+        embedding = np.mean(embedded, axis=0).astype(np.float32) if embedded else None
         candidates.append(
             (
                 sum(d.confidence for d in dets),
@@ -130,6 +151,8 @@ def build_tracks(
                     elevation_deg=smooth(el, times, smoothing_s),
                     distance_m=np.exp(smooth(np.log(dist), times, smoothing_s)),
                     boxes=boxes,
+                    embedding=embedding,
+                    embedding_source=embedding_source if embedded else "",
                 ),
             )
         )

@@ -39,6 +39,7 @@ MAX_REFERENCE_S = 600.0
 
 class Tracker(Protocol):
     version: str
+    embedding_source: str  # what made its detections' embeddings (tracks carry it)
 
     def track(self, frames) -> list[Detection]: ...
 
@@ -84,6 +85,7 @@ def localize_video(
     tracks = build_tracks(
         detections, camera, localize.class_map, localize.class_heights_m,
         localize.smoothing_s, localize.min_track_s, localize.max_sources,
+        tracker.embedding_source,
     )
     if not tracks:
         warnings.append(f"{path}: no sound source found; rendered straight ahead")
@@ -173,7 +175,8 @@ def render_video(
     """Generate, evaluate and write the four outputs; returns the report record.
 
     `generator` (models.generator.Generator: `.generate(mono_chunks, tracks, sample_rate,
-    frame_size)`, `.describe()`, `.fallback_reason(tracks)`) replaces the DSP renderer
+    frame_size)`, `.describe()`, `.fallback_reason(tracks)`, `.visual_use(tracks)`) replaces
+    the DSP renderer
     when given; without it the mono is rendered by the renderer alone."""
     from binaural.report import plot_report  # matplotlib only where a report is drawn
 
@@ -188,6 +191,10 @@ def render_video(
     fallback = generator.fallback_reason(loc.tracks) if generator is not None else None
     if fallback:
         warnings.append(f"{path}: {fallback}")
+    visual, degraded = (generator.visual_use(loc.tracks) if generator is not None
+                        else (None, False))
+    if degraded and not fallback:
+        warnings.append(f"{path}: visual condition {visual}")
 
     def generated():
         mono = _mono_chunks(path, scene)
@@ -233,7 +240,8 @@ def render_video(
         "audio_in": {"rate": loc.info.audio_rate, "channels": loc.info.audio_channels,
                      "codec": loc.info.audio_codec},
         "fov_deg": loc.fov_deg,
-        "generator": (generator.describe() | {"fallback": fallback} if generator is not None else
+        "generator": (generator.describe() | {"fallback": fallback, "visual": visual}
+                      if generator is not None else
                       {"name": "dsp", "version": renderer_version(hrtf, render),
                        "hrtf": hrtf.name, "block": render.block, "reverb": render.reverb,
                        "reverberant": bool(render.reverb

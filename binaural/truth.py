@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,10 +14,31 @@ from binaural.localize import SourceTrack
 from binaural.metrics import direction_track
 
 
+def visual_path(truth_json: str | Path) -> Path:
+    """Where a scene's per-source visual embeddings lie: truth/<id>.visual.json."""
+    path = Path(truth_json)
+    return path.with_name(f"{path.stem}.visual.json")
+
+
 def load_truth(path: str | Path) -> tuple[dict, list[SourceTrack]]:
-    """The truth JSON and its sources as SourceTracks."""
+    """The truth JSON and its sources as SourceTracks; where truth/<id>.visual.json is
+    beside it (scripts/embed_truth.py), each source carries its visual embedding.
+
+    Raises:
+        ValueError: the visual file does not list one entry per source.
+    """
     data = json.loads(Path(path).read_text())
-    return data, [SourceTrack.from_json(s) for s in data["sources"]]
+    tracks = [SourceTrack.from_json(s) for s in data["sources"]]
+    vpath = visual_path(path)
+    if vpath.is_file():
+        visual = json.loads(vpath.read_text())
+        vectors = visual["embeddings"]
+        if len(vectors) != len(tracks):
+            raise ValueError(f"{vpath}: {len(vectors)} embeddings for {len(tracks)} sources")
+        tracks = [dataclasses.replace(tr, embedding=np.asarray(v, np.float32),
+                                      embedding_source=str(visual["source"]))
+                  if v is not None else tr for tr, v in zip(tracks, vectors)]
+    return data, tracks
 
 
 def truth_direction_errors(

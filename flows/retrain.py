@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -31,6 +31,11 @@ DEFAULT_METRICS = "eval/generator.json"
 SAMPLE_CLIPS = 2  # validation scenes rendered as sample audio
 BASE_SYSTEMS = ("mono", "dsp", "dsp-oracle", "model")
 ORACLE_SYSTEMS = ("dsp-separate", "model-oracle")
+
+
+def _project_path(path: str) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() or p.exists() else PROJECT_ROOT / p
 
 
 def resolve_device(requested: str) -> str:
@@ -120,6 +125,7 @@ def retrain(
     size: str | None = None,
     mono: str | None = None,
     out: str | None = None,
+    init: str | None = None,
     max_minutes: float | None = None,
     steps: int | None = None,
     threads: int | None = None,
@@ -138,12 +144,18 @@ def retrain(
     from models.generator import load_generator, save_checkpoint
     from models.generator_config import preset
     from models.generator_net import GeneratorNet
-    from models.generator_train import load_scenes, train
+    from models.generator_train import (
+        load_scenes,
+        set_visual_statistics,
+        train,
+        warm_start,
+        with_visual,
+    )
 
     logger = get_run_logger()
     params = load_params(params_file)
     overrides = {k: v for k, v in {"data": data, "val_data": val_data, "eval_data": eval_data,
-                                   "size": size, "mono": mono, "out": out,
+                                   "size": size, "mono": mono, "out": out, "init": init,
                                    "max_minutes": max_minutes, "steps": steps,
                                    "threads": threads}.items()
                  if v is not None}
@@ -153,9 +165,6 @@ def retrain(
     cfg = preset(tc.size)
     if cfg.sample_rate != params.scene.sample_rate:
         raise ValueError(f"model rate {cfg.sample_rate} != scene.sample_rate")
-    state_dir = Path(os.environ["BINAURAL_STATE_DIR"])
-    work_dir = state_dir / "generator" / f"train-{tc.size}-{tc.mono}-{Path(tc.out).stem}"
-    work_dir.mkdir(parents=True, exist_ok=True)
     hrtf = load_sofa(params.render.hrtf, params.scene.sample_rate)
 
     t0 = time.perf_counter()
@@ -170,6 +179,13 @@ def retrain(
                          params.render.neighbours, tc.seed, progress)
     val_scenes = load_scenes(val_records, hrtf, cfg, tc, params.render.block,
                              params.render.neighbours, tc.seed + 1)
+    if tc.visual:
+        cfg = with_visual(cfg, scenes)
+    # One work folder (resumable state, MLflow run) per model config and starting point.
+    start_id = hashlib.sha256(json.dumps([cfg.to_dict(), tc.init]).encode()).hexdigest()[:8]
+    work_dir = (Path(os.environ["BINAURAL_STATE_DIR"]) / "generator"
+                / f"train-{tc.size}-{tc.mono}-{Path(tc.out).stem}-{start_id}")
+    work_dir.mkdir(parents=True, exist_ok=True)
     data_info = _data_summary(scenes)
     logger.info("data: %s (val %d scenes) in %.0f s", data_info, len(val_scenes),
                 time.perf_counter() - t0)
@@ -186,13 +202,23 @@ def retrain(
                               | {"data.val_scenes": len(val_scenes), "device": device,
                                  "hrtf": hrtf.name})
         net = GeneratorNet(cfg)
-        state = train(net, scenes, val_scenes, tc, device, work_dir,
-                      log_fn=lambda row, step: mlflow.log_metrics(row, step=step))
+        if tc.init:
+            fresh = warm_start(net, _project_path(tc.init))
+            logger.info("warm start from %s (new: %s)", tc.init, ", ".join(fresh) or "none")
+        set_visual_statistics(net, scenes)
+        def log_row(row: dict, step: int) -> None:
+            mlflow.log_metrics(row, step=step)
+            if "train_loss" in row and step % (tc.log_every * 10) == 0:
+                logger.info("step %d/%d: loss %.4g, %.0f s of %.0f", step, tc.steps,
+                            row["train_loss"], row.get("elapsed_s", 0.0), tc.max_minutes * 60)
+
+        state = train(net, scenes, val_scenes, tc, device, work_dir, log_fn=log_row)
         meta = {"name": f"generator-{tc.size}" + ("-downmix" if tc.mono == "downmix" else ""),
                 "size": tc.size, "mono": tc.mono, "steps": state.step,
                 "train_seconds": round(state.elapsed_s, 1), "device": device,
                 "scenes": data_info["scenes"], "data_seconds": data_info["seconds"],
                 "data": str(tc.data), "hrtf": hrtf.name, "mlflow_run_id": run.info.run_id,
+                "init": tc.init, "visual_source": cfg.visual_source,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
         checkpoint = save_checkpoint(tc.out, net, meta)
         mlflow.log_metrics({"train_seconds": state.elapsed_s, "trained_steps": state.step,
@@ -253,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", choices=("tiny", "small", "base"))
     p.add_argument("--mono", choices=("omni", "downmix"))
     p.add_argument("--out")
+    p.add_argument("--init", help="warm-start from this checkpoint")
     p.add_argument("--max-minutes", type=float)
     p.add_argument("--steps", type=int)
     p.add_argument("--threads", type=int, help="torch threads (1 is faster on a busy host)")
@@ -263,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     prepare_environment()
     logging.basicConfig(level=logging.INFO)
     summary = retrain(args.params, args.data, args.val_data, args.eval_data, args.size,
-                      args.mono, args.out, args.max_minutes, args.steps, args.threads,
+                      args.mono, args.out, args.init, args.max_minutes, args.steps,
+                      args.threads,
                       evaluate=not args.no_evaluate, to_registry=not args.no_register,
                       metrics_out=args.metrics_out)
     print(json.dumps({k: v for k, v in summary.items() if k != "evaluation"}, indent=2,
@@ -272,4 +300,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from flows.environment import exit_now
+
+    exit_now(main())

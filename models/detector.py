@@ -7,8 +7,9 @@ from the scene synthesizer, so every path here is the real Ultralytics one offli
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,10 @@ from binaural.localize import Detection
 from binaural.outputs import file_sha256
 
 log = logging.getLogger(__name__)
+
+LETTERBOX_GREY = 114  # Ultralytics' letterbox fill
+EMBED_BATCH = 32  # crops embedded per forward pass (bounds the crops held in memory)
+MIN_CROP_PX = 4  # boxes narrower or lower than this are not embedded
 
 
 def _quiet_ultralytics() -> None:
@@ -46,6 +51,9 @@ class Detector:
     tracker: str = "bytetrack.yaml"
     device: str = "cpu"
     threads: int = 2
+    embed_size: int = 96
+    embed_every_s: float = 0.5
+    embed_max: int = 8
 
     def __post_init__(self) -> None:
         import torch
@@ -57,10 +65,88 @@ class Detector:
         self.model = YOLO(self.weights, task="detect")
         self.names: dict[int, str] = dict(self.model.names)
         self.version = f"{Path(self.weights).name}@{weights_digest(self.weights)}"
+        self.net = self.model.model  # the torch DetectionModel
+        head = self.net.model[-1]
+        if not hasattr(head, "f") or not isinstance(head.f, list):
+            raise ValueError(f"{self.weights}: not a multi-level detection model; its crops "
+                             "cannot be embedded")
+        self._feature_layer = int(head.f[-1])  # the deepest level the Detect head reads
+        self.embedding_source = (f"{self.version}/cls+p{self._feature_layer}-mean"
+                                 f"@{self.embed_size}")
+        self._embedding_dim: int | None = None
+
+    def crop(self, rgb: np.ndarray, box: Sequence[float]) -> np.ndarray | None:
+        """The box's crop letterboxed into embed_size x embed_size (uint8 RGB), or None for
+        a box too small or outside the frame."""
+        import cv2
+
+        h, w = rgb.shape[:2]
+        x1, y1 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+        x2, y2 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
+        if x2 - x1 < MIN_CROP_PX or y2 - y1 < MIN_CROP_PX:
+            return None
+        piece = rgb[y1:y2, x1:x2]
+        size = self.embed_size
+        scale = size / max(piece.shape[:2])
+        nw = max(1, round(piece.shape[1] * scale))
+        nh = max(1, round(piece.shape[0] * scale))
+        resized = cv2.resize(np.ascontiguousarray(piece), (nw, nh), interpolation=cv2.INTER_AREA)
+        out = np.full((size, size, 3), LETTERBOX_GREY, np.uint8)
+        top, left = (size - nh) // 2, (size - nw) // 2
+        out[top:top + nh, left:left + nw] = resized
+        return out
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Visual embeddings (n, n_classes + C) of letterboxed RGB crops: per class the
+        highest score the detector gives anywhere in the crop, then the crop's mean of the
+        deepest feature map its Detect head reads (C channels)."""
+        import torch
+
+        if not crops:
+            return np.zeros((0, self.embedding_dim), np.float32)
+        maps: list = []
+        hook = self.net.model[self._feature_layer].register_forward_hook(
+            lambda module, inputs, output: maps.append(output))
+        try:
+            param = next(self.net.parameters())
+            x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2)
+            x = x.to(param.device, param.dtype) / 255.0
+            self.net.eval()
+            with torch.inference_mode():
+                pred = self.net(x)
+        finally:
+            hook.remove()
+        pred = pred[0] if isinstance(pred, (list, tuple)) else pred  # (n, 4 + nc, anchors)
+        scores = pred[:, 4:, :].amax(dim=-1)
+        pooled = maps[-1].mean(dim=(2, 3))
+        return torch.cat([scores, pooled], dim=1).float().cpu().numpy()
+
+    @property
+    def embedding_dim(self) -> int:
+        """n_classes + C: the length of embed()'s vectors."""
+        if self._embedding_dim is None:
+            blank = np.full((self.embed_size, self.embed_size, 3), LETTERBOX_GREY, np.uint8)
+            self._embedding_dim = int(self.embed([blank]).shape[1])
+        return self._embedding_dim
 
     def track(self, frames: Iterable[tuple[float, np.ndarray]]) -> list[Detection]:
-        """Detect and track over (time_s, RGB frame) pairs, in time order."""
+        """Detect and track over (time_s, RGB frame) pairs, in time order.
+
+        One detection per track every embed_every_s (at most embed_max per track) gets the
+        visual embedding of its crop; crops are embedded in batches as they come, so at
+        most EMBED_BATCH are held at a time.
+        """
         detections: list[Detection] = []
+        pending: list[tuple[int, np.ndarray]] = []  # (index in detections, crop)
+        sampled: dict[int, tuple[float, int]] = {}  # track id -> (last sample time, count)
+
+        def flush() -> None:
+            if pending:
+                vectors = self.embed([c for _, c in pending])
+                for (i, _), v in zip(pending, vectors):
+                    detections[i] = dataclasses.replace(detections[i], embedding=v)
+                pending.clear()
+
         first = True
         for t, rgb in frames:
             result = self.model.track(
@@ -87,6 +173,15 @@ class Detector:
                         confidence=float(conf), box=tuple(float(v) for v in xyxy),
                     )
                 )
+                last_t, count = sampled.get(int(tid), (-np.inf, 0))
+                if count < self.embed_max and t - last_t >= self.embed_every_s:
+                    crop = self.crop(rgb, xyxy)
+                    if crop is not None:
+                        pending.append((len(detections) - 1, crop))
+                        sampled[int(tid)] = (float(t), count + 1)
+            if len(pending) >= EMBED_BATCH:
+                flush()
+        flush()
         return detections
 
     def detect(self, rgb: np.ndarray) -> list[tuple[str, float, tuple[float, ...]]]:

@@ -36,6 +36,7 @@ from models.generator_features import (
     network_frame_times,
     slot_conditions,
     stft,
+    usable_embedding,
 )
 from models.generator_net import GeneratorNet, GuidedDenoiser
 from models.hypotheses import HypothesisStream
@@ -56,6 +57,8 @@ class Generator(Protocol):
     def describe(self) -> dict: ...
 
     def fallback_reason(self, tracks: Sequence[SourceTrack]) -> str | None: ...
+
+    def visual_use(self, tracks: Sequence[SourceTrack]) -> tuple[str, bool]: ...
 
     def generate(self, mono_chunks: Iterable[np.ndarray], tracks: Sequence[SourceTrack],
                  sample_rate: int, frame_size: tuple[int, int] = DEFAULT_FRAME_SIZE
@@ -86,6 +89,9 @@ class DSPGenerator:
 
     def fallback_reason(self, tracks: Sequence[SourceTrack]) -> str | None:
         return None
+
+    def visual_use(self, tracks: Sequence[SourceTrack]) -> tuple[str, bool]:
+        return "none (the renderer takes no visual condition)", False
 
     def generate(self, mono_chunks, tracks, sample_rate, frame_size=DEFAULT_FRAME_SIZE):
         # The pipeline's DSP renderer (room-aware, activity-gated as params render says).
@@ -121,7 +127,22 @@ class DiffusionGenerator:
         return {"name": self.name, "version": self.version, "steps": s.steps,
                 "sampler": s.sampler, "guidance": s.guidance, "chunk_s": s.chunk_s,
                 "crossfade_s": s.crossfade_s, "hrtf": self.hrtf.name, "device": self.device,
-                "size": self.meta.get("size")}
+                "size": self.meta.get("size"), "visual_source": self.cfg.visual_source or None}
+
+    def visual_use(self, tracks: Sequence[SourceTrack]) -> tuple[str, bool]:
+        """How the tracks' visual embeddings condition the model, and whether some source
+        that should have one goes without (another detector, or no crop)."""
+        if not self.cfg.visual_dim:
+            return "none (the model takes no visual embedding)", False
+        slots = list(tracks)[:self.cfg.max_sources]
+        used = sum(usable_embedding(tr, self.cfg) is not None for tr in slots)
+        if used == len(slots):
+            return f"used for {used} source(s)", False
+        other = sorted({tr.embedding_source or "none" for tr in slots
+                        if usable_embedding(tr, self.cfg) is None})
+        return (f"used for {used} of {len(slots)} source(s); the others carry embeddings "
+                f"of {', '.join(other)}, the model was trained on {self.cfg.visual_source}",
+                True)
 
     def fallback_reason(self, tracks: Sequence[SourceTrack]) -> str | None:
         if not tracks:

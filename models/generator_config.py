@@ -32,6 +32,11 @@ class ModelConfig:
         slot_channels: Width of the per-slot feature maps.
         pos_freqs: Sinusoidal frequencies per position coordinate.
         sigma_data: Scale the STFTs are normalised to (EDM's sigma_data).
+        visual_dim: Length of a source's visual embedding (the detector's class scores and
+            pooled crop features, models/detector.py); 0: the model takes none.
+        visual_source: The detector embedding recipe (`Detector.embedding_source`) it was
+            trained with; embeddings from any other are not used (the slot's visual part
+            is left null, as in guidance dropout).
     """
 
     sample_rate: int = 48000
@@ -46,6 +51,8 @@ class ModelConfig:
     slot_channels: int = 16
     pos_freqs: int = 6
     sigma_data: float = 0.5
+    visual_dim: int = 0
+    visual_source: str = ""
 
     def __post_init__(self) -> None:
         if self.n_fft % self.hop:

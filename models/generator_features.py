@@ -156,21 +156,25 @@ class SlotConditions:
             log aspect (w / h), detector confidence.
         position: (B, K, Tn, 3): azimuth (rad), elevation (rad), log distance (m).
         present: (B, K, Tn) bool: the source is tracked at that frame.
+        visual: (B, K, cfg.visual_dim): the detector's visual embedding of the source;
+            all zeros where there is none (null).
     """
 
     class_index: torch.Tensor
     geometry: torch.Tensor
     position: torch.Tensor
     present: torch.Tensor
+    visual: torch.Tensor
+
+    FIELDS = ("class_index", "geometry", "position", "present", "visual")
 
     def to(self, device: str | torch.device) -> SlotConditions:
-        return SlotConditions(*(t.to(device) for t in (self.class_index, self.geometry,
-                                                        self.position, self.present)))
+        return SlotConditions(*(getattr(self, f).to(device) for f in self.FIELDS))
 
     @staticmethod
     def stack(items: Sequence[SlotConditions]) -> SlotConditions:
         return SlotConditions(*(torch.cat([getattr(c, f) for c in items])
-                                for f in ("class_index", "geometry", "position", "present")))
+                                for f in SlotConditions.FIELDS))
 
 
 def network_frame_times(n_samples: int, cfg: ModelConfig, start_s: float = 0.0) -> np.ndarray:
@@ -185,10 +189,21 @@ def class_index(name: str, cfg: ModelConfig) -> int:
     return cfg.classes.index(name) + 1 if name in cfg.classes else 0
 
 
+def usable_embedding(track: SourceTrack, cfg: ModelConfig) -> np.ndarray | None:
+    """The track's visual embedding when the model takes it: the same recipe (detector
+    weights, layer, crop size) and length it was trained with; else None."""
+    e = track.embedding
+    if (cfg.visual_dim == 0 or e is None or len(e) != cfg.visual_dim
+            or track.embedding_source != cfg.visual_source):
+        return None
+    return np.asarray(e, np.float32)
+
+
 def slot_conditions(tracks: Sequence[SourceTrack], times_s: np.ndarray,
                     frame_size: tuple[int, int], cfg: ModelConfig) -> SlotConditions:
     """The first K tracks as slot conditions at `times_s`; missing slots are absent."""
     k, tn = cfg.max_sources, len(times_s)
+    visual = torch.zeros(1, k, cfg.visual_dim)
     cls = torch.zeros(1, k, dtype=torch.long)
     geometry = torch.zeros(1, k, tn, 4)
     position = torch.zeros(1, k, tn, 3)
@@ -210,20 +225,22 @@ def slot_conditions(tracks: Sequence[SourceTrack], times_s: np.ndarray,
         position[0, j] = torch.tensor(np.stack([az, el, np.log(dist)], axis=1),
                                       dtype=torch.float32)
         present[0, j] = torch.tensor(inside)
-    return SlotConditions(cls, geometry, position, present)
+        embedding = usable_embedding(tr, cfg)
+        if embedding is not None:
+            visual[0, j] = torch.from_numpy(embedding)
+    return SlotConditions(cls, geometry, position, present, visual)
 
 
 def null_conditions(cond: SlotConditions) -> SlotConditions:
     """The null condition of guidance: every source dropped (no class, no box, no position,
     no slot), so the model can only return the mixture render."""
-    return SlotConditions(torch.zeros_like(cond.class_index), torch.zeros_like(cond.geometry),
-                          torch.zeros_like(cond.position), torch.zeros_like(cond.present))
+    return SlotConditions(*(torch.zeros_like(getattr(cond, f)) for f in SlotConditions.FIELDS))
 
 
 def drop_conditions(cond: SlotConditions, p_visual: float, p_all: float,
                     generator: torch.Generator | None = None) -> SlotConditions:
-    """Guidance dropout for training: per slot, the visual part (class and box) becomes
-    null with p_visual (the model must survive a detector swap); per example, every
+    """Guidance dropout for training: per slot, the visual part (class, box, embedding)
+    becomes null with p_visual (the model must survive a detector swap); per example, every
     condition becomes null with p_all (the unconditional branch of guidance)."""
     b, k = cond.class_index.shape
     device = cond.class_index.device
@@ -236,4 +253,5 @@ def drop_conditions(cond: SlotConditions, p_visual: float, p_all: float,
         cond.geometry * keep[:, :, None, None],
         cond.position * keep_pos,
         cond.present & ~drop_all[:, None, None],
+        cond.visual * keep[:, :, None],
     )

@@ -7,7 +7,8 @@ weights over them, and the denoised estimate is their weighted sum in the comple
 
     encode (once per window; sigma-independent): the mono's log band power -> 2-D U-Net
         trunk; per slot, the trunk's maps + the hypothesis's band cues, FiLM-modulated by
-        the slot's condition (class embedding + box geometry + sinusoidal position)
+        the slot's condition (class embedding + the detector's visual embedding of the
+        source's crops + box geometry + sinusoidal position)
     denoise (per sampler step): per slot, those maps + how well the slot's hypothesis
         explains the current estimate, FiLM-modulated by the noise level -> one logit map;
         softmax over the present slots -> weights -> sum_s w_s R_s
@@ -56,13 +57,41 @@ class SinusoidalEmbedding(nn.Module):
         return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
+class VisualEncoder(nn.Module):
+    """A detector's visual embedding (B, K, Dv) -> (B, K, D), zero where it is null.
+
+    Inputs are standardised by per-dimension statistics of the training data (buffers set
+    by `set_statistics`, saved with the weights); the last layer starts at zero, so a model
+    warm-started from one without visual input starts as that model.
+    """
+
+    def __init__(self, visual_dim: int, cond_dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(visual_dim))
+        self.register_buffer("std", torch.ones(visual_dim))
+        self.mlp = nn.Sequential(nn.Linear(visual_dim, cond_dim), nn.GELU(),
+                                 nn.Linear(cond_dim, cond_dim))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def set_statistics(self, embeddings: torch.Tensor) -> None:
+        """Standardise by these (n, Dv) training embeddings."""
+        self.mean.copy_(embeddings.mean(dim=0))
+        self.std.copy_(embeddings.std(dim=0).clamp_min(1e-3))
+
+    def forward(self, visual: torch.Tensor) -> torch.Tensor:
+        present = (visual != 0).any(dim=-1, keepdim=True)
+        return self.mlp((visual - self.mean) / self.std) * present
+
+
 class SourceEncoder(nn.Module):
     """Slot conditions -> condition vectors (B, S, Tn, D); the mixture slot (last) has a
     learned vector of its own."""
 
-    def __init__(self, n_classes: int, cond_dim: int, pos_freqs: int):
+    def __init__(self, n_classes: int, cond_dim: int, pos_freqs: int, visual_dim: int = 0):
         super().__init__()
         self.class_embedding = nn.Embedding(n_classes + 1, cond_dim)  # 0: null / unknown
+        self.visual = VisualEncoder(visual_dim, cond_dim) if visual_dim else None
         self.position = SinusoidalEmbedding(pos_freqs)
         features = GEOMETRY_DIMS + POSITION_DIMS * (2 * pos_freqs + 1)
         self.mlp = nn.Sequential(nn.Linear(features, cond_dim), nn.GELU(),
@@ -73,8 +102,10 @@ class SourceEncoder(nn.Module):
     def forward(self, cond: SlotConditions) -> torch.Tensor:
         pos = cond.position
         feats = torch.cat([cond.geometry, pos, self.position(pos).flatten(-2)], dim=-1)
-        h = self.class_embedding(cond.class_index)[:, :, None, :] + self.mlp(feats)
-        h = self.out(h)  # (B, K, Tn, D)
+        slot = self.class_embedding(cond.class_index)
+        if self.visual is not None:
+            slot = slot + self.visual(cond.visual)
+        h = self.out(slot[:, :, None, :] + self.mlp(feats))  # (B, K, Tn, D)
         mix = self.mixture.expand(h.shape[0], 1, h.shape[2], -1)
         return torch.cat([h, mix], dim=1)
 
@@ -184,7 +215,7 @@ class GeneratorNet(nn.Module):
         self.register_buffer("pool", pool, persistent=False)
         self.register_buffer("expand", expand, persistent=False)
         c0, cs, d = cfg.channels[0], cfg.slot_channels, cfg.cond_dim
-        self.sources = SourceEncoder(len(cfg.classes), d, cfg.pos_freqs)
+        self.sources = SourceEncoder(len(cfg.classes), d, cfg.pos_freqs, cfg.visual_dim)
         self.trunk = UNet(2, cfg.channels)  # log band power + the band's position
         self.slot_in = nn.Conv2d(c0 + HYP_CUES, cs, 1)
         self.slot_film = FiLM(d, cs)

@@ -38,6 +38,7 @@ from models.generator_features import (
     network_frame_times,
     slot_conditions,
     stft,
+    usable_embedding,
 )
 from models.generator_net import GeneratorNet
 from models.hypotheses import render_hypotheses
@@ -219,6 +220,57 @@ class TrainState:
     step: int = 0
     elapsed_s: float = 0.0
     history: list[dict] = field(default_factory=list)  # logged rows (step, metrics)
+
+
+def with_visual(cfg: ModelConfig, scenes: Sequence[SceneExample]) -> ModelConfig:
+    """cfg taking the visual embeddings the scenes' tracks carry (visual_dim and the
+    detector recipe that made them); cfg unchanged where none has one.
+
+    Raises:
+        ValueError: the scenes' embeddings come from more than one detector recipe.
+    """
+    specs = {(tr.embedding_source, len(tr.embedding)) for sc in scenes for tr in sc.tracks
+             if tr.embedding is not None}
+    if not specs:
+        log.warning("no visual embeddings in the training data (scripts/embed_truth.py); "
+                    "the model takes none")
+        return cfg
+    if len(specs) > 1:
+        raise ValueError(f"training embeddings from several detector recipes: {sorted(specs)}")
+    source, dim = specs.pop()
+    return dataclasses.replace(cfg, visual_dim=dim, visual_source=source)
+
+
+def set_visual_statistics(net: GeneratorNet, scenes: Sequence[SceneExample]) -> None:
+    """Standardise the visual encoder's input by the training embeddings."""
+    if net.sources.visual is None:
+        return
+    vectors = [usable_embedding(tr, net.cfg) for sc in scenes for tr in sc.tracks]
+    vectors = [v for v in vectors if v is not None]
+    if vectors:
+        net.sources.visual.set_statistics(torch.from_numpy(np.stack(vectors)))
+
+
+def warm_start(net: GeneratorNet, path: str | Path) -> list[str]:
+    """Load a shipped checkpoint's weights into `net` (same shapes); returns the
+    parameters it lacked (left as initialised, e.g. a new visual encoder).
+
+    Raises:
+        ValueError: the checkpoint has another shape config, or weights `net` lacks.
+    """
+    from models.generator import load_checkpoint
+
+    source, _ = load_checkpoint(path)
+    theirs = source.cfg
+    ours = dataclasses.replace(net.cfg, visual_dim=theirs.visual_dim,
+                               visual_source=theirs.visual_source)
+    if theirs != ours:
+        raise ValueError(f"{path}: a checkpoint of another model config; cannot warm-start")
+    missing, unexpected = net.load_state_dict(source.state_dict(), strict=False)
+    if unexpected or (theirs.visual_dim and missing):
+        raise ValueError(f"{path}: weights do not fit (unexpected {unexpected}, "
+                         f"missing {missing})")
+    return list(missing)
 
 
 def lr_factor(step: int, progress: float, warmup: int) -> float:

@@ -60,3 +60,50 @@ def test_tracking_keeps_one_id_for_a_moving_source(detector):
     ids = {d.track_id for d in detections if d.label == "guitar"}
     assert len([d for d in detections if d.label == "guitar"]) >= 8
     assert len(ids) == 1
+
+
+def test_a_crop_is_letterboxed_to_the_embedding_size(detector):
+    rgb = np.zeros((180, 320, 3), np.uint8)
+    rgb[20:120, 40:90] = 200  # a 50 x 100 box
+    crop = detector.crop(rgb, (40.0, 20.0, 90.0, 120.0))
+    size = detector.embed_size
+    assert crop.shape == (size, size, 3) and crop.dtype == np.uint8
+    assert np.all(crop[:, size // 2] == 200)  # the box fills the height...
+    assert np.all(crop[:, 0] == 114) and np.all(crop[:, -1] == 114)  # ...grey at the sides
+    assert detector.crop(rgb, (300.0, 170.0, 302.0, 400.0)) is None  # too small in frame
+
+
+def test_the_embedding_names_the_class_it_sees(detector):
+    """The class-score part of a crop's embedding peaks at the drawn class, and the
+    pooled-feature part tells classes apart (not a constant)."""
+    rng = np.random.default_rng(99)
+    names = [detector.names[i] for i in range(len(detector.names))]
+    crops, drawn = [], []
+    for i in range(10):
+        cls = SOURCE_CLASSES[i % len(SOURCE_CLASSES)]
+        frame, boxes = render_frame(draw_background(360, 640, rng),
+                                    [(cls, rng.uniform(200, 440), 180, rng.uniform(100, 200))])
+        crops.append(detector.crop(frame, boxes[0]))
+        drawn.append(cls)
+    vectors = detector.embed(crops)
+    nc = len(names)
+    assert vectors.shape == (10, detector.embedding_dim) and detector.embedding_dim > nc
+    right = sum(names[int(np.argmax(v[:nc]))] == c for v, c in zip(vectors, drawn))
+    assert right >= 8
+    features = vectors[:, nc:]
+    assert np.std(features, axis=0).mean() > 1e-3
+    assert detector.embed([]).shape == (0, detector.embedding_dim)
+
+
+def test_tracking_embeds_a_bounded_sample_of_each_track(detector):
+    rng = np.random.default_rng(8)
+    background = draw_background(360, 640, rng)
+    frames = [(k * 0.1, render_frame(background, [("violin", 200 + 5 * k, 180, 160)])[0])
+              for k in range(30)]
+    detections = detector.track(frames)
+    embedded = [d for d in detections if d.embedding is not None]
+    assert 1 <= len(embedded) <= detector.embed_max
+    times = np.array([d.t for d in embedded])
+    assert np.all(np.diff(times) >= detector.embed_every_s - 1e-9)
+    assert all(d.embedding.shape == (detector.embedding_dim,) for d in embedded)
+    assert detector.embedding_source.startswith(detector.version)

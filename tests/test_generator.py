@@ -286,3 +286,102 @@ def test_logits_stay_bounded_however_large_the_activations(net, kemar) -> None:
         logits = big.logits(enc, enc.mixture, torch.tensor([1.0]))
     assert logits[:, :-1].abs().max() <= LOGIT_LIMIT + 1e-4
     assert torch.isfinite(logits).all()
+
+
+# ------------------------------------------------------------ the visual condition
+
+VISUAL = dataclasses.replace(TINY, visual_dim=6, visual_source="det@abc/recipe")
+
+
+def seen(tr: SourceTrack, vector, source: str = "det@abc/recipe") -> SourceTrack:
+    return dataclasses.replace(tr, embedding=np.asarray(vector, np.float32),
+                               embedding_source=source)
+
+
+def test_embeddings_enter_only_from_the_recipe_the_model_knows() -> None:
+    times = network_frame_times(SR // 2, VISUAL)
+    good = seen(track(30.0, "person"), np.arange(1, 7))
+    other = seen(track(-20.0, "piano", source_id=1), np.ones(6), "yolo11n.pt@x/recipe")
+    short = seen(track(10.0, "violin", source_id=2), np.ones(4))
+    cond = slot_conditions([good, other, short], times, FRAME, VISUAL)
+    assert cond.visual.shape == (1, VISUAL.max_sources, 6)
+    np.testing.assert_allclose(cond.visual[0, 0].numpy(), np.arange(1, 7))
+    assert (cond.visual[0, 1:] == 0).all()  # another detector, another length: null
+    assert slot_conditions([good], times, FRAME, TINY).visual.shape == (1, TINY.max_sources, 0)
+    dropped = drop_conditions(cond, 1.0, 0.0)
+    assert (dropped.visual == 0).all() and torch.equal(dropped.position, cond.position)
+    assert (null_conditions(cond).visual == 0).all()
+
+
+def test_a_warm_started_visual_model_starts_as_its_parent_then_sees(kemar, tmp_path):
+    from models.generator_net import FiLM
+    from models.generator_train import warm_start
+
+    _, _, mono = tones(0.5)
+    torch.manual_seed(1)
+    net = GeneratorNet(TINY).eval()
+    for module in net.modules():  # as if trained: the conditions modulate the maps
+        if isinstance(module, FiLM):
+            torch.nn.init.normal_(module.proj.weight, std=0.3)
+    parent = save_checkpoint(tmp_path / "parent.pt", net, {"name": "p", "size": "tiny"})
+    child = GeneratorNet(VISUAL).eval()
+    new = warm_start(child, parent)
+    assert new and all(k.startswith("sources.visual.") for k in new)
+    tracks = [seen(track(30.0, "person"), [3.0, 0.1, 0.0, 1.0, 2.0, 0.5]),
+              seen(track(-25.0, "piano", source_id=1), [0.2, 4.0, 1.0, 0.0, 0.3, 1.5])]
+    enc_parent, _ = encoded(net, kemar, tracks, mono)
+    hyps = render_hypotheses(mono, tracks, kemar, TINY.max_sources, SR, RENDER.block,
+                             RENDER.neighbours)
+    m, h = stft(torch.from_numpy(mono)[None], TINY), stft(torch.from_numpy(hyps)[None], TINY)
+    times = network_frame_times(mono.shape[0], VISUAL)
+    x = torch.randn(enc_parent.mixture.shape, dtype=torch.complex64)
+    sigma = torch.tensor([0.5])
+
+    def denoised(model, tr):
+        cond = slot_conditions(tr, times, FRAME, VISUAL)
+        with torch.no_grad():
+            return model.denoise(model.encode(m, h, cond), x, sigma)
+
+    with torch.no_grad():
+        reference = net.denoise(enc_parent, x, sigma)
+    assert torch.allclose(denoised(child, tracks), reference, atol=1e-5)  # zero-initialised
+    torch.nn.init.normal_(child.sources.visual.mlp[-1].weight, std=0.5)
+    with_visual = denoised(child, tracks)
+    bare = [dataclasses.replace(t, embedding=None, embedding_source="") for t in tracks]
+    assert not torch.allclose(with_visual, denoised(child, bare), atol=1e-4)
+    assert torch.allclose(denoised(child, bare), reference, atol=1e-5)  # null: no effect
+    with pytest.raises(ValueError, match="another model config"):
+        warm_start(GeneratorNet(dataclasses.replace(TINY, bands=8)), parent)
+
+
+def test_the_report_says_whether_the_visual_condition_was_used(kemar) -> None:
+    gen = DiffusionGenerator(GeneratorNet(VISUAL), kemar, RENDER, GeneratorConfig(steps=1))
+    good = seen(track(30.0, "person"), np.ones(6))
+    text, degraded = gen.visual_use([good])
+    assert text == "used for 1 source(s)" and not degraded
+    text, degraded = gen.visual_use([good, seen(track(-9.0, "piano", source_id=1),
+                                                np.ones(6), "yolo11n.pt@x/r")])
+    assert degraded and "1 of 2" in text and "yolo11n.pt@x/r" in text
+    assert not DiffusionGenerator(GeneratorNet(TINY), kemar, RENDER,
+                                  GeneratorConfig(steps=1)).visual_use([good])[1]
+    assert gen.describe()["visual_source"] == "det@abc/recipe"
+
+
+def test_training_takes_the_data_s_embedding_recipe() -> None:
+    from models.generator_train import SceneExample, set_visual_statistics, with_visual
+
+    def scene(*tracks):
+        z = np.zeros(10, np.float16)
+        return SceneExample("s", z, np.zeros((2, 10), np.float16),
+                            np.zeros((4, 2, 10), np.float16), list(tracks), FRAME)
+
+    scenes = [scene(seen(track(0.0, "person"), np.full(6, 1.0)), track(5.0, "piano")),
+              scene(seen(track(9.0, "violin"), np.full(6, 3.0)))]
+    cfg = with_visual(TINY, scenes)
+    assert (cfg.visual_dim, cfg.visual_source) == (6, "det@abc/recipe")
+    assert with_visual(TINY, [scene(track(0.0, "person"))]) == TINY
+    with pytest.raises(ValueError, match="several detector recipes"):
+        with_visual(TINY, scenes + [scene(seen(track(1.0, "person"), np.ones(6), "other"))])
+    net = GeneratorNet(cfg)
+    set_visual_statistics(net, scenes)
+    np.testing.assert_allclose(net.sources.visual.mean.numpy(), np.full(6, 2.0))

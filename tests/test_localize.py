@@ -132,3 +132,20 @@ def test_source_track_from_truth_json_without_detector_fields() -> None:
     times, az, el, dist = track.as_tuple()
     np.testing.assert_allclose(az, [10.0, 11.0])
     np.testing.assert_allclose(dist, [3.0, 3.1])
+
+
+def test_a_track_carries_the_mean_of_its_detections_embeddings() -> None:
+    dets = _track(3, "person", 6)
+    vectors = [np.full(4, 1.0, np.float32), np.full(4, 3.0, np.float32)]
+    dets[1] = Detection(dets[1].t, 3, "person", 0.9, dets[1].box, embedding=vectors[0])
+    dets[4] = Detection(dets[4].t, 3, "person", 0.9, dets[4].box, embedding=vectors[1])
+    (track,) = build_tracks(dets, CAMERA, CLASS_MAP, HEIGHTS, 0.0, 0.4, 4, "det@x/recipe")
+    np.testing.assert_allclose(track.embedding, np.full(4, 2.0))
+    assert track.embedding_source == "det@x/recipe"
+    back = SourceTrack.from_json(track.to_json())
+    np.testing.assert_allclose(back.embedding, track.embedding)
+    assert back.embedding_source == "det@x/recipe"
+    (bare,) = build_tracks(_track(4, "person", 6), CAMERA, CLASS_MAP, HEIGHTS, 0.0, 0.4, 4,
+                           "det@x/recipe")
+    assert bare.embedding is None and bare.embedding_source == ""
+    assert "embedding" not in bare.to_json()
