@@ -229,11 +229,41 @@ def parse_systems(names: str | Iterable[str]) -> list[SystemSpec]:
     if isinstance(names, str):
         names = names.split(",")
     wanted = list(dict.fromkeys(n.strip() for n in names if n.strip()))
-    unknown = [n for n in wanted if n not in SYSTEMS]
+    unknown = [n for n in wanted if n not in SYSTEMS and SAVED_SEPARATOR not in n]
     if unknown or not wanted:
         raise ValueError(f"unknown systems {unknown or '(none given)'}; "
-                         f"registered: {sorted(SYSTEMS)}")
-    return [SYSTEMS[n] for n in wanted]
+                         f"registered: {sorted(SYSTEMS)}, or NAME{SAVED_SEPARATOR}DIR "
+                         "(outputs saved in DIR)")
+    return [saved_system(*n.split(SAVED_SEPARATOR, 1)) if SAVED_SEPARATOR in n else SYSTEMS[n]
+            for n in wanted]
+
+
+SAVED_SEPARATOR = "@"
+
+
+def saved_system(name: str, folder: str | Path) -> SystemSpec:
+    """A system whose outputs were made before: `NAME@DIR` reads DIR/<clip id>/NAME.wav
+    (an evaluation's clips/ folder: rescoring it) or DIR/<clip id>.wav (any method's
+    outputs, one binaural WAV per clip), resampled to the evaluation's rate.
+
+    Raises:
+        ValueError: an empty name, or DIR is not a folder.
+    """
+    folder = Path(folder)
+    if not name or not folder.is_dir():
+        raise ValueError(f"saved system {name!r}@{folder}: needs a name and a folder")
+
+    def read_saved(record: Record, context: EvalContext) -> np.ndarray:
+        for path in (folder / record.id / f"{name}.wav", folder / f"{record.id}.wav"):
+            if path.is_file():
+                audio = _read_at(path, context.sample_rate)
+                if audio.shape[0] != 2:
+                    raise ValueError(f"{path}: {audio.shape[0]} channels; binaural needs 2")
+                return audio
+        raise FileNotFoundError(f"{record.id}: no {folder / record.id / (name + '.wav')} "
+                                f"nor {folder / (record.id + '.wav')}")
+
+    return SystemSpec(name, read_saved, f"{name}: outputs saved in {folder}")
 
 
 def render_along(mono: np.ndarray, tracks: Sequence[SourceTrack], context: EvalContext,

@@ -81,6 +81,7 @@ LEADING_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("lsd_db", "LSD dB"),
     MetricSpec("direction_error_itd_deg", "dir err ITD deg", needs_reference=False),
     MetricSpec("direction_error_ild_deg", "dir err ILD deg", needs_reference=False),
+    MetricSpec("direction_vs_reference_deg", "dir vs ref ITD deg"),
     MetricSpec("collapse_score_db", "collapse dB", lower_is_better=False, needs_reference=False),
 )
 FAIRPLAY_METRICS: tuple[MetricSpec, ...] = (
@@ -156,6 +157,19 @@ def reference_free_metrics(
     return metrics, track
 
 
+def direction_vs_reference_deg(track: DirectionTrack, reference: DirectionTrack
+                               ) -> float | None:
+    """Median |azimuth heard in the output - azimuth heard in the reference| (ITD, deg)
+    over the windows where both have a valid estimate: where the result sounds against
+    where the truth sounds, window by window. With several sounding sources the heard
+    direction of the truth need not be the dominant visible source's, which the direction
+    errors above are scored against; this one needs no choice of source."""
+    if track.times_s.shape != reference.times_s.shape:
+        raise ValueError("direction tracks of different windowing")
+    heard = np.where(np.asarray(reference.valid, bool), reference.azimuth_deg, np.nan)
+    return _finite(median_direction_error_deg(track, heard))
+
+
 # ---------------------------------------------------------------- one clip
 
 
@@ -215,6 +229,9 @@ def evaluate_clip(record: Record, context: EvalContext, systems: Sequence[System
         metrics[name] = {**reference_metrics(out, clip.reference, sr, cfg), **free}
     ref_free, ref_direction = reference_free_metrics(clip.reference, sr, cfg,
                                                      context.ild_table, visual)
+    for name in audio:
+        metrics[name]["direction_vs_reference_deg"] = direction_vs_reference_deg(
+            directions[name], ref_direction)
     middle = dominant_azimuth(visual, np.array([clip.duration_s / 2.0])) if visual else [np.nan]
     return ClipResult(
         clip_id=record.id, n_sources=clip.n_sources, duration_s=clip.duration_s,

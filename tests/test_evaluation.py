@@ -222,6 +222,49 @@ def test_evaluate_writes_the_eval_dir(dataset, evaluated) -> None:
     assert "box_tf_ild_error_db.png" in report
 
 
+def test_saved_outputs_are_rescored_as_systems(dataset, evaluated, context, tmp_path) -> None:
+    """NAME@DIR scores outputs made before (an evaluation's clips/, or one WAV per clip):
+    the same metrics as when the system itself ran, and the heard-vs-reference direction."""
+    root, ids = dataset
+    _, out = evaluated
+    first = json.loads((out / "metrics.json").read_text())["clips"]
+    flat = tmp_path / "flat"  # another method's outputs: <clip id>.wav
+    flat.mkdir()
+    for clip_id in ids:
+        shutil.copy(out / "clips" / clip_id / "dsp-oracle.wav", flat / f"{clip_id}.wav")
+    specs = parse_systems(f"dsp-oracle@{out / 'clips'},theirs@{flat}")
+    assert [s.name for s in specs] == ["dsp-oracle", "theirs"]
+    assert not any(s.needs_detector or s.needs_truth for s in specs)
+    record = load_dataset(root, "test")[0]
+    try:
+        result = evaluate_clip(record, context, specs)
+    finally:
+        context.forget(record)
+    for name in ("dsp-oracle", "theirs"):
+        got, was = result.metrics[name], first[record.id]["systems"]["dsp-oracle"]
+        for key in ("tf_ild_error_db", "tf_ipd_error_rad", "direction_error_itd_deg"):
+            assert got[key] == pytest.approx(was[key], rel=1e-3, abs=1e-4)
+        assert got["direction_vs_reference_deg"] < 5.0  # heard where the truth is heard
+    with pytest.raises(ValueError, match="needs a name and a folder"):
+        parse_systems(f"x@{tmp_path / 'missing'}")
+    (flat / f"{ids[0]}.wav").unlink()
+    with pytest.raises(FileNotFoundError, match=ids[0]):
+        parse_systems(f"theirs@{flat}")[0].fn(record, context)
+
+
+def test_direction_against_the_reference_needs_no_choice_of_source() -> None:
+    from binaural.evaluation import direction_vs_reference_deg
+    from binaural.metrics import DirectionTrack
+
+    t = np.arange(6, dtype=float)
+    ref = DirectionTrack(t, np.array([30.0, 30, -20, -20, 10, 0]), np.zeros(6), np.zeros(6),
+                         np.array([True, True, True, True, False, True]))
+    out = DirectionTrack(t, np.array([34.0, 26, -20, -10, 80, 0]), np.zeros(6), np.zeros(6),
+                         np.array([True, True, True, True, True, False]))
+    # windows 0-3 are valid in both: errors 4, 4, 0, 10 -> median 4
+    assert direction_vs_reference_deg(out, ref) == pytest.approx(4.0)
+
+
 def test_evaluate_clip_folders_feed_the_listening_test(dataset, evaluated) -> None:
     root, ids = dataset
     _, out = evaluated
