@@ -102,17 +102,35 @@ def test_retrain_flow_trains_evaluates_registers_and_resumes(tmp_path) -> None:
         "make_generator_data", "scripts/make_generator_data.py")
     data = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(data)
+    from dataclasses import asdict
+
+    from flows.params import load_params
+    from models.detector import Detector
+
+    spec = importlib.util.spec_from_file_location("embed_truth", "scripts/embed_truth.py")
+    embed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(embed)
+    embed_folder = embed.embed_folder
+    detector = Detector(**asdict(load_params().detector) | {"device": "cpu"})
     for kind, scenes in (("train", 3), ("val", 1), ("test", 1)):
         data.make_set(kind, tmp_path / kind, scenes, seed=21)
+        assert embed_folder(tmp_path / kind, detector)[0] == scenes  # the visual condition
     out, metrics = tmp_path / "g.pt", tmp_path / "generator.json"
     common = dict(data=str(tmp_path / "train"), val_data=str(tmp_path / "val"),
                   eval_data=str(tmp_path / "test"), size="tiny", out=str(out), steps=3,
-                  metrics_out=str(metrics))
+                  metrics_out=str(metrics), init="")
     summary = retrain(**common)
     assert out.is_file() and summary["steps"] == 3
+    config = torch.load(out, weights_only=True)["config"]
+    assert config["visual_dim"] == detector.embedding_dim
+    assert config["visual_source"] == detector.embedding_source
     aggregate = summary["evaluation"]["aggregate"]["all"]
     assert {"mono", "dsp", "model", "dsp-separate", "model-oracle"} <= set(aggregate)
     assert summary["registry"]["version"] >= 1
     assert json.loads(metrics.read_text())["checkpoint"] == str(out)
     again = retrain(**common, evaluate=False)
     assert again["steps"] == 3 and again["mlflow_run_id"] == summary["mlflow_run_id"]
+    # Warm-started from that checkpoint: another starting point, so a run of its own.
+    warm = retrain(**common | {"init": str(out), "out": str(tmp_path / "g2.pt")},
+                   evaluate=False, to_registry=False)
+    assert warm["steps"] == 3 and warm["mlflow_run_id"] != summary["mlflow_run_id"]
