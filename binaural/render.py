@@ -129,14 +129,19 @@ class Spatializer:
         self._consumed = 0  # input samples received
         self._emitted = 0  # output samples returned
 
+    def _spectra(self, spec: np.ndarray, h_spec: np.ndarray) -> np.ndarray:
+        """Output spectra (F, 2, bins) of frame spectra (F, bins) and their filters
+        (F, 2, bins): the convolution; a subclass may split or reshape the filtering."""
+        return spec[:, None, :] * h_spec
+
     def _run_frames(self, count: int) -> np.ndarray:
         b = self.block
         frames = np.lib.stride_tricks.sliding_window_view(self._pending, 2 * b)[::b][:count]
         times = (self._next_frame + np.arange(count)) * b / self.sample_rate
         h = self.filter_at(times)  # (F, 2, taps)
-        spec = sfft.rfft(frames * self.window, self.nfft, axis=-1)[:, None, :]
-        seg = sfft.irfft(spec * sfft.rfft(h, self.nfft, axis=-1), self.nfft, axis=-1)
-        seg = seg[..., : 2 * b + self.taps - 1]
+        spec = sfft.rfft(frames * self.window, self.nfft, axis=-1)
+        out_spec = self._spectra(spec, sfft.rfft(h, self.nfft, axis=-1))
+        seg = sfft.irfft(out_spec, self.nfft, axis=-1)[..., : 2 * b + self.taps - 1]
         span = (count - 1) * b + seg.shape[-1]
         out = np.zeros((2, max(span, self._acc.shape[1])))
         out[:, : self._acc.shape[1]] += self._acc

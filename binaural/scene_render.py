@@ -182,25 +182,6 @@ class SceneSpatializer(Spatializer):
         phase = np.stack([mid + half, mid - half], axis=1)
         return spec[:, None, :] * np.sqrt(power) * np.exp(1j * phase)
 
-    def _run_frames(self, count: int) -> np.ndarray:
-        b = self.block
-        frames = np.lib.stride_tricks.sliding_window_view(self._pending, 2 * b)[::b][:count]
-        times = (self._next_frame + np.arange(count)) * b / self.sample_rate
-        h = self.filter_at(times)  # (F, 2, hrtf taps)
-        spec = sfft.rfft(frames * self.window, self.nfft, axis=-1)
-        out_spec = self._spectra(spec, sfft.rfft(h, self.nfft, axis=-1))
-        seg = sfft.irfft(out_spec, self.nfft, axis=-1)[..., : 2 * b + self.taps - 1]
-        span = (count - 1) * b + seg.shape[-1]
-        out = np.zeros((2, max(span, self._acc.shape[1])))
-        out[:, : self._acc.shape[1]] += self._acc
-        for i in range(count):
-            out[:, i * b : i * b + seg.shape[-1]] += seg[i]
-        ready = out[:, : count * b]
-        self._acc = out[:, count * b :]
-        self._pending = self._pending[count * b :]
-        self._next_frame += count
-        return ready
-
 
 @lru_cache(maxsize=4)
 def load_activity_model(path: str) -> ActivityModel | None:
