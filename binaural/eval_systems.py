@@ -220,6 +220,9 @@ def register_system(
     return add
 
 
+SAVED_SEPARATOR = "@"  # NAME@DIR: a system whose outputs lie in DIR (saved_system)
+
+
 def parse_systems(names: str | Iterable[str]) -> list[SystemSpec]:
     """SystemSpecs of "mono,dsp" or ["mono", "dsp"], in order, without repeats.
 
@@ -236,9 +239,6 @@ def parse_systems(names: str | Iterable[str]) -> list[SystemSpec]:
                          "(outputs saved in DIR)")
     return [saved_system(*n.split(SAVED_SEPARATOR, 1)) if SAVED_SEPARATOR in n else SYSTEMS[n]
             for n in wanted]
-
-
-SAVED_SEPARATOR = "@"
 
 
 def saved_system(name: str, folder: str | Path) -> SystemSpec:

@@ -39,4 +39,5 @@ def resolve_paths(params: Params, base: Path) -> Params:
         synth=replace(params.synth, hrtf=fix(params.synth.hrtf)),
         train_detector=replace(params.train_detector, model=fix(params.train_detector.model)),
         generator=replace(params.generator, model=fix(params.generator.model)),
+        train=replace(params.train, init=fix(params.train.init)),
     )

@@ -33,11 +33,6 @@ BASE_SYSTEMS = ("mono", "dsp", "dsp-oracle", "model")
 ORACLE_SYSTEMS = ("dsp-separate", "model-oracle")
 
 
-def _project_path(path: str) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() or p.exists() else PROJECT_ROOT / p
-
-
 def resolve_device(requested: str) -> str:
     import torch
 
@@ -203,7 +198,7 @@ def retrain(
                                  "hrtf": hrtf.name})
         net = GeneratorNet(cfg)
         if tc.init:
-            fresh = warm_start(net, _project_path(tc.init))
+            fresh = warm_start(net, tc.init)
             logger.info("warm start from %s (new: %s)", tc.init, ", ".join(fresh) or "none")
         set_visual_statistics(net, scenes)
         def log_row(row: dict, step: int) -> None:

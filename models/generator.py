@@ -135,11 +135,11 @@ class DiffusionGenerator:
         if not self.cfg.visual_dim:
             return "none (the model takes no visual embedding)", False
         slots = list(tracks)[:self.cfg.max_sources]
-        used = sum(usable_embedding(tr, self.cfg) is not None for tr in slots)
-        if used == len(slots):
+        without = [tr for tr in slots if usable_embedding(tr, self.cfg) is None]
+        used = len(slots) - len(without)
+        if not without:
             return f"used for {used} source(s)", False
-        other = sorted({tr.embedding_source or "none" for tr in slots
-                        if usable_embedding(tr, self.cfg) is None})
+        other = sorted({tr.embedding_source or "none" for tr in without})
         return (f"used for {used} of {len(slots)} source(s); the others carry embeddings "
                 f"of {', '.join(other)}, the model was trained on {self.cfg.visual_source}",
                 True)

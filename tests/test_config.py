@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,11 @@ def test_configs_are_frozen():
     params = load_params()
     with pytest.raises(dataclasses.FrozenInstanceError):
         params.scene.fps = 10  # type: ignore[misc]
+
+
+def test_model_and_data_paths_resolve_against_the_project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # another working directory
+    params = load_params()
+    for path in (params.detector.weights, params.generator.model, params.train.init,
+                 params.render.activity_model):
+        assert path.startswith("/") and Path(path).is_file(), path
