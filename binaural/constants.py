@@ -11,3 +11,7 @@ LEFT, RIGHT = 0, 1
 MIN_DISTANCE_M = 0.25
 # Gains are relative to a source at this distance (the synthesizer's reference level).
 REFERENCE_DISTANCE_M = 1.0
+# Each ear's distance from the head centre (where the omni microphone stands).
+HEAD_RADIUS_M = 0.0875
+# A reverberation time is the time of a decay by this much.
+DECAY_DB = 60.0

@@ -74,8 +74,8 @@ def _params_with(base: Path, out: Path, actors: int) -> Path:
 
 
 def run_bench(out: Path, clips: int, duration_s: float, workers: list[int], seed: int) -> dict:
-    from binaural.hrtf import load_sofa
-    from binaural.synth import synthesize
+    from binaural.spatial.hrtf import load_sofa
+    from binaural.synth.scenes import synthesize
     from flows.params import load_params
     from flows.remaster import remaster
 

@@ -108,13 +108,13 @@ def evaluate(
     `model` names the generator of the `model` systems (default params generator.model).
     Returns a summary: out, clips (count), failed ({clip: reason}), aggregate, mlflow_run_id.
     """
-    from binaural.datasets import load_dataset
-    from binaural.eval_plots import box_plots, direction_plot, pick_sample_clips
-    from binaural.eval_report import clip_entry, metrics_document, write_report_md
-    from binaural.eval_systems import EvalContext, parse_systems
-    from binaural.evaluation import METRICS, evaluate_clip, write_clip_folder
-    from binaural.hrtf import load_sofa
-    from binaural.outputs import write_json
+    from binaural.eval.datasets import load_dataset
+    from binaural.eval.plots import box_plots, direction_plot, pick_sample_clips
+    from binaural.eval.report import clip_entry, metrics_document, write_report_md
+    from binaural.eval.suite import METRICS, evaluate_clip, write_clip_folder
+    from binaural.eval.systems import EvalContext, parse_systems
+    from binaural.io.outputs import write_json
+    from binaural.spatial.hrtf import load_sofa
     from flows.params import load_params
 
     logger = get_run_logger()
@@ -172,7 +172,7 @@ def evaluate(
 
 
 def _print_summary(summary: dict) -> None:
-    from binaural.evaluation import LEADING_METRICS, _finite
+    from binaural.eval.suite import LEADING_METRICS, _finite
 
     table = summary["aggregate"].get("all", {})
     header = f"{'system':<14}" + "".join(f"{s.label:>18}" for s in LEADING_METRICS)
@@ -190,8 +190,8 @@ def _print_summary(summary: dict) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """The `evaluate` subcommand: checks the arguments, runs the flow, prints the table."""
-    from binaural.datasets import load_dataset
-    from binaural.eval_systems import parse_systems
+    from binaural.eval.datasets import load_dataset
+    from binaural.eval.systems import parse_systems
 
     if args.systems:
         from flows.params import load_params

@@ -26,7 +26,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from binaural.listening import (
+from binaural.listening.store import AlreadyAnswered, ListeningStore, SessionInfo, StoredTrial
+from binaural.listening.trials import (
     AnswerError,
     EvalClip,
     format_summary,
@@ -37,7 +38,6 @@ from binaural.listening import (
     summarise,
     validate_responses,
 )
-from binaural.listening_store import AlreadyAnswered, ListeningStore, SessionInfo, StoredTrial
 
 STATIC_DIR = Path(__file__).with_name("listen_static")
 STORE_NAME = "listening.sqlite"

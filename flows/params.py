@@ -1,15 +1,87 @@
-"""params.yaml -> typed Params. The only place that reads YAML."""
+"""params.yaml -> typed Params. The only place that reads YAML.
+
+Each section's dataclass lives next to its users (binaural.io.config, binaural.spatial.config,
+binaural.eval.config, binaural.synth.config, models.config, tasks.config); Params gathers
+them, one field per params.yaml section (one per DVC stage or pipeline part).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from binaural.config import Params, params_from_mapping
+from binaural.eval.config import EvaluateConfig
+from binaural.io.config import SceneConfig
+from binaural.spatial.config import LocalizeConfig, RenderConfig
+from binaural.synth.config import (
+    DetectorDataConfig,
+    GeneratorDataConfig,
+    PrepareConfig,
+    SampleConfig,
+    SynthConfig,
+)
 from flows.environment import PROJECT_ROOT
+from models.config import DetectorConfig, GeneratorConfig, TrainConfig, TrainDetectorConfig
+from tasks.config import RemasterConfig
 
 DEFAULT_PARAMS = PROJECT_ROOT / "params.yaml"
+
+
+@dataclass(frozen=True)
+class Params:
+    """All sections of params.yaml."""
+
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    localize: LocalizeConfig = field(default_factory=LocalizeConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    detector_data: DetectorDataConfig = field(default_factory=DetectorDataConfig)
+    train_detector: TrainDetectorConfig = field(default_factory=TrainDetectorConfig)
+    remaster: RemasterConfig = field(default_factory=RemasterConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    generator_data: GeneratorDataConfig = field(default_factory=GeneratorDataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def section_from_mapping(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    """Build a config dataclass from a mapping, refusing unknown keys.
+
+    Lists become tuples where the field's default is a tuple, so configs stay hashable
+    and comparable.
+    """
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
+    defaults = cls()
+    kwargs = {}
+    for name, value in values.items():
+        if isinstance(getattr(defaults, name), tuple) and isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def params_from_mapping(data: Mapping[str, Any], where: str = "params") -> Params:
+    """Build Params from a parsed params.yaml mapping."""
+    fields = {f.name: f for f in dataclasses.fields(Params)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown sections {unknown}")
+    kwargs = {}
+    for name in fields:
+        section_cls = type(getattr(Params(), name))
+        kwargs[name] = section_from_mapping(section_cls, data.get(name) or {}, f"{where}:{name}")
+    return Params(**kwargs)
 
 
 def load_params(path: str | Path | None = None) -> Params:
@@ -22,8 +94,6 @@ def load_params(path: str | Path | None = None) -> Params:
 
 
 def resolve_paths(params: Params, base: Path) -> Params:
-    from dataclasses import replace
-
     def fix(p: str) -> str:
         if not p:
             return p

@@ -27,9 +27,9 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from binaural.io.video import VIDEO_SUFFIXES
 from flows.environment import prepare_environment
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm")
 SIDECAR_FOLDERS = ("truth",)  # synthesized scenes keep their truth beside the videos
 
 
@@ -50,7 +50,7 @@ def list_inputs(src) -> tuple[list[str], list[str]]:
 
 
 def _digest(path: str) -> str | None:
-    from binaural.outputs import file_sha256
+    from binaural.io.outputs import file_sha256
 
     return file_sha256(path)[:16] if path and Path(path).is_file() else None
 
@@ -161,7 +161,7 @@ def remaster(
     overrides params generator.model: "dsp", a checkpoint or models:/NAME@ALIAS."""
     import ray
 
-    from binaural.storage import open_location, write_bytes
+    from binaural.io.storage import open_location, write_bytes
     from flows.params import load_params
     from models.generator import generator_identity, resolve_model
     from tasks.actors import start_pools

@@ -42,14 +42,14 @@ def resolve_device(requested: str) -> str:
 
 
 def _records(path: str, split: str, limit: int = 0):
-    from binaural.datasets import load_dataset
+    from binaural.eval.datasets import load_dataset
 
     records = load_dataset(path, split)
     return records[:limit] if limit else records
 
 
-def _data_summary(scenes) -> dict:
-    seconds = sum(s.mono.shape[0] for s in scenes) / 48000.0
+def _data_summary(scenes, sample_rate: int) -> dict:
+    seconds = sum(s.mono.shape[0] for s in scenes) / sample_rate
     counts: dict[str, int] = {}
     for s in scenes:
         counts[str(s.n_sources)] = counts.get(str(s.n_sources), 0) + 1
@@ -79,7 +79,7 @@ def _log_samples(generator, scenes, sample_rate: int, out_dir: Path) -> list[Pat
     """Model, renderer and reference audio of a few validation scenes."""
     import numpy as np
 
-    from binaural.audio_io import write_wav
+    from binaural.io.audio import write_wav
     from models.generator import generate_array
 
     paths = []
@@ -99,7 +99,7 @@ def _log_samples(generator, scenes, sample_rate: int, out_dir: Path) -> list[Pat
 
 def _evaluate(eval_data: str, split: str, limit: int, checkpoint: Path, out_dir: Path,
               params_file: str | None) -> dict:
-    from binaural.datasets import load_dataset
+    from binaural.eval.datasets import load_dataset
     from flows.evaluate import evaluate
     from models.generator_system import stems_path
 
@@ -132,7 +132,7 @@ def retrain(
     import mlflow
     import torch
 
-    from binaural.hrtf import load_sofa
+    from binaural.spatial.hrtf import load_sofa
     from flows.params import load_params
     from flows.registry import PromotionRule, metric_tags, register_and_promote
     from flows.tracking import start_experiment
@@ -181,7 +181,7 @@ def retrain(
     work_dir = (Path(os.environ["BINAURAL_STATE_DIR"]) / "generator"
                 / f"train-{tc.size}-{tc.mono}-{Path(tc.out).stem}-{start_id}")
     work_dir.mkdir(parents=True, exist_ok=True)
-    data_info = _data_summary(scenes)
+    data_info = _data_summary(scenes, cfg.sample_rate)
     logger.info("data: %s (val %d scenes) in %.0f s", data_info, len(val_scenes),
                 time.perf_counter() - t0)
 

@@ -23,13 +23,13 @@ from flows.environment import PROJECT_ROOT, prepare_environment
 
 
 def _heads(specs, sample_rate: int):
-    from binaural.heads import load_heads
+    from binaural.spatial.heads import load_heads
 
     return load_heads(specs, sample_rate, base=PROJECT_ROOT)
 
 
 def _library(cfg):
-    from binaural.source_files import SourceLibrary
+    from binaural.synth.source_files import SourceLibrary
 
     return SourceLibrary.from_folder(cfg.source_audio, cfg.classes) if cfg.source_audio else None
 
@@ -46,8 +46,8 @@ def _progress(started: float):
 def make_dataset(params, cfg, out: str | Path, test_hrtf: str = "") -> dict:
     """Write the FAIR-Play dataset of `cfg` into `out`, splits and held-out policy from
     params.prepare; the test split takes `test_hrtf` (or prepare.test_hrtf) when given."""
-    from binaural.dataset_writer import write_dataset
-    from binaural.heads import head_digest, resolve_hrtf
+    from binaural.spatial.heads import head_digest, resolve_hrtf
+    from binaural.synth.dataset_writer import write_dataset
 
     prepare = params.prepare
     heads = _heads(cfg.heads or (cfg.hrtf,), cfg.sample_rate)
@@ -63,7 +63,7 @@ def make_dataset(params, cfg, out: str | Path, test_hrtf: str = "") -> dict:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from binaural.synth import synthesize
+    from binaural.synth.scenes import synthesize
     from flows.params import load_params
 
     params = load_params(args.params)

@@ -17,7 +17,7 @@ from flows.environment import prepare_environment
 
 
 def make_data(out_dir: str) -> Path:
-    from binaural.detector_data import write_dataset
+    from binaural.synth.detector_data import write_dataset
     from flows.params import load_params
 
     cfg = load_params().detector_data

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from binaural.localize import Detection
-from binaural.outputs import file_sha256
+from binaural.io.outputs import file_sha256
+from binaural.spatial.tracks import Detection
 
 log = logging.getLogger(__name__)
 

@@ -24,12 +24,13 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from binaural.config import GeneratorConfig, RenderConfig
-from binaural.hrtf import HRTFSet
-from binaural.localize import SourceTrack
-from binaural.outputs import file_sha256
-from binaural.render import drain
-from binaural.scene_render import build_spatializer, renderer_version
+from binaural.io.outputs import file_sha256
+from binaural.spatial.config import RenderConfig
+from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.render import drain
+from binaural.spatial.scene_render import build_spatializer, renderer_version
+from binaural.spatial.tracks import SourceTrack
+from models.config import GeneratorConfig
 from models.generator_config import ModelConfig
 from models.generator_features import (
     istft,
@@ -75,7 +76,7 @@ def generate_array(generator: Generator, mono: np.ndarray, tracks: Sequence[Sour
 
 
 class DSPGenerator:
-    """The renderer alone: the pipeline's DSP renderer (binaural.scene_render) along the tracks."""
+    """The renderer alone: the pipeline's DSP renderer (binaural.spatial.scene_render) along the tracks."""
 
     name = "dsp"
 

@@ -10,10 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-# Sound-source classes the class embedding knows (index 0 is the null / unknown class).
-SOURCE_CLASSES: tuple[str, ...] = (
-    "person", "piano", "guitar", "violin", "trumpet", "drum", "dog", "car",
-)
+from binaural.spatial.config import SOUND_SOURCE_CLASSES
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,8 @@ class ModelConfig:
     bands: int = 64
     time_pool: int = 2
     max_sources: int = 3
-    classes: tuple[str, ...] = SOURCE_CLASSES
+    # The class embedding's vocabulary (index 0 is the null / unknown class).
+    classes: tuple[str, ...] = SOUND_SOURCE_CLASSES
     channels: tuple[int, ...] = (16, 32, 64)
     cond_dim: int = 64
     slot_channels: int = 16

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from binaural.localize import SourceTrack
+from binaural.constants import MIN_DISTANCE_M
+from binaural.spatial.tracks import SourceTrack
 from models.generator_config import ModelConfig
 
 EPS = 1e-8
 ILD_SCALE_DB = 10.0  # ILD features in units of 10 dB
-MIN_DISTANCE_M = 0.25
 
 
 def stft(x: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:

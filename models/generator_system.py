@@ -1,4 +1,4 @@
-"""The generator as systems of `binaural evaluate` (binaural.eval_systems' registry).
+"""The generator as systems of `binaural evaluate` (binaural.eval.systems' registry).
 
     model          the generator at the detected positions (what a remaster does)
     model-oracle   the generator along the true tracks
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from binaural.audio_io import read_wav
-from binaural.config import GeneratorConfig
-from binaural.datasets import Record
-from binaural.eval_systems import EvalContext, register_system
-from binaural.render import direction_filter, spatialize
+from binaural.eval.datasets import Record
+from binaural.eval.systems import EvalContext, register_system
+from binaural.io.audio import read_wav
+from binaural.spatial.render import direction_filter, spatialize
+from models.config import GeneratorConfig
 from models.generator import Generator, generate_array, load_generator
 
 

@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from binaural.config import TrainConfig
-from binaural.datasets import Record
-from binaural.eval_systems import load_clip
-from binaural.hrtf import HRTFSet
-from binaural.localize import SourceTrack
+from binaural.eval.datasets import Record
+from binaural.eval.systems import load_clip
+from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.tracks import SourceTrack
+from models.config import TrainConfig
 from models.generator_config import ModelConfig
 from models.generator_features import (
     SlotConditions,

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from binaural.hrtf import HRTFSet
-from binaural.localize import SourceTrack
-from binaural.render import FilterFn, Spatializer, direction_filter, mixture_filter
+from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.render import FilterFn, Spatializer, direction_filter, mixture_filter
+from binaural.spatial.tracks import SourceTrack
 
 
 def hypothesis_filters(tracks: Sequence[SourceTrack], hrtf: HRTFSet, max_sources: int,

@@ -34,9 +34,9 @@ def _free_port() -> int:
 
 def build_archive(local: Path, good: int, seed: int) -> tuple[list[str], list[str]]:
     """Synthesized scenes + the edge cases + extra bad files; returns (good, bad) keys."""
-    from binaural.edge_media import write_edge_cases
-    from binaural.hrtf import load_sofa
-    from binaural.synth import synthesize
+    from binaural.spatial.hrtf import load_sofa
+    from binaural.synth.edge_media import write_edge_cases
+    from binaural.synth.scenes import synthesize
     from flows.params import load_params
 
     expected_odd = 5
@@ -95,8 +95,8 @@ def main() -> None:
         bad.append("x/../../escape.mp4")
         print(f"archive: {len(good)} good + {len(bad)} bad items on s3://drill/in")
 
-        from binaural.manifest import Manifest
-        from binaural.storage import open_location
+        from binaural.io.manifest import Manifest
+        from binaural.io.storage import open_location
         from flows.remaster import remaster
         from tasks.chaos import kill_when_first_done
 

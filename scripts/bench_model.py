@@ -26,7 +26,7 @@ SR = 48000
 def _tracks(seconds: float):
     import numpy as np
 
-    from binaural.localize import SourceTrack
+    from binaural.spatial.tracks import SourceTrack
 
     t = np.linspace(0, seconds, int(seconds * 5) + 1)
     box = np.tile([200.0, 100.0, 260.0, 300.0], (len(t), 1))
@@ -42,8 +42,9 @@ def _run(model: str, steps: int, sampler: str, seconds: float, threads: int, out
     import torch
 
     torch.set_num_threads(threads)
-    from binaural.config import GeneratorConfig, RenderConfig
-    from binaural.hrtf import load_sofa
+    from binaural.spatial.config import RenderConfig
+    from binaural.spatial.hrtf import load_sofa
+    from models.config import GeneratorConfig
     from models.generator import load_generator
 
     hrtf = load_sofa(KEMAR, SR)

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from binaural.localize import SourceTrack
-from binaural.outputs import write_json
-from binaural.truth import visual_path
-from binaural.video import iter_frames
+from binaural.eval.truth import visual_path
+from binaural.io.outputs import write_json
+from binaural.io.video import iter_frames
+from binaural.spatial.tracks import SourceTrack
 
 
 def source_embeddings(video: Path, tracks: list[SourceTrack], detector) -> list[list | None]:

@@ -32,7 +32,7 @@ def write_long_video(path: Path, minutes: float) -> None:
     """Interleaved H.264 + mono AAC, one second at a time: never the whole clip in memory."""
     import av
 
-    from binaural.sprites import draw_background, render_frame
+    from binaural.synth.sprites import draw_background, render_frame
 
     rng = np.random.default_rng(0)
     background = draw_background(HEIGHT, WIDTH, rng)
@@ -71,8 +71,8 @@ def remaster_one(video: str, out_dir: str, fps: float | None) -> dict:
     """Runs in a fresh process: the stages as the actors run them; peak RSS back."""
     from dataclasses import replace
 
-    from binaural.hrtf import load_sofa
-    from binaural.pipeline import localize_video, render_video
+    from binaural.pipeline.stages import localize_video, render_video
+    from binaural.spatial.hrtf import load_sofa
     from flows.params import load_params
     from models.detector import Detector
 

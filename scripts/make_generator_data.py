@@ -1,5 +1,5 @@
 """Scene sets for training and evaluating the generator (synthesis v1, flat `binaural synth`
-layout, read by binaural.datasets.load_dataset as paired folders).
+layout, read by binaural.eval.datasets.load_dataset as paired folders).
 
     python scripts/make_generator_data.py train data/generator/train --scenes 500 --seed 11
     python scripts/make_generator_data.py val   data/generator/val   --scenes 32  --seed 12
@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from binaural.audio_io import read_wav, write_wav
-from binaural.config import SynthConfig
-from binaural.geometry import Camera
-from binaural.heads import load_heads
-from binaural.hrtf import HRTFSet
-from binaural.render import direction_filter, propagate, spatialize
-from binaural.source_audio import render_source
-from binaural.synth import PEAK_LEVEL, plan_scene, scene_seed, synthesize_scene, trajectory
+from binaural.io.audio import read_wav, write_wav
+from binaural.spatial.geometry import Camera
+from binaural.spatial.heads import load_heads
+from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.render import direction_filter, propagate, spatialize
+from binaural.synth.config import SynthConfig
+from binaural.synth.scenes import PEAK_LEVEL, plan_scene, scene_seed, synthesize_scene, trajectory
+from binaural.synth.source_audio import render_source
 
 TRAIN_HEADS = ("/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa",
                "pkg:spatialaudiometrics/example_sofa_1.sofa")

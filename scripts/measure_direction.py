@@ -28,9 +28,9 @@ def main() -> None:
     args = parser.parse_args()
     prepare_environment()
 
-    from binaural.hrtf import load_sofa
-    from binaural.synth import synthesize
-    from binaural.truth import truth_direction_errors
+    from binaural.eval.truth import truth_direction_errors
+    from binaural.spatial.hrtf import load_sofa
+    from binaural.synth.scenes import synthesize
     from flows.params import load_params
     from flows.remaster import remaster
 

@@ -13,7 +13,7 @@ by the room, so what it learns is the room, not the rest of the synthesis.
 
 Reads the train split's true monos and truths (FAIR-Play layout), labels every frame with
 which classes sound (the truth's sounding intervals), fits a one-hidden-layer MLP
-(sklearn) and saves it as binaural.activity_model.ActivityModel (.npz, numpy inference).
+(sklearn) and saves it as binaural.spatial.gate.ActivityModel (.npz, numpy inference).
 Prints per-class frame accuracy on a held-back tenth of the scenes.
 """
 
@@ -24,15 +24,15 @@ import json
 
 import numpy as np
 
-from binaural.activity_model import (
+from binaural.eval.datasets import load_dataset
+from binaural.io.audio import read_wav
+from binaural.spatial.gate import (
     ActivityModel,
     activity_labels,
     frame_features,
     frame_times,
     logmel_frames,
 )
-from binaural.audio_io import read_wav
-from binaural.datasets import load_dataset
 
 CLASSES = ("person", "piano", "guitar", "violin", "trumpet")
 REVERB_CLASSES = ("reverberant",)

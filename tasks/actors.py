@@ -1,6 +1,6 @@
 """Ray actors that load a model once and serve many videos.
 
-Thin glue: each method forwards paths and small records to binaural.pipeline.
+Thin glue: each method forwards paths and small records to binaural.pipeline.stages.
 """
 
 from __future__ import annotations
@@ -9,14 +9,10 @@ from dataclasses import asdict
 
 import ray
 
-from binaural.config import (
-    DetectorConfig,
-    EvaluateConfig,
-    GeneratorConfig,
-    LocalizeConfig,
-    RenderConfig,
-    SceneConfig,
-)
+from binaural.eval.config import EvaluateConfig
+from binaural.io.config import SceneConfig
+from binaural.spatial.config import LocalizeConfig, RenderConfig
+from models.config import DetectorConfig, GeneratorConfig
 
 
 def resolve_device(requested: str) -> str:
@@ -38,7 +34,7 @@ class DetectorWorker:
         self.scene, self.localize_cfg = scene, localize
 
     def localize(self, path: str):
-        from binaural.pipeline import localize_video
+        from binaural.pipeline.stages import localize_video
 
         # A fresh tracker state per video: persist=False on the first frame.
         return localize_video(path, self.detector, self.scene, self.localize_cfg)
@@ -57,7 +53,7 @@ class RendererWorker:
     def __init__(self, render: RenderConfig, scene: SceneConfig, evaluate: EvaluateConfig,
                  generator: GeneratorConfig | None = None, model: str = "dsp",
                  label: str | None = None):
-        from binaural.hrtf import load_sofa
+        from binaural.spatial.hrtf import load_sofa
 
         self.hrtf = load_sofa(render.hrtf, scene.sample_rate)
         self.render_cfg, self.scene, self.evaluate = render, scene, evaluate
@@ -73,7 +69,7 @@ class RendererWorker:
                source: str | None = None):
         """`source` (the archive key or URI) replaces the local working copy's path in
         the report."""
-        from binaural.pipeline import render_video, write_report
+        from binaural.pipeline.stages import render_video, write_report
 
         report = render_video(path, loc, self.hrtf, dest_dir, name, self.scene,
                               self.render_cfg, self.evaluate, reference,

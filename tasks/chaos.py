@@ -9,7 +9,7 @@ import time
 
 import psutil
 
-from binaural.storage import open_location
+from binaural.io.storage import open_location
 
 
 def kill_own_worker(prefix: str) -> int | None:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import ray
 
-from binaural.manifest import DONE, FAILED, ItemRecord, Manifest
-from binaural.outputs import file_sha256
-from binaural.storage import (
+from binaural.io.manifest import DONE, FAILED, ItemRecord, Manifest
+from binaural.io.outputs import file_sha256
+from binaural.io.storage import (
     UnsafeKeyError,
     download,
     fingerprint,
@@ -24,7 +24,7 @@ from binaural.storage import (
     publish,
     safe_key,
 )
-from binaural.video import MediaError
+from binaural.io.video import MediaError
 
 OUTPUT_SUFFIXES = {"wav": ".binaural.wav", "mp4": ".binaural.mp4", "json": ".json",
                    "png": ".png"}

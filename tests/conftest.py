@@ -6,7 +6,7 @@ import tempfile
 
 import pytest
 
-from binaural.hrtf import HRTFSet, load_sofa
+from binaural.spatial.hrtf import HRTFSet, load_sofa
 from flows.environment import prepare_environment
 
 KEMAR_SOFA = "/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa"

@@ -15,11 +15,11 @@ import boto3
 import pytest
 from s3_support import FlakyProxy, MotoS3
 
-from binaural.config import SynthConfig
-from binaural.edge_media import write_edge_cases
-from binaural.manifest import Manifest
-from binaural.storage import open_location
-from binaural.synth import synthesize
+from binaural.io.manifest import Manifest
+from binaural.io.storage import open_location
+from binaural.synth.config import SynthConfig
+from binaural.synth.edge_media import write_edge_cases
+from binaural.synth.scenes import synthesize
 from tasks.chaos import kill_when_first_done
 
 BUCKET = "archive"

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from binaural.config import Params, params_from_mapping
-from flows.params import load_params
+from flows.params import Params, load_params, params_from_mapping
 
 
 def test_project_params_load_into_every_section():

@@ -1,12 +1,12 @@
-"""Tests of binaural/cue_metrics.py: time-frequency ILD/IPD errors and the measured tables."""
+"""Tests of binaural/eval/cues.py: time-frequency ILD/IPD errors and the measured tables."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from binaural.config import EvaluateConfig
-from binaural.cue_metrics import (
+from binaural.eval.config import EvaluateConfig
+from binaural.eval.cues import (
     AzimuthTable,
     ild_direction_track,
     measure_ild_table,
@@ -15,8 +15,8 @@ from binaural.cue_metrics import (
     tf_ild_error_db,
     tf_ipd_error_rad,
 )
-from binaural.metrics import ITD_TABLE_US, DirectionTrack, direction_track
-from binaural.render import direction_filter, spatialize
+from binaural.eval.direction import ITD_TABLE_US, DirectionTrack, direction_track
+from binaural.spatial.render import direction_filter, spatialize
 
 SAMPLE_RATE_HZ = 48000
 CFG = EvaluateConfig()
@@ -83,10 +83,10 @@ def test_tf_ild_error_resamples_and_rejects_bad_shapes() -> None:
     ref = np.stack([low + high, 0.5 * low + high])
     mono = np.stack([low + high] * 2)
     # The same signals given at 16 kHz lose the bins above 8 kHz only (none carry energy).
-    from binaural.metrics import _resample
+    from binaural.eval.distances import resample
 
-    at_16k = tf_ild_error_db(_resample(mono, SAMPLE_RATE_HZ, 16000),
-                             _resample(ref, SAMPLE_RATE_HZ, 16000), 16000, CFG)
+    at_16k = tf_ild_error_db(resample(mono, SAMPLE_RATE_HZ, 16000),
+                             resample(ref, SAMPLE_RATE_HZ, 16000), 16000, CFG)
     assert at_16k == pytest.approx(ILD_6_DB * 1.25 / 3.25, rel=1e-2)
     with pytest.raises(ValueError):
         tf_ild_error_db(mono[:, :-1], ref, SAMPLE_RATE_HZ, CFG)

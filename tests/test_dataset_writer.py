@@ -11,15 +11,15 @@ import pytest
 import soundfile as sf
 import yaml
 
-from binaural.audio_io import read_wav
-from binaural.config import PrepareConfig, SynthConfig
-from binaural.dataset_writer import CARD_JSON, CARD_MD, SPLITS, write_dataset
-from binaural.datasets import load_dataset
-from binaural.heads import head_digest, load_heads, resolve_hrtf
-from binaural.hrtf import HRTFSet
-from binaural.outputs import file_sha256
-from binaural.source_files import SourceLibrary
-from binaural.video import probe
+from binaural.eval.datasets import load_dataset
+from binaural.io.audio import read_wav
+from binaural.io.outputs import file_sha256
+from binaural.io.video import probe
+from binaural.spatial.heads import head_digest, load_heads, resolve_hrtf
+from binaural.spatial.hrtf import HRTFSet
+from binaural.synth.config import PrepareConfig, SynthConfig
+from binaural.synth.dataset_writer import CARD_JSON, CARD_MD, SPLITS, write_dataset
+from binaural.synth.source_files import SourceLibrary
 from flows.cli import main as cli_main
 from flows.environment import PROJECT_ROOT
 from flows.synth import main as synth_main

@@ -1,4 +1,4 @@
-"""Tests of binaural/datasets.py: FAIR-Play's layout and splits, paired recordings."""
+"""Tests of binaural/eval/datasets.py: FAIR-Play's layout and splits, paired recordings."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from binaural.datasets import (
+from binaural.eval.datasets import (
     Record,
     clip_id_from_entry,
     load_dataset,
@@ -16,7 +16,7 @@ from binaural.datasets import (
     load_paired,
     read_split,
 )
-from binaural.video import write_video
+from binaural.io.video import write_video
 
 RATE_HZ = 16000
 IDS = ("000001", "000002", "000003", "000004")

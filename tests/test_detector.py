@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from binaural.sprites import SOURCE_CLASSES, draw_background, render_frame
+from binaural.synth.sprites import SPRITE_CLASSES, draw_background, render_frame
 from flows.params import load_params
 
 
@@ -27,15 +27,15 @@ def detector():
 
 
 def test_detector_knows_the_source_classes(detector):
-    assert set(detector.names.values()) == set(SOURCE_CLASSES)
-    assert set(SOURCE_CLASSES) <= set(load_params().localize.class_map)
+    assert set(detector.names.values()) == set(SPRITE_CLASSES)
+    assert set(SPRITE_CLASSES) <= set(load_params().localize.class_map)
 
 
 def test_detector_finds_each_class_where_it_was_drawn(detector):
     rng = np.random.default_rng(12345)  # frames unlike the training seed's
     hits = total = false_alarms = 0
     for i in range(20):
-        cls = SOURCE_CLASSES[i % len(SOURCE_CLASSES)]
+        cls = SPRITE_CLASSES[i % len(SPRITE_CLASSES)]
         background = draw_background(360, 640, rng)
         cx, cy = rng.uniform(120, 520), rng.uniform(120, 240)
         height = rng.uniform(70, 200)
@@ -80,7 +80,7 @@ def test_the_embedding_names_the_class_it_sees(detector):
     names = [detector.names[i] for i in range(len(detector.names))]
     crops, drawn = [], []
     for i in range(10):
-        cls = SOURCE_CLASSES[i % len(SOURCE_CLASSES)]
+        cls = SPRITE_CLASSES[i % len(SPRITE_CLASSES)]
         frame, boxes = render_frame(draw_background(360, 640, rng),
                                     [(cls, rng.uniform(200, 440), 180, rng.uniform(100, 200))])
         crops.append(detector.crop(frame, boxes[0]))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from binaural.truth import load_truth, visual_path
+from binaural.eval.truth import load_truth, visual_path
 from flows.environment import PROJECT_ROOT
 from flows.params import load_params
 

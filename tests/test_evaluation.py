@@ -13,11 +13,11 @@ import av
 import numpy as np
 import pytest
 
-from binaural.audio_io import read_wav, write_wav
-from binaural.config import EvaluateConfig, LocalizeConfig, RenderConfig, SceneConfig, SynthConfig
-from binaural.datasets import Record, load_dataset
-from binaural.eval_report import aggregate
-from binaural.eval_systems import (
+from binaural.eval.config import EvaluateConfig
+from binaural.eval.datasets import Record, load_dataset
+from binaural.eval.report import aggregate
+from binaural.eval.suite import METRICS, evaluate_clip
+from binaural.eval.systems import (
     SYSTEMS,
     EvalContext,
     load_clip,
@@ -25,10 +25,13 @@ from binaural.eval_systems import (
     register_system,
     sounding_tracks,
 )
-from binaural.evaluation import METRICS, evaluate_clip
-from binaural.localize import SourceTrack
-from binaural.synth import synthesize_scene
-from binaural.video import iter_audio
+from binaural.io.audio import read_wav, write_wav
+from binaural.io.config import SceneConfig
+from binaural.io.video import iter_audio
+from binaural.spatial.config import LocalizeConfig, RenderConfig
+from binaural.spatial.tracks import SourceTrack
+from binaural.synth.config import SynthConfig
+from binaural.synth.scenes import synthesize_scene
 from flows.environment import PROJECT_ROOT
 
 SOURCES_PER_CLIP = (1, 2, 1)
@@ -253,8 +256,8 @@ def test_saved_outputs_are_rescored_as_systems(dataset, evaluated, context, tmp_
 
 
 def test_direction_against_the_reference_needs_no_choice_of_source() -> None:
-    from binaural.evaluation import direction_vs_reference_deg
-    from binaural.metrics import DirectionTrack
+    from binaural.eval.direction import DirectionTrack
+    from binaural.eval.suite import direction_vs_reference_deg
 
     t = np.arange(6, dtype=float)
     ref = DirectionTrack(t, np.array([30.0, 30, -20, -20, 10, 0]), np.zeros(6), np.zeros(6),

@@ -10,11 +10,12 @@ import av
 import numpy as np
 import pytest
 
-from binaural.audio_io import read_wav
-from binaural.config import EvaluateConfig, SynthConfig
-from binaural.synth import synthesize
-from binaural.truth import truth_direction_errors
-from binaural.video import video_packets
+from binaural.eval.config import EvaluateConfig
+from binaural.eval.truth import truth_direction_errors
+from binaural.io.audio import read_wav
+from binaural.io.video import video_packets
+from binaural.synth.config import SynthConfig
+from binaural.synth.scenes import synthesize
 
 CLIPS = 2
 

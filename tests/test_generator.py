@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from binaural.config import GeneratorConfig, RenderConfig, TrainConfig
-from binaural.hrtf import HRTFSet
-from binaural.localize import SourceTrack
-from binaural.render import direction_filter, spatialize
+from binaural.spatial.config import RenderConfig
+from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.render import direction_filter, spatialize
+from binaural.spatial.tracks import SourceTrack
+from models.config import GeneratorConfig, TrainConfig
 from models.generator import (
     DiffusionGenerator,
     DSPGenerator,

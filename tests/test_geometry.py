@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from binaural.geometry import Camera
+from binaural.spatial.geometry import Camera
 
 CAMERAS = [Camera(320, 180, 65.0), Camera(640, 360, 90.0), Camera(1920, 1080, 40.0)]
 DIRECTIONS = [(0.0, 0.0), (20.0, 0.0), (-15.0, 8.0), (25.0, -10.0), (-30.0, -12.0)]

@@ -5,7 +5,7 @@ import pytest
 from scipy.signal import butter, sosfilt
 
 from binaural.constants import LEFT, RIGHT
-from binaural.hrtf import HRTFSet, normalise_frontal
+from binaural.spatial.hrtf import HRTFSet, normalise_frontal
 
 # Below this, the ITD-driven phase difference between 5-deg neighbours is small, so a
 # linear blend of their HRIRs keeps the energy between theirs (to within ENERGY_TOL_DB).

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from fake_eval_dir import expected_answers_per_system, make_eval_dir
 
-from binaural.listening_store import ListeningStore
+from binaural.listening.store import ListeningStore
 from flows.listen import SUMMARY_JSON, SUMMARY_PNG, add_listen_parser, build_app, cmd_listen
 
 with warnings.catch_warnings():  # Starlette 1.10 prefers httpx2 over the installed httpx

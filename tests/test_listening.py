@@ -1,4 +1,4 @@
-"""Tests of binaural/listening.py and binaural/listening_store.py (no web server)."""
+"""Tests of binaural/listening/trials.py and binaural/listening/store.py (no web server)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from fake_eval_dir import CLIPS, SYSTEMS, expected_answers_per_system, make_eval_dir
 from scipy import stats
 
-from binaural.listening import (
+from binaural.listening.store import AlreadyAnswered, ListeningStore
+from binaural.listening.trials import (
     REFERENCE_SYSTEM,
     AnswerError,
     AnswerRecord,
@@ -24,7 +25,6 @@ from binaural.listening import (
     summarise,
     validate_responses,
 )
-from binaural.listening_store import AlreadyAnswered, ListeningStore
 
 
 @pytest.fixture(scope="module")

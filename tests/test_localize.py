@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from binaural.geometry import Camera
-from binaural.localize import Detection, SourceTrack, build_tracks
+from binaural.spatial.geometry import Camera
+from binaural.spatial.tracks import Detection, SourceTrack, build_tracks
 
 CAMERA = Camera(320, 180, 65.0)
 CLASS_MAP = {"person": "person", "cat": "dog", "guitar": "guitar"}

@@ -1,23 +1,25 @@
-"""Tests of binaural/metrics.py: direction cues, collapse score and FAIR-Play distances."""
+"""Tests of binaural/eval/direction.py: direction cues, collapse score and FAIR-Play distances."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from binaural.config import EvaluateConfig
-from binaural.metrics import (
+from binaural.eval.config import EvaluateConfig
+from binaural.eval.direction import (
     ITD_TABLE_US,
     DirectionTrack,
     azimuth_to_itd_s,
     collapse_score_db,
     direction_error_deg,
     direction_track,
-    envelope_distance,
-    fairplay_stft_distance,
     gcc_phat_itd,
     ild_over_time,
     itd_to_azimuth_deg,
+)
+from binaural.eval.distances import (
+    envelope_distance,
+    fairplay_stft_distance,
     magnitude_distance,
     phase_difference_distance,
     snr_db,

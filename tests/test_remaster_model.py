@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from binaural.audio_io import read_wav
-from binaural.config import SynthConfig
-from binaural.synth import synthesize
+from binaural.io.audio import read_wav
+from binaural.synth.config import SynthConfig
+from binaural.synth.scenes import synthesize
 from flows.registry import CHAMPION, PromotionRule, register_and_promote
 from flows.tracking import start_experiment
 from models.generator import save_checkpoint

@@ -5,8 +5,8 @@ import pytest
 from scipy.signal import correlate, fftconvolve
 
 from binaural.constants import LEFT, REFERENCE_DISTANCE_M, RIGHT, SPEED_OF_SOUND_M_S
-from binaural.hrtf import HRTFSet
-from binaural.render import (
+from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.render import (
     Spatializer,
     direction_filter,
     mixture_filter,

@@ -17,10 +17,10 @@ import boto3
 import pytest
 from s3_support import MotoS3
 
-from binaural.config import SynthConfig
-from binaural.manifest import Manifest
-from binaural.storage import open_location
-from binaural.synth import synthesize
+from binaural.io.manifest import Manifest
+from binaural.io.storage import open_location
+from binaural.synth.config import SynthConfig
+from binaural.synth.scenes import synthesize
 from flows.environment import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow

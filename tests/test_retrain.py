@@ -7,7 +7,7 @@ import mlflow
 import pytest
 import torch
 
-from binaural.config import GeneratorConfig, RenderConfig
+from binaural.spatial.config import RenderConfig
 from flows.registry import (
     CHALLENGER,
     CHAMPION,
@@ -17,6 +17,7 @@ from flows.registry import (
     version_metrics,
 )
 from flows.tracking import start_experiment
+from models.config import GeneratorConfig
 from models.generator import generator_identity, load_generator, save_checkpoint
 from models.generator_config import preset
 from models.generator_net import GeneratorNet

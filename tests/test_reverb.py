@@ -4,12 +4,8 @@ import numpy as np
 import pytest
 from scipy.signal import fftconvolve
 
-from binaural.reverb import (
-    LateReverbTracker,
-    T60Tracker,
-    diffuse_coherence,
-    estimate_t60,
-)
+from binaural.spatial.diffuse import diffuse_coherence
+from binaural.spatial.reverb import LateReverbTracker, T60Tracker, estimate_t60
 
 SR = 48000
 

@@ -8,11 +8,11 @@ import pyroomacoustics as pra
 import pytest
 from scipy.signal import coherence, correlate
 
-from binaural.config import SynthConfig
 from binaural.constants import LEFT, RIGHT, SPEED_OF_SOUND_M_S
-from binaural.hrtf import HRTFSet
-from binaural.render import direction_filter, propagate, spatialize
-from binaural.rooms import (
+from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.render import direction_filter, propagate, spatialize
+from binaural.synth.config import SynthConfig
+from binaural.synth.rooms import (
     ShoeboxRoom,
     draw_room,
     early_reflections,

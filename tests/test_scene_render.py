@@ -1,4 +1,4 @@
-"""The room-aware, activity-gated DSP renderer (binaural.scene_render)."""
+"""The room-aware, activity-gated DSP renderer (binaural.spatial.scene_render)."""
 
 from dataclasses import replace
 
@@ -6,20 +6,20 @@ import numpy as np
 import pytest
 from scipy.signal import fftconvolve
 
-from binaural.activity_model import ActivityModel, ActivityTracker
-from binaural.config import RenderConfig
 from binaural.constants import LEFT, RIGHT
-from binaural.hrtf import HRTFSet
-from binaural.localize import SourceTrack
-from binaural.render import mixture_filter, spatialize
-from binaural.reverb import LateReverbTracker
-from binaural.scene_render import (
+from binaural.spatial.config import RenderConfig
+from binaural.spatial.gate import ActivityModel, ActivityTracker
+from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.render import mixture_filter, spatialize
+from binaural.spatial.reverb import LateReverbTracker
+from binaural.spatial.scene_render import (
     SceneSpatializer,
     activity_weights,
     build_spatializer,
     gated_mixture_filter,
     render_scene,
 )
+from binaural.spatial.tracks import SourceTrack
 
 NO_GATE = RenderConfig(activity_model="", reverb_model="")  # no shipped model
 
@@ -107,7 +107,7 @@ def test_the_decorrelated_diffuse_part_has_low_high_frequency_coherence(
 
 def _silent_class_model() -> ActivityModel:
     """A stand-in model: 'person' sounds when the frames are loud, 'piano' never."""
-    from binaural.activity_model import N_MELS
+    from binaural.spatial.gate import N_MELS
 
     dim = 3 * N_MELS + 2
     w1 = np.zeros((dim, 1))
@@ -187,7 +187,7 @@ def test_bad_diffuse_mode_is_refused() -> None:
 
 def _constant_model(logit: float) -> ActivityModel:
     """A one-output stand-in detector whose probability is sigmoid(logit) everywhere."""
-    from binaural.activity_model import N_MELS
+    from binaural.spatial.gate import N_MELS
 
     dim = 3 * N_MELS + 2
     return ActivityModel(("reverberant",), np.zeros(dim), np.ones(dim), np.zeros((dim, 1)),

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from binaural.config import SynthConfig
-from binaural.synth import synthesize
+from binaural.synth.config import SynthConfig
+from binaural.synth.scenes import synthesize
 from flows.environment import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from binaural import source_audio
-from binaural.source_audio import (
+from binaural.synth.source_audio import (
     INSTRUMENTS,
     KNOWN_CLASSES,
     MAX_PEAK,
@@ -18,7 +18,7 @@ from binaural.source_audio import (
     render_source,
     render_speech,
 )
-from binaural.sprites import SOURCE_CLASSES
+from binaural.synth.sprites import SPRITE_CLASSES
 
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 SAMPLE_RATE = 16000
@@ -45,7 +45,7 @@ ALL_CLASSES = [pytest.param(c, marks=_marks(c)) for c in KNOWN_CLASSES]
 
 
 def test_every_sprite_class_has_audio() -> None:
-    assert set(KNOWN_CLASSES) == set(SOURCE_CLASSES)
+    assert set(KNOWN_CLASSES) == set(SPRITE_CLASSES)
 
 
 @pytest.mark.parametrize("source_class", ALL_CLASSES)

@@ -1,12 +1,12 @@
-"""Tests of binaural/spectral_metrics.py: the Richard et al. set and the log-spectral distance."""
+"""Tests of binaural/eval/spectral.py: the Richard et al. set and the log-spectral distance."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from binaural.config import EvaluateConfig
-from binaural.spectral_metrics import (
+from binaural.eval.config import EvaluateConfig
+from binaural.eval.spectral import (
     amplitude_distance,
     log_spectral_distance_db,
     mrstft_distance,

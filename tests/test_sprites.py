@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from binaural import sprites
-from binaural.sprites import (
-    SOURCE_CLASSES,
+from binaural.synth.sprites import (
     SPRITE_ASPECT,
+    SPRITE_CLASSES,
     draw_background,
     draw_sprite,
     render_frame,
@@ -40,11 +40,11 @@ def _extent(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def test_classes_have_aspects() -> None:
-    assert set(SPRITE_ASPECT) == set(SOURCE_CLASSES)
+    assert set(SPRITE_ASPECT) == set(SPRITE_CLASSES)
     assert all(a > 0 for a in SPRITE_ASPECT.values())
 
 
-@pytest.mark.parametrize("source_class", SOURCE_CLASSES)
+@pytest.mark.parametrize("source_class", SPRITE_CLASSES)
 @pytest.mark.parametrize("height_px", [12.0, 13.7, 17.3, 23.0, 37.5, SPRITE_PX, 140.0])
 def test_box_is_centred_tight_and_painted(source_class: str, height_px: float) -> None:
     frame = _grey()
@@ -66,7 +66,7 @@ def test_box_is_centred_tight_and_painted(source_class: str, height_px: float) -
     assert not outside.any()
 
 
-@pytest.mark.parametrize("source_class", SOURCE_CLASSES)
+@pytest.mark.parametrize("source_class", SPRITE_CLASSES)
 def test_clipped_at_frame_edges(source_class: str) -> None:
     frame = _grey()
     x1, y1, x2, y2 = draw_sprite(frame, source_class, 3.0, HEIGHT - 10.0, SPRITE_PX)
@@ -95,11 +95,11 @@ def test_sprite_wholly_outside_leaves_frame_unchanged() -> None:
 
 def test_classes_have_distinct_colours() -> None:
     means = {}
-    for source_class in SOURCE_CLASSES:
+    for source_class in SPRITE_CLASSES:
         frame = _grey()
         draw_sprite(frame, source_class, WIDTH / 2, HEIGHT / 2, SPRITE_PX)
         means[source_class] = frame[_changed(frame)].astype(float).mean(axis=0)
-    for a, b in itertools.combinations(SOURCE_CLASSES, 2):
+    for a, b in itertools.combinations(SPRITE_CLASSES, 2):
         assert np.linalg.norm(means[a] - means[b]) > MIN_DISTINCT_RGB, (a, b)
 
 

@@ -11,17 +11,16 @@ import pytest
 import soundfile as sf
 from scipy.signal import correlate
 
-from binaural.activity import FRAME_S, is_sounding
-from binaural.audio_io import read_wav
-from binaural.config import DEFAULT_CLASS_HEIGHTS_M, SynthConfig
 from binaural.constants import LEFT, RIGHT
-from binaural.geometry import Camera
-from binaural.heads import load_heads
-from binaural.hrtf import HRTFSet
-from binaural.render import direction_filter, spatialize
-from binaural.source_files import SourceLibrary
-from binaural.sprites import SPRITE_ASPECT, draw_background
-from binaural.synth import (
+from binaural.io.audio import read_wav
+from binaural.io.video import iter_audio, iter_frames, probe, write_video
+from binaural.spatial.config import DEFAULT_CLASS_HEIGHTS_M
+from binaural.spatial.geometry import Camera
+from binaural.spatial.heads import load_heads
+from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.render import direction_filter, spatialize
+from binaural.synth.config import SynthConfig
+from binaural.synth.scenes import (
     PEAK_LEVEL,
     draw_scene,
     pick_head,
@@ -31,7 +30,9 @@ from binaural.synth import (
     synthesize,
     synthesize_scene,
 )
-from binaural.video import iter_audio, iter_frames, probe, write_video
+from binaural.synth.silences import FRAME_S, is_sounding
+from binaural.synth.source_files import SourceLibrary
+from binaural.synth.sprites import SPRITE_ASPECT, draw_background
 
 # 1.6 s at 25 fps is a whole number of frames (40).
 CFG = SynthConfig(duration_s=1.6, width=320, height=180, seed=3)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from binaural.video import (
+from binaural.io.video import (
     MediaError,
     iter_audio,
     iter_frames,

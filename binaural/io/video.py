@@ -1,0 +1,267 @@
+"""Video I/O with PyAV: probing, streamed audio and frames, writing and remuxing.
+
+Everything here streams: audio comes out in chunks and frames one at a time, so
+memory is bounded by the chunk size, not by the length of the video.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# File names taken for videos when an archive or a dataset folder is listed.
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm")
+
+
+class MediaError(ValueError):
+    """A video that cannot be processed; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+    audio_rate: int
+    audio_channels: int
+    audio_codec: str
+    video_codec: str
+
+
+def _open(path: str | Path) -> av.container.InputContainer:
+    p = Path(path)
+    if not p.is_file():
+        raise MediaError(f"{p}: file not found")
+    if p.stat().st_size == 0:
+        raise MediaError(f"{p}: empty file (0 bytes)")
+    try:
+        return av.open(str(p), mode="r")
+    except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise MediaError(f"{p}: not a readable video file ({reason})") from exc
+
+
+def probe(path: str | Path, min_duration_s: float = 0.0) -> VideoInfo:
+    """Read stream facts and refuse what the pipeline cannot use.
+
+    Raises:
+        MediaError: missing, empty or undecodable file, no video or no audio stream,
+            or a duration under `min_duration_s`.
+    """
+    with _open(path) as c:
+        if not c.streams.video:
+            raise MediaError(f"{path}: no video stream")
+        if not c.streams.audio:
+            raise MediaError(f"{path}: no audio stream")
+        v, a = c.streams.video[0], c.streams.audio[0]
+        duration = _stream_duration(c, a)
+        if duration <= 0:
+            raise MediaError(f"{path}: zero-length media")
+        if duration < min_duration_s:
+            raise MediaError(f"{path}: too short ({duration:.2f} s < {min_duration_s} s)")
+        rate = v.average_rate or v.guessed_rate or Fraction(25)
+        return VideoInfo(
+            path=str(path),
+            width=v.codec_context.width,
+            height=v.codec_context.height,
+            fps=float(rate),
+            duration_s=duration,
+            audio_rate=a.codec_context.sample_rate,
+            audio_channels=a.codec_context.channels,
+            audio_codec=a.codec_context.name,
+            video_codec=v.codec_context.name,
+        )
+
+
+def _stream_duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def iter_audio(
+    path: str | Path, sample_rate: int, chunk_s: float
+) -> Iterator[np.ndarray]:
+    """Decoded audio as mono float32 chunks of about `chunk_s` at `sample_rate`.
+
+    Stereo or multichannel tracks are mixed to mono; other rates are resampled. The
+    stream is trimmed to its stated duration (AAC decoders pad the last frame).
+    """
+    chunk = max(1, int(round(chunk_s * sample_rate)))
+    with _open(path) as c:
+        if not c.streams.audio:
+            raise MediaError(f"{path}: no audio stream")
+        stream = c.streams.audio[0]
+        total = int(round(_stream_duration(c, stream) * sample_rate))
+        # Keep the channels and average them: FFmpeg's own stereo->mono downmix sums
+        # them at -3 dB each, which raises a dual-mono track by 3 dB.
+        resampler = av.AudioResampler(format="fltp", rate=sample_rate)
+        buffer: list[np.ndarray] = []
+        buffered = emitted = 0
+        try:
+            frames = c.decode(stream)
+            for frame in frames:
+                for out in resampler.resample(frame):
+                    buffer.append(out.to_ndarray().mean(axis=0))
+                    buffered += buffer[-1].shape[0]
+                while buffered >= chunk and emitted < total:
+                    joined = np.concatenate(buffer)
+                    piece, rest = joined[:chunk], joined[chunk:]
+                    piece = piece[: total - emitted]
+                    emitted += piece.shape[0]
+                    yield piece.astype(np.float32)
+                    buffer, buffered = [rest], rest.shape[0]
+            for out in resampler.resample(None):
+                buffer.append(out.to_ndarray().mean(axis=0))
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{path}: audio decoding failed ({exc})") from exc
+        if buffer and emitted < total:
+            rest = np.concatenate(buffer)[: total - emitted]
+            if rest.shape[0]:
+                emitted += rest.shape[0]
+                yield rest.astype(np.float32)
+        if emitted < total:  # a short decode: pad so the output keeps the video's length
+            yield np.zeros(total - emitted, dtype=np.float32)
+
+
+def iter_frames(path: str | Path, fps: float) -> Iterator[tuple[float, np.ndarray]]:
+    """Frames sampled at about `fps` as (time_s, RGB uint8 array (H, W, 3))."""
+    step = 1.0 / fps
+    next_t = 0.0
+    with _open(path) as c:
+        if not c.streams.video:
+            raise MediaError(f"{path}: no video stream")
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in c.decode(stream):
+                t = float(frame.time) if frame.time is not None else next_t
+                if t + 1e-6 < next_t:
+                    continue
+                yield t, frame.to_ndarray(format="rgb24")
+                next_t = (np.floor(t / step + 1e-6) + 1) * step
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{path}: video decoding failed ({exc})") from exc
+
+
+def write_video(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    fps: int,
+    audio: np.ndarray,
+    sample_rate: int,
+    crf: int = 23,
+) -> None:
+    """Write H.264 video with a mono AAC track (what a phone records)."""
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    with av.open(str(path), mode="w") as out:
+        vs = None
+        a_stream = out.add_stream("aac", rate=sample_rate, layout="mono")
+        a_stream.bit_rate = 128_000
+        for i, img in enumerate(frames):
+            if vs is None:
+                vs = out.add_stream("libx264", rate=fps)
+                vs.height, vs.width = img.shape[:2]
+                vs.pix_fmt = "yuv420p"
+                vs.options = {"crf": str(crf), "preset": "veryfast"}
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        if vs is None:
+            raise ValueError(f"{path}: no frames to write")
+        for packet in vs.encode():
+            out.mux(packet)
+        _encode_audio(out, a_stream, audio[None, :], sample_rate)
+        for packet in a_stream.encode(None):
+            out.mux(packet)
+
+
+def _encode_audio(out, stream, audio: np.ndarray, sample_rate: int, pts: int = 0) -> int:
+    """Encode (C, N) float32 planar audio into `stream`; returns the next pts."""
+    frame_size = 1024
+    layout = "mono" if audio.shape[0] == 1 else "stereo"
+    for start in range(0, audio.shape[1], frame_size):
+        block = np.ascontiguousarray(audio[:, start : start + frame_size], dtype=np.float32)
+        frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
+        frame.sample_rate = sample_rate
+        frame.pts = pts
+        pts += block.shape[1]
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    return pts
+
+
+def remux(
+    src: str | Path,
+    binaural_chunks: Iterable[np.ndarray],
+    dest: str | Path,
+    sample_rate: int,
+    bit_rate: int = 192_000,
+) -> None:
+    """Write `dest`: the source's video stream copied packet for packet, the binaural
+    AAC track first and the original (mono) audio track copied as the second track.
+
+    `binaural_chunks` yields (2, n) float32 pieces; they are encoded as the source's
+    packets are copied, so the whole soundtrack is never held in memory.
+    """
+    chunks = iter(binaural_chunks)
+    with _open(src) as inp, av.open(str(dest), mode="w", format="mp4") as out:
+        v_in, a_in = inp.streams.video[0], inp.streams.audio[0]
+        v_out = out.add_stream_from_template(v_in)
+        b_out = out.add_stream("aac", rate=sample_rate, layout="stereo")
+        b_out.bit_rate = bit_rate
+        m_out = out.add_stream_from_template(a_in)
+        b_out.metadata["title"] = "binaural"
+        m_out.metadata["title"] = "original mono"
+        pts = 0
+        for packet in inp.demux(v_in, a_in):
+            if packet.dts is None:
+                continue
+            t = float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
+            # Keep the binaural encoder about one second ahead of the copied packets.
+            while pts < (t + 1.0) * sample_rate:
+                piece = next(chunks, None)
+                if piece is None:
+                    break
+                pts = _encode_audio(out, b_out, piece, sample_rate, pts)
+            packet.stream = v_out if packet.stream.index == v_in.index else m_out
+            out.mux(packet)
+        for piece in chunks:
+            pts = _encode_audio(out, b_out, piece, sample_rate, pts)
+        for packet in b_out.encode(None):
+            out.mux(packet)
+
+
+def video_packets(path: str | Path) -> list[bytes]:
+    """The video stream's packet payloads, for checking a stream copy."""
+    with _open(path) as c:
+        return [bytes(p) for p in c.demux(c.streams.video[0]) if p.size]
+
+
+def copy_video_stream(src: str | Path, dest: str | Path) -> None:
+    """Write `dest` (MP4) with the source's video stream copied packet for packet and no
+    audio: a muted copy, e.g. for a listening test that plays each system's track over it."""
+    with _open(src) as inp:
+        if not inp.streams.video:
+            raise MediaError(f"{src}: no video stream")
+        with av.open(str(dest), mode="w", format="mp4") as out:
+            v_in = inp.streams.video[0]
+            v_out = out.add_stream_from_template(v_in)
+            for packet in inp.demux(v_in):
+                if packet.dts is None:
+                    continue
+                packet.stream = v_out
+                out.mux(packet)

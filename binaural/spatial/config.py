@@ -1,0 +1,108 @@
+"""Localization and rendering settings (params.yaml `localize`, `render`).
+
+Built from params.yaml by flows/params.py; frozen and hashable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# Sound-source classes the product knows, with the typical visible height (m)
+# the camera model uses to turn a box height into a distance.
+DEFAULT_CLASS_HEIGHTS_M: Mapping[str, float] = {
+    "person": 1.7,
+    "piano": 1.0,
+    "guitar": 1.0,
+    "violin": 0.6,
+    "trumpet": 0.5,
+    "drum": 0.6,
+    "dog": 0.6,
+    "car": 1.5,
+}
+
+
+# The sound-source classes, in a fixed order (the generator's class embedding indexes it).
+SOUND_SOURCE_CLASSES: tuple[str, ...] = tuple(DEFAULT_CLASS_HEIGHTS_M)
+
+# Detector class name -> sound-source class. Covers our own detector and COCO
+# names (yolo11n.pt) so published weights work unchanged.
+DEFAULT_CLASS_MAP: Mapping[str, str] = {
+    "person": "person",
+    "piano": "piano",
+    "guitar": "guitar",
+    "violin": "violin",
+    "trumpet": "trumpet",
+    "drum": "drum",
+    "dog": "dog",
+    "cat": "dog",
+    "car": "car",
+    "truck": "car",
+    "bus": "car",
+    "motorcycle": "car",
+}
+
+
+@dataclass(frozen=True)
+class LocalizeConfig:
+    """Camera model and track post-processing."""
+
+    fov_deg: float = 65.0
+    class_map: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CLASS_MAP))
+    class_heights_m: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_CLASS_HEIGHTS_M)
+    )
+    smoothing_s: float = 0.6
+    min_track_s: float = 0.4
+    max_sources: int = 4
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """DSP renderer: HRTF convolution along the tracked directions (binaural.spatial.scene_render).
+
+    Room-aware rendering (`reverb`): a blind T60 from the mono's free decays (its
+    `t60_quantile` times `t60_scale`; below `min_t60_s`: anechoic), the late part per bin
+    by Lebart's estimator from `late_onset_ms` (times `late_scale`, plus `floor_scale`
+    times the stationary floor), at least `direct_floor` of each bin kept direct; the late
+    part rendered `diffuse_mode` "coherent" (the diffuse field's average cues) or
+    "decorrelated" (filters of `diffuse_taps` with the diffuse interaural coherence).
+    `reverb_model` (.npz; empty: none) decides whether the mono is reverberant at all (its
+    mean frame probability >= `reverb_threshold`): if not, the render is anechoic; if so
+    and no free decay gave a T60, `fallback_t60_s` is used.
+    Activity gate: `activity_model` (.npz; empty: off) gives each visible source's class
+    a probability p of sounding; its 1/r^2 share is scaled by max(p, activity_floor) **
+    activity_sharpness (an unknown class: activity_unknown), p smoothed over
+    activity_smoothing_s.
+    """
+
+    hrtf: str = "/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa"
+    block: int = 512
+    neighbours: int = 3
+    device: str = "cpu"
+    reverb: bool = True
+    diffuse_mode: str = "coherent"
+    diffuse_taps: int = 1024
+    late_onset_ms: float = 50.0
+    late_scale: float = 1.0
+    floor_scale: float = 0.0
+    direct_floor: float = 0.1
+    min_t60_s: float = 0.12
+    t60_quantile: float = 0.2
+    t60_scale: float = 0.9
+    reverb_model: str = "models/weights/reverb.npz"
+    reverb_threshold: float = 0.5
+    fallback_t60_s: float = 0.3
+    activity_model: str = "models/weights/activity.npz"
+    activity_floor: float = 0.05
+    activity_sharpness: float = 2.0
+    activity_smoothing_s: float = 0.3
+    activity_unknown: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.diffuse_mode not in ("coherent", "decorrelated"):
+            raise ValueError(f"render.diffuse_mode: {self.diffuse_mode!r} not in "
+                             "('coherent', 'decorrelated')")
+        if not 0.0 <= self.direct_floor <= 1.0 or not 0.0 <= self.t60_quantile <= 1.0:
+            raise ValueError("render.direct_floor and render.t60_quantile: in [0, 1]")
+        if self.activity_floor <= 0 or self.activity_sharpness <= 0:
+            raise ValueError("render.activity_floor and render.activity_sharpness: positive")

@@ -1,0 +1,256 @@
+"""The DSP renderer of the remaster pipeline and the evaluation: room-aware and gated.
+
+    gated_mixture_filter: mixture_filter's shares (1/r^2) times each track's class activity
+    SceneSpatializer:     Spatializer whose frames are split into a direct/early part,
+                          rendered through the HRTF at the sources' directions, and a
+                          late/diffuse part rendered binaurally diffuse, energy preserved
+    build_spatializer:    RenderConfig + tracks -> the streaming renderer
+
+Per frame k and bin f, with S the mono frame's spectrum, H_c the direction filter of ear c
+and G the direct fraction (binaural.spatial.reverb.LateReverbTracker, from the blind T60):
+
+    decorrelated:  Y_c = S (sqrt(G) H_c + sqrt(1 - G) D_c)
+                   D_c fixed decorrelation filters, per ear the diffuse-field HRTF magnitude,
+                   their interaural coherence that of a diffuse field (binaural.spatial.reverb)
+    coherent:      |Y_c|^2 = |S|^2 (G |H_c|^2 + (1 - G) M_c^2), M_c the diffuse-field
+                   magnitude, and the interaural phase that of the expected cross-spectrum
+                   G H_L H_R* + (1 - G) gamma M_L M_R (gamma the diffuse coherence): the
+                   cues a diffuse tail gives on average, without its random per-bin scatter
+
+With G = 1 (no reverberation estimated) both reduce to the anechoic render S H_c, which is
+also what mixture_filter + Spatializer give. Neither mixture_filter nor Spatializer change:
+the diffusion generator's hypotheses depend on them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy import fft as sfft
+
+from binaural.spatial.config import RenderConfig
+from binaural.spatial.diffuse import diffuse_coherence, diffuse_field_magnitude
+from binaural.spatial.gate import ActivityModel, ActivityTracker
+from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.render import FilterFn, Spatializer, WeightFn, mixture_filter
+from binaural.spatial.reverb import LateReverbTracker, T60Tracker
+from binaural.spatial.tracks import SourceTrack
+
+log = logging.getLogger(__name__)
+
+DIFFUSE_MODES = ("coherent", "decorrelated")
+DIFFUSE_SEED = 20260  # the decorrelation filters are fixed: one draw per renderer build
+
+def gated_mixture_filter(
+    hrtf: HRTFSet,
+    tracks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    weights_at: WeightFn,
+    neighbours: int = 3,
+) -> FilterFn:
+    """mixture_filter with each track's share (1/r^2 where present) multiplied by its
+    weight at the time; the shares are normalised to sum to one (energy kept). Where no
+    track is present, or every present track weighs zero, the mixture is rendered straight
+    ahead. weights_at returning ones gives mixture_filter's filters."""
+    return mixture_filter(hrtf, tracks, neighbours, weights_at)
+
+
+def activity_weights(tracker: ActivityTracker, classes: Sequence[str], floor: float,
+                     sharpness: float, unknown: float) -> WeightFn:
+    """Per track, max(p, floor) ** sharpness with p the estimated activity of its class;
+    a class the model does not know weighs `unknown` ** sharpness."""
+    index = {c: i for i, c in enumerate(tracker.model.classes)}
+
+    def weights_at(t: np.ndarray) -> np.ndarray:
+        probs = tracker.at(t)  # (F, C)
+        out = np.empty((len(classes), len(t)))
+        for k, cls in enumerate(classes):
+            p = probs[:, index[cls]] if cls in index else np.full(len(t), unknown)
+            out[k] = np.maximum(p, floor) ** sharpness
+        return out
+
+    return weights_at
+
+
+def decorrelation_filters(hrtf: HRTFSet, taps: int, nfft: int, seed: int = DIFFUSE_SEED
+                          ) -> np.ndarray:
+    """Two FIRs (2, taps), returned as spectra (2, nfft // 2 + 1): unit-modulus random
+    phases mixed per frequency to the diffuse-field interaural coherence, each ear shaped
+    by its diffuse-field HRTF magnitude, faded out over their length, and scaled so each
+    ear's mean power gain is its diffuse-field power."""
+
+    rng = np.random.default_rng(seed)
+    freqs = sfft.rfftfreq(taps, 1.0 / hrtf.sample_rate)
+    z = np.exp(2j * np.pi * rng.random((2, freqs.size)))
+    gamma = diffuse_coherence(freqs)
+    a, b = np.sqrt((1 + gamma) / 2), np.sqrt(np.clip(1 - gamma, 0.0, None) / 2)
+    mixed = np.stack([a * z[0] + b * z[1], a * z[0] - b * z[1]])
+    magnitude = diffuse_field_magnitude(hrtf, freqs)
+    mixed *= magnitude
+    mixed[:, 0] = magnitude[:, 0]  # real DC
+    irs = sfft.irfft(mixed, taps, axis=-1) * np.hanning(2 * taps)[taps:]
+    spectra = sfft.rfft(irs, nfft, axis=-1)
+    grid = sfft.rfftfreq(nfft, 1.0 / hrtf.sample_rate)
+    target = np.mean(diffuse_field_magnitude(hrtf, grid) ** 2, axis=-1)
+    return spectra * np.sqrt(target / np.mean(np.abs(spectra) ** 2, axis=-1))[:, None]
+
+
+class SceneSpatializer(Spatializer):
+    """Spatializer with the room-aware split of each frame (module docstring) and the
+    analysers (T60, class activity) fed each chunk before its frames are rendered.
+
+    `late` None (or a T60 below its minimum) renders exactly as Spatializer does.
+    """
+
+    def __init__(self, filter_at: FilterFn, hrtf: HRTFSet, sample_rate: int, block: int = 512,
+                 late: LateReverbTracker | None = None, t60: T60Tracker | None = None,
+                 activity: ActivityTracker | None = None, diffuse_mode: str = "coherent",
+                 diffuse_taps: int = 1024, reverb_gate: ActivityTracker | None = None,
+                 reverb_threshold: float = 0.5, fallback_t60_s: float = 0.0):
+        if diffuse_mode not in DIFFUSE_MODES:
+            raise ValueError(f"diffuse mode {diffuse_mode!r} not in {DIFFUSE_MODES}")
+        taps = max(hrtf.taps, diffuse_taps) if diffuse_mode == "decorrelated" else hrtf.taps
+        super().__init__(filter_at, taps, sample_rate, block)
+        self.hrtf_taps = hrtf.taps
+        self.late, self.t60, self.activity = late, t60, activity
+        self.diffuse_mode = diffuse_mode
+
+        grid = sfft.rfftfreq(self.nfft, 1.0 / sample_rate)
+        self._magnitude = diffuse_field_magnitude(hrtf, grid)  # (2, F)
+        self._gamma = diffuse_coherence(grid)
+        self._decorrelation = (decorrelation_filters(hrtf, diffuse_taps, self.nfft)
+                               if late is not None and diffuse_mode == "decorrelated" else None)
+        self.reverb_gate, self.reverb_threshold = reverb_gate, reverb_threshold
+        self.fallback_t60_s = fallback_t60_s
+        self._reverb_evidence = [0.0, 0]  # sum of the detector's frame probabilities, frames
+        self.last_t60_s = 0.0
+
+    @property
+    def reverberant(self) -> bool:
+        """The detector's verdict on the audio so far (no detector: True)."""
+        if self.reverb_gate is None:
+            return True
+        total, count = self._reverb_evidence
+        return count > 0 and total / count >= self.reverb_threshold
+
+    def _update_t60(self, estimate: float) -> None:
+        if not self.reverberant:
+            self.last_t60_s = 0.0
+        elif self.reverb_gate is not None and self.late is not None and (
+                estimate < self.late.min_t60_s):
+            self.last_t60_s = self.fallback_t60_s  # reverberant, but no free decay seen
+        else:
+            self.last_t60_s = estimate
+
+    def push(self, chunk: np.ndarray) -> np.ndarray:
+        if self.reverb_gate is not None:
+            self.reverb_gate.update(chunk)
+            self._reverb_evidence[0] += float(self.reverb_gate.new_probs[:, 0].sum())
+            self._reverb_evidence[1] += self.reverb_gate.new_probs.shape[0]
+        if self.t60 is not None:
+            self._update_t60(self.t60.update(chunk))
+        if self.activity is not None:
+            self.activity.update(chunk)
+        return super().push(chunk)
+
+    def flush(self, tail: bool = False) -> np.ndarray:
+        if self.t60 is not None:
+            self._update_t60(self.t60.finish())
+        return super().flush(tail)
+
+    def _spectra(self, spec: np.ndarray, h_spec: np.ndarray) -> np.ndarray:
+        """Output spectra (F, 2, bins) of frame spectra (F, bins) and filters (F, 2, bins)."""
+        if self.late is None:
+            return spec[:, None, :] * h_spec
+        g = self.late.direct_fraction(spec, self.last_t60_s)  # (F, bins), updates its state
+        if np.all(g >= 1.0):
+            return spec[:, None, :] * h_spec
+        if self.diffuse_mode == "decorrelated":
+            filt = (np.sqrt(g)[:, None, :] * h_spec
+                    + np.sqrt(1 - g)[:, None, :] * self._decorrelation)
+            return spec[:, None, :] * filt
+        hl, hr = h_spec[:, 0], h_spec[:, 1]
+        m = self._magnitude
+        power = g[:, None, :] * np.abs(h_spec) ** 2 + (1 - g)[:, None, :] * (m ** 2)[None]
+        cross = g * hl * np.conj(hr) + (1 - g) * (self._gamma * m[0] * m[1])[None]
+        mid = np.angle(hr) + 0.5 * np.angle(hl * np.conj(hr))
+        half = 0.5 * np.angle(cross)
+        phase = np.stack([mid + half, mid - half], axis=1)
+        return spec[:, None, :] * np.sqrt(power) * np.exp(1j * phase)
+
+
+@lru_cache(maxsize=4)
+def load_activity_model(path: str) -> ActivityModel | None:
+    """The activity model (or reverberation detector) at `path`; None, with a warning,
+    when the file is missing (the renderer then does without it)."""
+    if not Path(path).is_file():
+        log.warning("%s: model not found; the renderer does without it", path)
+        return None
+    return ActivityModel.load(path)
+
+
+def renderer_version(hrtf: HRTFSet, render: RenderConfig) -> str:
+    """The DSP renderer's identity: the HRTF set, every render setting and the content of
+    the activity and reverberation models it loads (a retrained gate is a new version)."""
+    import dataclasses
+    import hashlib
+    import json
+
+    from binaural.io.outputs import file_sha256
+
+    def digest(path: str) -> str | None:
+        return file_sha256(path)[:12] if path and Path(path).is_file() else None
+
+    settings = dataclasses.asdict(render) | {"hrtf": None, "device": None,
+                                             "activity_model": digest(render.activity_model),
+                                             "reverb_model": digest(render.reverb_model)}
+    tag = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    return f"dsp-hrtf:{hrtf.name}@{hrtf.digest}+render:{tag}"
+
+
+def build_spatializer(
+    hrtf: HRTFSet, tracks: Sequence[SourceTrack], render: RenderConfig, sample_rate: int,
+    use_activity: bool = True,
+) -> Spatializer:
+    """The streaming DSP renderer along `tracks` as `render` configures it.
+
+    With render.reverb off and no activity gate (render.activity_model empty, the model
+    missing, or use_activity False: e.g. tracks already cut to where they sound) this is
+    mixture_filter + Spatializer, the renderer the generator's hypotheses use."""
+    as_tuples = [t.as_tuple() for t in tracks]
+    model = load_activity_model(render.activity_model) if (
+        use_activity and render.activity_model and tracks) else None
+    activity = ActivityTracker(model, sample_rate, render.activity_smoothing_s) if model else None
+    if activity is not None:
+        weights = activity_weights(activity, [t.source_class for t in tracks],
+                                   render.activity_floor, render.activity_sharpness,
+                                   render.activity_unknown)
+        filt = gated_mixture_filter(hrtf, as_tuples, weights, render.neighbours)
+    else:
+        filt = mixture_filter(hrtf, as_tuples, render.neighbours)
+    if not render.reverb and activity is None:
+        return Spatializer(filt, hrtf.taps, sample_rate, render.block)
+    late = t60 = None
+    if render.reverb:
+        late = LateReverbTracker(
+            sample_rate, render.block, late_onset_s=render.late_onset_ms / 1e3,
+            late_scale=render.late_scale, direct_floor=render.direct_floor,
+            min_t60_s=render.min_t60_s, floor_scale=render.floor_scale)
+        t60 = T60Tracker(sample_rate, quantile=render.t60_quantile, scale=render.t60_scale)
+    detector = load_activity_model(render.reverb_model) if (
+        render.reverb and render.reverb_model) else None
+    reverb_gate = ActivityTracker(detector, sample_rate) if detector else None
+    return SceneSpatializer(filt, hrtf, sample_rate, render.block, late, t60, activity,
+                            render.diffuse_mode, render.diffuse_taps, reverb_gate,
+                            render.reverb_threshold, render.fallback_t60_s)
+
+
+def render_scene(mono: np.ndarray, hrtf: HRTFSet, tracks: Sequence[SourceTrack],
+                 render: RenderConfig, sample_rate: int, use_activity: bool = True
+                 ) -> np.ndarray:
+    """Whole-signal convenience wrapper around build_spatializer: (N,) -> (2, N) float32."""
+    sp = build_spatializer(hrtf, tracks, render, sample_rate, use_activity)
+    return np.concatenate([sp.push(mono), sp.flush()], axis=1)

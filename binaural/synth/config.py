@@ -1,0 +1,163 @@
+"""Scene synthesis and dataset settings (params.yaml `synth`, `prepare`, `sample`,
+`detector_data`, `generator_data`).
+
+Built from params.yaml by flows/params.py; frozen and hashable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROOM_KINDS = ("shoebox", "none")
+
+
+MONO_MODES = ("omni", "downmix")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Synthetic scenes (video + true mono + binaural truth).
+
+    The defaults reproduce synthesis v1 (anechoic, one head, every object sounding all
+    along, no beds, no microphone colouration); params.yaml turns the v2 options on.
+    Ranges are (low, high) and drawn uniformly per scene; probabilities are per scene
+    (silent object, ambience, noise, microphone) or per source (silence gaps).
+    """
+
+    scenes: int = 4
+    seed: int = 0
+    max_sources: int = 2
+    duration_s: float = 6.0
+    width: int = 640
+    height: int = 360
+    video_fps: int = 25
+    fov_deg: float = 65.0
+    sample_rate: int = 48000
+    classes: tuple[str, ...] = ("person", "piano", "guitar", "violin", "trumpet")
+    distance_m: tuple[float, float] = (1.5, 6.0)
+    hrtf: str = "/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa"
+    soundfont: str = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+    # HRTF sets (SOFA paths or pkg:<package>/<file>) chosen per scene; empty: `hrtf`.
+    heads: tuple[str, ...] = ()
+    # Camera: the horizontal field of view is drawn from this range; empty: `fov_deg`.
+    fov_range_deg: tuple[float, ...] = ()
+    # Room: "shoebox" (image-source early reflections + late tail) or "none" (anechoic).
+    room: str = "none"
+    room_length_m: tuple[float, float] = (4.0, 12.0)  # along the camera's axis
+    room_width_m: tuple[float, float] = (3.0, 10.0)
+    room_height_m: tuple[float, float] = (2.5, 4.0)
+    absorption: tuple[float, float] = (0.15, 0.6)  # energy absorption of the walls
+    max_image_order: int = 3  # reflections up to this order are rendered path by path
+    early_ms: float = 50.0  # after the direct sound: image paths before, late tail after
+    late_fade_ms: float = 10.0  # fade-in of the late tail
+    wall_margin_m: float = 0.5  # listener and sources keep this far from the walls
+    listener_height_m: tuple[float, float] = (1.2, 1.8)
+    # Sources: dry gain range; silent visible objects; silence gaps within a source.
+    source_gain: tuple[float, float] = (0.6, 1.0)
+    silent_object_prob: float = 0.0
+    silence_gap_prob: float = 0.0
+    silence_gap_s: tuple[float, float] = (0.5, 1.5)
+    max_silence_gaps: int = 2
+    # Diffuse beds, levels relative to the sources' mix at the microphone.
+    ambience_prob: float = 0.0
+    ambience_level_db: tuple[float, float] = (-30.0, -12.0)
+    noise_prob: float = 0.0
+    noise_level_db: tuple[float, float] = (-50.0, -30.0)
+    # Microphone colouration (the mono only): filters, peak EQ, self-noise re its level.
+    mic_colour_prob: float = 0.0
+    mic_highpass_hz: tuple[float, float] = (40.0, 200.0)
+    mic_lowpass_hz: tuple[float, float] = (6000.0, 20000.0)
+    mic_peak_hz: tuple[float, float] = (300.0, 5000.0)
+    mic_peak_db: tuple[float, float] = (-6.0, 6.0)
+    mic_noise_db: tuple[float, float] = (-70.0, -45.0)
+    # The video's mono: "omni" (the capture at the camera) or "downmix" ((L+R)/2 of the
+    # binaural target: only for the control experiment, never the default).
+    mono_mode: str = "omni"
+    # A folder of WAV/FLAC files used as source material (<class>/ subfolders pin the
+    # class); empty: the built-in instruments and speech.
+    source_audio: str = ""
+
+    def __post_init__(self) -> None:
+        if self.room not in ROOM_KINDS:
+            raise ValueError(f"synth.room: {self.room!r} not in {ROOM_KINDS}")
+        if self.mono_mode not in MONO_MODES:
+            raise ValueError(f"synth.mono_mode: {self.mono_mode!r} not in {MONO_MODES}")
+        fov = self.fov_range_deg
+        if len(fov) not in (0, 2) or (fov and not 0 < fov[0] <= fov[1] < 180):
+            raise ValueError(f"synth.fov_range_deg: empty or [low, high] in (0, 180), got {fov}")
+        for name in ("silent_object_prob", "silence_gap_prob", "ambience_prob", "noise_prob",
+                     "mic_colour_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"synth.{name}: a probability in [0, 1]")
+        for name in _SYNTH_RANGES:
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"synth.{name}: range ({low}, {high}) has low > high")
+
+
+_SYNTH_RANGES = (
+    "distance_m", "room_length_m", "room_width_m", "room_height_m", "absorption",
+    "listener_height_m", "source_gain", "silence_gap_s", "ambience_level_db", "noise_level_db",
+    "mic_highpass_hz", "mic_lowpass_hz", "mic_peak_hz", "mic_peak_db", "mic_noise_db",
+)
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """The training dataset (DVC stage `prepare`, FAIR-Play layout of docs/formats.md).
+
+    scenes, seed, duration_s and max_sources override the synth section's.
+    """
+
+    out: str = "data/dataset"
+    scenes: int = 60
+    seed: int = 0
+    duration_s: float = 4.0
+    max_sources: int = 3
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train, val, test
+    split_name: str = "split1"
+    # The test split's HRTF set (e.g. the held-out head); empty: the synth heads.
+    test_hrtf: str = ""
+    # Never used for train or val (matched by content, so a renamed copy is refused too).
+    heldout_heads: tuple[str, ...] = ("pkg:spatialaudiometrics/example_sofa_2.sofa",)
+
+    def __post_init__(self) -> None:
+        fractions = self.split_fractions
+        if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
+            raise ValueError(f"prepare.split_fractions: three shares summing to 1, "
+                             f"got {fractions}")
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """The bundled sample archive (DVC stage `sample`)."""
+
+    scenes: int = 3
+    seed: int = 7
+    sources: int = 2
+    duration_s: float = 6.0
+
+
+@dataclass(frozen=True)
+class DetectorDataConfig:
+    """Frames rendered for training the project's own detector."""
+
+    train_images: int = 600
+    val_images: int = 150
+    seed: int = 1
+    width: int = 640
+    height: int = 360
+
+
+@dataclass(frozen=True)
+class GeneratorDataConfig:
+    """The generator's scene sets (DVC stage `generator_data`,
+    scripts/make_generator_data.py): train and val on the training heads, test on the
+    held-out head with per-source stems for the separated-source oracle."""
+
+    out: str = "data/generator"
+    train_scenes: int = 500
+    val_scenes: int = 32
+    test_scenes: int = 200
+    train_seed: int = 11
+    val_seed: int = 12
+    test_seed: int = 13

@@ -1,0 +1,122 @@
+"""Awkward and broken media for drills and tests: what real archives contain.
+
+Each writer makes one file; `write_edge_cases` writes the whole set and says, per file,
+whether the pipeline should remaster it (odd but valid) or refuse it (with which words
+in the reason).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from binaural.io.video import write_video
+
+RATE = 48000
+
+
+def _tone(seconds: float, rate: int, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    rng = np.random.default_rng(int(seconds * 1000) + rate + channels)
+    x = 0.2 * np.sin(2 * np.pi * 330 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    x = x + 0.02 * rng.standard_normal(t.shape)
+    return np.stack([x * (1 - 0.3 * c) for c in range(channels)]).astype(np.float32)
+
+
+def _frames(n: int, height: int, width: int, seed: int):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(40, 200, size=(height, width, 3), dtype=np.uint8)
+    for i in range(n):
+        yield np.roll(base, i * 2, axis=1)
+
+
+def write_av(path: str | Path, seconds: float = 1.5, width: int = 320, height: int = 180,
+             fps: int = 25, audio_rate: int = RATE, channels: int = 1, video: bool = True,
+             audio: bool = True, vfr: bool = False, codec: str = "libx264",
+             pix_fmt: str = "yuv420p", seed: int = 0) -> None:
+    """A small clip with the given peculiarities."""
+    with av.open(str(path), "w", format="mp4") as out:
+        vs = as_ = None
+        if video:
+            vs = out.add_stream(codec, rate=fps)
+            vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
+            if vfr:
+                vs.codec_context.time_base = Fraction(1, 1000)
+        if audio:
+            as_ = out.add_stream("aac", rate=audio_rate,
+                                 layout="mono" if channels == 1 else "stereo")
+        if vs is not None:
+            t_ms = 0
+            for i, img in enumerate(_frames(int(seconds * fps), height, width, seed)):
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                if vfr:  # alternate 20 ms and 60 ms frame spacing
+                    frame.pts, frame.time_base = t_ms, Fraction(1, 1000)
+                    t_ms += 20 if i % 2 == 0 else 60
+                else:
+                    frame.pts = i
+                for packet in vs.encode(frame):
+                    out.mux(packet)
+            for packet in vs.encode():
+                out.mux(packet)
+        if as_ is not None:
+            samples = _tone(seconds, audio_rate, channels)
+            layout = "mono" if channels == 1 else "stereo"
+            for start in range(0, samples.shape[1], 1024):
+                block = np.ascontiguousarray(samples[:, start:start + 1024])
+                frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
+                frame.sample_rate, frame.pts = audio_rate, start
+                for packet in as_.encode(frame):
+                    out.mux(packet)
+            for packet in as_.encode(None):
+                out.mux(packet)
+
+
+def write_truncated(path: str | Path, source: str | Path, keep: float = 0.4) -> None:
+    """The first part of a valid file, as a broken upload leaves it."""
+    data = Path(source).read_bytes()
+    Path(path).write_bytes(data[: int(len(data) * keep)])
+
+
+# name -> (should be remastered?, words expected in the reason when refused)
+EXPECTED: dict[str, tuple[bool, str]] = {
+    "empty.mp4": (False, "empty"),
+    "truncated.mp4": (False, ""),
+    "text.mp4": (False, "not a readable video"),
+    "audio_only.mp4": (False, "no video stream"),
+    "video_only.mp4": (False, "no audio stream"),
+    "too_short.mp4": (False, "too short"),
+    "stereo.mp4": (True, ""),
+    "rate_8k.mp4": (True, ""),
+    "odd_size.mp4": (True, ""),
+    "vfr.mp4": (True, ""),
+    "portrait.mp4": (True, ""),
+}
+
+
+def write_edge_cases(folder: str | Path, good_source: str | Path) -> dict[str, tuple[bool, str]]:
+    """Write every case of EXPECTED into `folder`; `good_source` is a valid clip to
+    truncate. Returns EXPECTED."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "empty.mp4").write_bytes(b"")
+    write_truncated(folder / "truncated.mp4", good_source)
+    (folder / "text.mp4").write_text("this is a text file with a video's name\n")
+    write_av(folder / "audio_only.mp4", video=False, seed=1)
+    write_av(folder / "video_only.mp4", audio=False, seed=2)
+    write_av(folder / "too_short.mp4", seconds=0.3, seed=3)
+    write_av(folder / "stereo.mp4", channels=2, seed=4)
+    write_av(folder / "rate_8k.mp4", audio_rate=8000, seed=5)
+    write_av(folder / "odd_size.mp4", width=321, height=179, codec="mpeg4",
+             pix_fmt="yuv420p", seed=6)
+    write_av(folder / "vfr.mp4", vfr=True, seed=7)
+    write_av(folder / "portrait.mp4", width=180, height=320, seed=8)
+    return EXPECTED
+
+
+def write_scene_clip(path: str | Path, seconds: float, seed: int) -> None:
+    """A plain valid clip (no sources to detect) for bulk drills."""
+    write_video(path, _frames(int(seconds * 25), 180, 320, seed), 25,
+                _tone(seconds, RATE)[0], RATE)

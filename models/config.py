@@ -1,0 +1,145 @@
+"""Detector and generator settings (params.yaml `detector`, `train_detector`,
+`generator`, `train`).
+
+Built from params.yaml by flows/params.py; frozen and hashable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Ultralytics detector and tracker."""
+
+    weights: str = "models/weights/detector.pt"
+    conf: float = 0.3
+    iou: float = 0.5
+    imgsz: int = 320
+    tracker: str = "bytetrack.yaml"
+    device: str = "auto"
+    threads: int = 1
+    # Visual embedding of each track (the generator's visual condition): the detector's
+    # class scores and pooled deepest-level features of a box's crop, letterboxed to
+    # embed_size, for one detection per track every embed_every_s, at most embed_max.
+    embed_size: int = 96
+    embed_every_s: float = 0.5
+    embed_max: int = 8
+
+
+@dataclass(frozen=True)
+class TrainDetectorConfig:
+    """Training of the project's own small YOLO."""
+
+    model: str = "models/yolo_tiny.yaml"
+    epochs: int = 30
+    imgsz: int = 320
+    batch: int = 16
+    seed: int = 0
+    workers: int = 0
+
+
+GENERATOR_SAMPLERS = ("heun", "euler")
+
+
+MONO_TRAINING_SOURCES = ("omni", "downmix")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Use of the binaural generator (remaster, evaluate).
+
+    `model` is `dsp` (the renderer alone), a checkpoint path or an MLflow registry URI
+    `models:/NAME@ALIAS` (or `models:/NAME/VERSION`). Long audio is generated in windows
+    of chunk_s overlapping by crossfade_s; each window runs `steps` sampler steps.
+    """
+
+    model: str = "models/weights/generator-small.pt"
+    steps: int = 8
+    sampler: str = "euler"
+    guidance: float = 1.0
+    sigma_min: float = 0.02
+    sigma_max: float = 5.0
+    chunk_s: float = 4.0
+    crossfade_s: float = 0.25
+    seed: int = 0
+    device: str = "auto"  # auto: a GPU when present, else cpu
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError("generator.steps: at least 1")
+        if self.sampler not in GENERATOR_SAMPLERS:
+            raise ValueError(f"generator.sampler: {self.sampler!r} not in {GENERATOR_SAMPLERS}")
+        if not 0 <= self.crossfade_s < self.chunk_s / 2:
+            raise ValueError("generator.crossfade_s: in [0, chunk_s / 2)")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training of the generator (DVC stage `train`, flow `retrain`).
+
+    Data: `data` is a dataset folder read by binaural.eval.datasets.load_dataset (FAIR-Play
+    layout with splits, or a paired/`binaural synth` folder); `val_data` and `eval_data`
+    default to the same folder's val and test splits. `mono: downmix` trains on (L+R)/2 of
+    the binaural target instead of the true mono (the control experiment only).
+    Promotion: the new model becomes `champion` when, on the held-out evaluation group
+    `promote_group` (number of sources), every metric of `promote_metrics` (lower is
+    better) is below the champion's by at least the fraction `promote_min_improvement`.
+    Visual condition (`visual`): the detector's embeddings of the true sources
+    (truth/<id>.visual.json, scripts/embed_truth.py) enter the model when the data has
+    them. `init`: a checkpoint to warm-start from (same shapes; layers it lacks, such as
+    the visual encoder, start as new) instead of random weights.
+    """
+
+    size: str = "small"
+    data: str = "data/generator/train"
+    train_split: str = "train"
+    val_data: str = "data/generator/val"
+    val_split: str = "val"
+    eval_data: str = "data/generator/test"
+    eval_split: str = "test"
+    eval_limit: int = 0  # 0: every held-out clip
+    max_scenes: int = 0  # 0: every training scene
+    mono: str = "omni"
+    out: str = "models/weights/generator-small.pt"
+    init: str = ""  # "": random initial weights
+    visual: bool = True
+    steps: int = 8000
+    max_minutes: float = 60.0  # training stops here even before `steps`
+    batch: int = 8
+    crop_s: float = 1.0
+    lr: float = 2e-3
+    warmup_steps: int = 100
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    seed: int = 0
+    threads: int = 2
+    device: str = "auto"
+    # Log-normal training noise levels (EDM's P_mean, P_std), centred higher than EDM's:
+    # with the estimate's agreement as an input, low levels are easy; the sampler's output
+    # is decided at high ones, from the conditions.
+    sigma_mean: float = 0.5
+    sigma_std: float = 1.0
+    loss_ild: float = 1.0
+    loss_ipd: float = 2.0
+    compress: float = 0.3  # magnitude exponent of the compressed complex loss
+    p_drop_visual: float = 0.15  # per source: class, box and embedding become null
+    p_drop_all: float = 0.05  # per example: every condition null (guidance's null branch)
+    jitter_azimuth_deg: float = 3.0
+    jitter_elevation_deg: float = 2.0
+    jitter_distance: float = 0.2  # log-normal factor on distances
+    checkpoint_every: int = 100
+    log_every: int = 25
+    val_every: int = 250
+    val_crops: int = 24
+    registry_name: str = "binaural-generator"
+    promote_group: str = "2"
+    promote_metrics: tuple[str, ...] = ("tf_ild_error_db", "tf_ipd_error_rad")
+    promote_min_improvement: float = 0.0
+    mlflow_experiment: str = "generator"
+
+    def __post_init__(self) -> None:
+        if self.mono not in MONO_TRAINING_SOURCES:
+            raise ValueError(f"train.mono: {self.mono!r} not in {MONO_TRAINING_SOURCES}")
+        if self.batch < 1 or self.steps < 1 or self.crop_s <= 0:
+            raise ValueError("train: batch, steps and crop_s must be positive")
