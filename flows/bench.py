@@ -23,9 +23,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import psutil
-import yaml
-
-from flows.environment import PROJECT_ROOT
 
 STAGES = ("localization", "generation", "evaluation", "mux", "report")
 
@@ -65,14 +62,6 @@ class MemorySampler:
         self._thread.join()
 
 
-def _params_with(base: Path, out: Path, actors: int) -> Path:
-    data = yaml.safe_load(base.read_text())
-    data["remaster"]["actors"] = actors
-    data["remaster"]["concurrency"] = 2 * actors
-    out.write_text(yaml.safe_dump(data, sort_keys=False))
-    return out
-
-
 def run_bench(out: Path, clips: int, duration_s: float, workers: list[int], seed: int) -> dict:
     from binaural.spatial.hrtf import load_sofa
     from binaural.synth.scenes import synthesize
@@ -88,10 +77,11 @@ def run_bench(out: Path, clips: int, duration_s: float, workers: list[int], seed
     results = {"clips": clips, "clip_seconds": duration_s, "audio_seconds": audio_s,
                "runs": []}
     for n in workers:
-        params_file = _params_with(PROJECT_ROOT / "params.yaml", out / f"params-{n}.yaml", n)
+        run_params = replace(params, remaster=replace(params.remaster, actors=n,
+                                                      concurrency=2 * n))
         t0 = time.perf_counter()
         with MemorySampler() as mem:
-            summary = remaster(str(src), str(out / f"dest-{n}"), params_file=str(params_file))
+            summary = remaster(str(src), str(out / f"dest-{n}"), params=run_params)
         wall = time.perf_counter() - t0
         reports = [i["report"] for i in summary["items"] if i["status"] == "done"]
         stage_s = {s: sum(r["timings_s"].get(s, 0.0) for r in reports) for s in STAGES}

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 
 from flows.bench import add_bench_parser
-from flows.environment import PROJECT_ROOT, exit_now, prepare_environment
+from flows.commands import command_parser, run_command
+from flows.environment import PROJECT_ROOT, exit_now
 from flows.evaluate import add_evaluate_parser
 from flows.listen import add_listen_parser
 from flows.schedule import add_schedule_parser
@@ -64,12 +64,7 @@ MODEL_HELP = ("the generator: dsp (the HRTF renderer alone), a checkpoint path, 
               "shipped small diffusion model)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="binaural", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default=None, help="params.yaml to use")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def add_remaster_parsers(sub) -> None:
     p = sub.add_parser("remaster", help="remaster a folder of videos")
     p.add_argument("src")
     p.add_argument("dest")
@@ -83,25 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help=MODEL_HELP)
     p.set_defaults(func=cmd_demo)
 
-    add_synth_parser(sub)
-    add_schedule_parser(sub)
-    add_bench_parser(sub)
-    add_evaluate_parser(sub)
-    add_listen_parser(sub)
-
     p = sub.add_parser("train-detector", help="retrain the shipped detector (dvc repro)")
     p.set_defaults(func=cmd_train_detector)
-    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return command_parser([add_remaster_parsers, add_synth_parser, add_schedule_parser,
+                           add_bench_parser, add_evaluate_parser, add_listen_parser],
+                          description=__doc__, prog="binaural")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    prepare_environment()
-    try:
-        return args.func(args)
-    except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
-        print(f"binaural: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), argv)
 
 
 def entry() -> None:

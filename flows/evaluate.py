@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -22,30 +21,24 @@ DEFAULT_OUT = "eval"
 
 
 def load_detector(detector_cfg):
-    """The Ultralytics detector of params `detector` ('auto' device: a GPU when present)."""
-    import torch
+    """The detector of params `detector` (models.builders), for the systems that need one."""
+    from models.builders import build_detector
 
-    from models.detector import Detector
-
-    weights = Path(detector_cfg.weights)
-    if not weights.is_file() and weights.parent != Path("."):
-        raise FileNotFoundError(
-            f"{weights}: detector weights not found; the dsp system needs them (train them "
-            "with `binaural train-detector`, or leave dsp out: --systems mono,dsp-oracle)")
-    options = asdict(detector_cfg)
-    if options["device"] == "auto":
-        options["device"] = "cuda:0" if torch.cuda.is_available() else "cpu"
-    return Detector(**options)
+    try:
+        return build_detector(detector_cfg)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{exc}; the dsp and model systems need them (or leave them "
+                                "out: --systems mono,dsp-oracle)") from None
 
 
 def register_model_systems(params, model: str | None = None) -> None:
     """Add the generator's systems (`model`, `model-oracle`, `dsp-separate`) to the
     registry, the generator named by `model` or params generator.model (loaded lazily)."""
-    from flows.retrain import resolve_device
+    from flows.registry import resolve_model
     from models.generator_system import register_generator_systems
 
-    register_generator_systems(model or params.generator.model, params.generator,
-                               resolve_device(params.generator.device))
+    spec, label = resolve_model(model or params.generator.model)
+    register_generator_systems(spec, params.generator, label=label)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -172,14 +165,15 @@ def evaluate(
 
 
 def _print_summary(summary: dict) -> None:
-    from binaural.eval.suite import LEADING_METRICS, _finite
+    from binaural.eval.metrics import finite
+    from binaural.eval.suite import LEADING_METRICS
 
     table = summary["aggregate"].get("all", {})
     header = f"{'system':<14}" + "".join(f"{s.label:>18}" for s in LEADING_METRICS)
     print(f"\n{header}")
     for system, values in table.items():
         cells = "".join(
-            f"{'-' if _finite(values.get(s.key)) is None else f'{values[s.key]:.3f}':>18}"
+            f"{'-' if finite(values.get(s.key)) is None else f'{values[s.key]:.3f}':>18}"
             for s in LEADING_METRICS)
         print(f"{system:<14}{cells}")
     for reason in summary["failed"].values():
@@ -234,9 +228,9 @@ def add_evaluate_parser(subparsers) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m flows.evaluate ...`: the same as `binaural evaluate ...`."""
-    from flows.cli import main as cli_main
+    from flows.commands import module_main
 
-    return cli_main(["evaluate", *(sys.argv[1:] if argv is None else argv)])
+    return module_main(add_evaluate_parser, "evaluate", argv)
 
 
 if __name__ == "__main__":

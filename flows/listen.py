@@ -309,9 +309,9 @@ def add_listen_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m flows.listen ...`: the same as `binaural listen ...`."""
-    from flows.cli import main as cli_main
+    from flows.commands import module_main
 
-    return cli_main(["listen", *(sys.argv[1:] if argv is None else argv)])
+    return module_main(add_listen_parser, "listen", argv)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 METRIC_TAG = "eval."  # version tags eval.<group>.<metric> hold its held-out evaluation
@@ -111,3 +112,69 @@ def register_and_promote(run_id: str, artifact_path: str, name: str, tags: dict[
     return {"version": int(version.version), "promoted": better, "reason": reason,
             "champion": int(version.version) if better else
             (int(current.version) if current is not None else None)}
+
+
+# ---------------------------------------------------------------- which generator a spec names
+
+REGISTRY_PREFIX = "models:/"
+
+
+def resolve_registry(spec: str) -> tuple[Path, str]:
+    """A `models:/NAME@ALIAS` or `models:/NAME/VERSION` URI -> (local checkpoint, version
+    label "NAME/vN"), through the MLflow registry (MLFLOW_TRACKING_URI)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    body = spec[len(REGISTRY_PREFIX):]
+    client = MlflowClient()
+    if "@" in body:
+        name, alias = body.split("@", 1)
+        mv = client.get_model_version_by_alias(name, alias)
+    else:
+        name, version = body.rsplit("/", 1)
+        mv = client.get_model_version(name, version)
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{mv.version}"))
+    files = sorted(local.rglob("*.pt")) if local.is_dir() else [local]
+    if not files:
+        raise FileNotFoundError(f"{spec}: no checkpoint (*.pt) in the registered model")
+    return files[0], f"{name}/v{mv.version}"
+
+
+def resolve_model(spec: str) -> tuple[str, str | None]:
+    """A generator spec -> (local spec, registry label): registry URIs are resolved to the
+    checkpoint once (by the flow), so workers load a plain path; "dsp" and paths pass
+    through (a missing path is refused by models.builders.build_generator)."""
+    if spec.startswith(REGISTRY_PREFIX):
+        path, label = resolve_registry(spec)
+        return str(path), label
+    return spec, None
+
+
+def generator_identity(spec: str, label: str | None = None) -> str:
+    """What a spec names, without building the network: "dsp", or "<label>@<sha12>" of the
+    checkpoint (the `version` the built generator reports).
+
+    Raises:
+        FileNotFoundError: a checkpoint path that does not exist.
+    """
+    from models.builders import DSP
+    from models.generator import checkpoint_identity
+
+    local, found = resolve_model(spec)
+    if local == DSP:
+        return DSP
+    if not Path(local).is_file():
+        raise FileNotFoundError(f"{spec}: generator checkpoint not found (or use --model dsp)")
+    return checkpoint_identity(local, label or found)
+
+
+def load_generator(spec: str, hrtf, render, generator, device: str | None = None):
+    """The generator a spec names ("dsp", a checkpoint, a registry URI), built by
+    models.builders; `device` overrides params generator.device."""
+    from dataclasses import replace
+
+    from models.builders import build_generator
+
+    local, label = resolve_model(spec)
+    settings = replace(generator, device=device) if device else generator
+    return build_generator(local, hrtf, render, settings, label)

@@ -29,6 +29,7 @@ from prefect import flow, get_run_logger
 
 from binaural.io.video import VIDEO_SUFFIXES
 from flows.environment import prepare_environment
+from flows.params import Params
 
 SIDECAR_FOLDERS = ("truth",)  # synthesized scenes keep their truth beside the videos
 
@@ -58,7 +59,7 @@ def _digest(path: str) -> str | None:
 def generator_version(params, identity: str) -> str:
     """A short id of everything that shapes the outputs: generator (the checkpoint's
     content and its sampler settings), detector, settings. `identity` is
-    models.generator.generator_identity's ("dsp" for the renderer). It names the output
+    flows.registry.generator_identity's ("dsp" for the renderer). It names the output
     folder: a new
     generator re-does everything under a new version."""
     from models.detector import weights_digest
@@ -153,24 +154,28 @@ def log_to_mlflow(experiment: str, summary: dict, params, items: list[dict],
 def remaster(
     src: str,
     dest: str,
+    params: Params | None = None,
     params_file: str | None = None,
     ray_address: str | None = None,
     model: str | None = None,
 ) -> dict:
-    """Remaster every video in `src` into `dest`; returns the run summary. `model`
-    overrides params generator.model: "dsp", a checkpoint or models:/NAME@ALIAS."""
+    """Remaster every video in `src` into `dest`; returns the run summary. `params`: the
+    typed settings (default: read from `params_file`, itself defaulting to the project's
+    params.yaml: the entry point of deployments). `model` overrides params
+    generator.model: "dsp", a checkpoint or models:/NAME@ALIAS."""
     import ray
 
     from binaural.io.storage import open_location, write_bytes
     from flows.params import load_params
-    from models.generator import generator_identity, resolve_model
+    from flows.registry import generator_identity, resolve_model
     from tasks.actors import start_pools
     from tasks.items import ItemContext, settled_item
     from tasks.shards import remaster_shard
 
     logger = get_run_logger()
     t0 = time.perf_counter()
-    params = load_params(params_file)
+    if params is None:
+        params = load_params(params_file)
     if model:
         params = replace(params, generator=replace(params.generator, model=model))
     cfg = params.remaster

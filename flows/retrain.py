@@ -33,14 +33,6 @@ BASE_SYSTEMS = ("mono", "dsp", "dsp-oracle", "model")
 ORACLE_SYSTEMS = ("dsp-separate", "model-oracle")
 
 
-def resolve_device(requested: str) -> str:
-    import torch
-
-    if requested != "auto":
-        return requested
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
-
-
 def _records(path: str, split: str, limit: int = 0):
     from binaural.eval.datasets import load_dataset
 
@@ -80,7 +72,7 @@ def _log_samples(generator, scenes, sample_rate: int, out_dir: Path) -> list[Pat
     import numpy as np
 
     from binaural.io.audio import write_wav
-    from models.generator import generate_array
+    from binaural.spatial.generator import generate_array
 
     paths = []
     for scene in scenes[:SAMPLE_CLIPS]:
@@ -134,9 +126,10 @@ def retrain(
 
     from binaural.spatial.hrtf import load_sofa
     from flows.params import load_params
-    from flows.registry import PromotionRule, metric_tags, register_and_promote
+    from flows.registry import PromotionRule, load_generator, metric_tags, register_and_promote
     from flows.tracking import start_experiment
-    from models.generator import load_generator, save_checkpoint
+    from models.builders import resolve_device
+    from models.generator import save_checkpoint
     from models.generator_config import preset
     from models.generator_net import GeneratorNet
     from models.generator_train import (
@@ -222,8 +215,8 @@ def retrain(
         plots = work_dir / "plots"
         plots.mkdir(exist_ok=True)
         mlflow.log_artifact(str(_plot_history(state.history, plots / "loss.png")), "plots")
-        generator = load_generator(str(checkpoint), device, hrtf, params.render,
-                                   params.generator)
+        generator = load_generator(str(checkpoint), hrtf, params.render, params.generator,
+                                   device)
         for path in _log_samples(generator, val_scenes, cfg.sample_rate, plots):
             mlflow.log_artifact(str(path), "samples")
         run_id = run.info.run_id

@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from binaural.io.outputs import file_sha256
 from binaural.spatial.tracks import Detection
+from models.config import DetectorConfig
 
 log = logging.getLogger(__name__)
 
@@ -40,28 +40,19 @@ def weights_digest(path: str | Path) -> str:
     return file_sha256(path)[:16] if Path(path).is_file() else "unknown"
 
 
-@dataclass
 class Detector:
-    """A loaded detector; `track` runs the tracker over a stream of frames."""
+    """A loaded detector as params `detector` configures it (weights, thresholds, tracker,
+    threads, crop embedding); `track` runs the tracker over a stream of frames. `device`
+    is a resolved one ("cpu", "cuda:0"; models.builders.resolve_device)."""
 
-    weights: str
-    conf: float = 0.3
-    iou: float = 0.5
-    imgsz: int = 320
-    tracker: str = "bytetrack.yaml"
-    device: str = "cpu"
-    threads: int = 2
-    embed_size: int = 96
-    embed_every_s: float = 0.5
-    embed_max: int = 8
-
-    def __post_init__(self) -> None:
+    def __init__(self, cfg: DetectorConfig, device: str = "cpu") -> None:
         import torch
 
+        self.cfg, self.weights, self.device = cfg, cfg.weights, device
         _quiet_ultralytics()
         from ultralytics import YOLO
 
-        torch.set_num_threads(self.threads)  # `import ultralytics` drops torch to 1 thread
+        torch.set_num_threads(cfg.threads)  # `import ultralytics` drops torch to 1 thread
         self.model = YOLO(self.weights, task="detect")
         self.names: dict[int, str] = dict(self.model.names)
         self.version = f"{Path(self.weights).name}@{weights_digest(self.weights)}"
@@ -72,7 +63,7 @@ class Detector:
                              "cannot be embedded")
         self._feature_layer = int(head.f[-1])  # the deepest level the Detect head reads
         self.embedding_source = (f"{self.version}/cls+p{self._feature_layer}-mean"
-                                 f"@{self.embed_size}")
+                                 f"@{self.cfg.embed_size}")
         self._embedding_dim: int | None = None
 
     def crop(self, rgb: np.ndarray, box: Sequence[float]) -> np.ndarray | None:
@@ -86,7 +77,7 @@ class Detector:
         if x2 - x1 < MIN_CROP_PX or y2 - y1 < MIN_CROP_PX:
             return None
         piece = rgb[y1:y2, x1:x2]
-        size = self.embed_size
+        size = self.cfg.embed_size
         scale = size / max(piece.shape[:2])
         nw = max(1, round(piece.shape[1] * scale))
         nh = max(1, round(piece.shape[0] * scale))
@@ -125,7 +116,7 @@ class Detector:
     def embedding_dim(self) -> int:
         """n_classes + C: the length of embed()'s vectors."""
         if self._embedding_dim is None:
-            blank = np.full((self.embed_size, self.embed_size, 3), LETTERBOX_GREY, np.uint8)
+            blank = np.full((self.cfg.embed_size, self.cfg.embed_size, 3), LETTERBOX_GREY, np.uint8)
             self._embedding_dim = int(self.embed([blank]).shape[1])
         return self._embedding_dim
 
@@ -152,10 +143,10 @@ class Detector:
             result = self.model.track(
                 rgb[..., ::-1],  # Ultralytics takes numpy images as BGR
                 persist=not first,
-                tracker=self.tracker,
-                conf=self.conf,
-                iou=self.iou,
-                imgsz=self.imgsz,
+                tracker=self.cfg.tracker,
+                conf=self.cfg.conf,
+                iou=self.cfg.iou,
+                imgsz=self.cfg.imgsz,
                 device=self.device,
                 verbose=False,
             )[0]
@@ -174,7 +165,7 @@ class Detector:
                     )
                 )
                 last_t, count = sampled.get(int(tid), (-np.inf, 0))
-                if count < self.embed_max and t - last_t >= self.embed_every_s:
+                if count < self.cfg.embed_max and t - last_t >= self.cfg.embed_every_s:
                     crop = self.crop(rgb, xyxy)
                     if crop is not None:
                         pending.append((len(detections) - 1, crop))
@@ -187,7 +178,7 @@ class Detector:
     def detect(self, rgb: np.ndarray) -> list[tuple[str, float, tuple[float, ...]]]:
         """Plain detection on one RGB frame: (label, confidence, box)."""
         result = self.model.predict(
-            rgb[..., ::-1], conf=self.conf, iou=self.iou, imgsz=self.imgsz,
+            rgb[..., ::-1], conf=self.cfg.conf, iou=self.cfg.iou, imgsz=self.cfg.imgsz,
             device=self.device, verbose=False,
         )[0]
         return [

@@ -1,11 +1,13 @@
-"""Generators of both ear signals from the mono and the tracked sources, loaded by name.
+"""The diffusion generator of both ear signals (binaural.spatial.generator's protocol) and
+its checkpoints.
 
-    load_generator(spec, device, hrtf, render, generator) -> Generator
-        spec: "dsp" (the renderer alone), a checkpoint path, or an MLflow registry URI
-        "models:/NAME@ALIAS" / "models:/NAME/VERSION"
-    Generator.generate(mono_chunks, tracks, sample_rate, frame_size) -> iterator of (2, n)
-        float32 chunks whose lengths add up to the input's (streamed: memory is bounded by
-        generator.chunk_s, not the video's length)
+    load_diffusion_generator(path, device, hrtf, render, generator, label) -> DiffusionGenerator
+    DiffusionGenerator.generate(mono_chunks, tracks, sample_rate, frame_size) -> iterator of
+        (2, n) float32 chunks whose lengths add up to the input's (streamed: memory is bounded
+        by generator.chunk_s, not the video's length)
+
+Which generator a spec names ("dsp", a checkpoint, a registry URI) is decided by
+models.builders.build_generator and flows.registry.resolve_model.
 
 The diffusion generator works on windows of chunk_s overlapping by crossfade_s (raised-
 cosine crossfade); each window: the DSP hypotheses (models/hypotheses.py) -> STFT ->
@@ -16,19 +18,17 @@ it falls back to the renderer (straight ahead), and `fallback_reason` says so.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import torch
 
 from binaural.io.outputs import file_sha256
 from binaural.spatial.config import RenderConfig
+from binaural.spatial.generator import DEFAULT_FRAME_SIZE, DSPGenerator
 from binaural.spatial.hrtf import HRTFSet
-from binaural.spatial.render import drain
-from binaural.spatial.scene_render import build_spatializer, renderer_version
 from binaural.spatial.tracks import SourceTrack
 from models.config import GeneratorConfig
 from models.generator_config import ModelConfig
@@ -46,58 +46,7 @@ from models.sampling import get_sampler, karras_sigmas
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "binaural-generator/1"
-DEFAULT_FRAME_SIZE = (640, 360)  # frame (width, height) box sizes are relative to
 SILENT_RMS = 1e-7  # a window this quiet is passed through as the mixture render
-REGISTRY_PREFIX = "models:/"
-
-
-class Generator(Protocol):
-    name: str
-    version: str
-
-    def describe(self) -> dict: ...
-
-    def fallback_reason(self, tracks: Sequence[SourceTrack]) -> str | None: ...
-
-    def visual_use(self, tracks: Sequence[SourceTrack]) -> tuple[str, bool]: ...
-
-    def generate(self, mono_chunks: Iterable[np.ndarray], tracks: Sequence[SourceTrack],
-                 sample_rate: int, frame_size: tuple[int, int] = DEFAULT_FRAME_SIZE
-                 ) -> Iterator[np.ndarray]: ...
-
-
-def generate_array(generator: Generator, mono: np.ndarray, tracks: Sequence[SourceTrack],
-                   sample_rate: int, frame_size: tuple[int, int] = DEFAULT_FRAME_SIZE,
-                   chunk: int = 1 << 16) -> np.ndarray:
-    """A whole signal through a generator: (N,) -> (2, N) float32."""
-    pieces = (mono[i:i + chunk] for i in range(0, len(mono), chunk))
-    out = list(generator.generate(pieces, tracks, sample_rate, frame_size))
-    return np.concatenate(out, axis=1) if out else np.zeros((2, 0), np.float32)
-
-
-class DSPGenerator:
-    """The renderer alone: the pipeline's DSP renderer (binaural.spatial.scene_render) along the tracks."""
-
-    name = "dsp"
-
-    def __init__(self, hrtf: HRTFSet, render: RenderConfig):
-        self.hrtf, self.render = hrtf, render
-        self.version = renderer_version(hrtf, render)
-
-    def describe(self) -> dict:
-        return {"name": self.name, "version": self.version, "hrtf": self.hrtf.name,
-                "block": self.render.block}
-
-    def fallback_reason(self, tracks: Sequence[SourceTrack]) -> str | None:
-        return None
-
-    def visual_use(self, tracks: Sequence[SourceTrack]) -> tuple[str, bool]:
-        return "none (the renderer takes no visual condition)", False
-
-    def generate(self, mono_chunks, tracks, sample_rate, frame_size=DEFAULT_FRAME_SIZE):
-        # The pipeline's DSP renderer (room-aware, activity-gated as params render says).
-        yield from drain(build_spatializer(self.hrtf, list(tracks), self.render, sample_rate),
-                         mono_chunks)
 
 
 def crossfade_ramps(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +71,7 @@ class DiffusionGenerator:
         self.sampler = get_sampler(generator.sampler)
         self.sigmas = karras_sigmas(generator.steps, generator.sigma_min, generator.sigma_max)
         self.denoiser = GuidedDenoiser(self.net, generator.guidance)
+        self._fallback: DSPGenerator | None = None
 
     def describe(self) -> dict:
         s = self.settings
@@ -144,6 +94,10 @@ class DiffusionGenerator:
         return (f"used for {used} of {len(slots)} source(s); the others carry embeddings "
                 f"of {', '.join(other)}, the model was trained on {self.cfg.visual_source}",
                 True)
+
+    def last_run(self) -> dict:
+        """Where the last call fell back to the renderer, what the renderer found."""
+        return self._fallback.last_run() if self._fallback is not None else {}
 
     def fallback_reason(self, tracks: Sequence[SourceTrack]) -> str | None:
         if not tracks:
@@ -179,9 +133,10 @@ class DiffusionGenerator:
         if sample_rate != self.cfg.sample_rate:
             raise ValueError(f"model works at {self.cfg.sample_rate} Hz, got {sample_rate}")
         if not tracks:
-            yield from DSPGenerator(self.hrtf, self.render).generate(
-                mono_chunks, tracks, sample_rate, frame_size)
+            self._fallback = DSPGenerator(self.hrtf, self.render)
+            yield from self._fallback.generate(mono_chunks, tracks, sample_rate, frame_size)
             return
+        self._fallback = None
         tracks = list(tracks)
         stream = HypothesisStream(tracks, self.hrtf, self.cfg.max_sources, sample_rate,
                                   self.render.block, self.render.neighbours)
@@ -258,87 +213,23 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[GeneratorNet
     return net.to(device), dict(data.get("meta", {}))
 
 
-def file_digest(path: str | Path) -> str:
-    return file_sha256(path)[:12]
-
-
-def resolve_registry(spec: str) -> tuple[Path, str]:
-    """A `models:/NAME@ALIAS` or `models:/NAME/VERSION` URI -> (local checkpoint, version
-    label "NAME/vN"), through the MLflow registry (MLFLOW_TRACKING_URI)."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    body = spec[len(REGISTRY_PREFIX):]
-    client = MlflowClient()
-    if "@" in body:
-        name, alias = body.split("@", 1)
-        mv = client.get_model_version_by_alias(name, alias)
-    else:
-        name, version = body.rsplit("/", 1)
-        mv = client.get_model_version(name, version)
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{mv.version}"))
-    files = sorted(local.rglob("*.pt")) if local.is_dir() else [local]
-    if not files:
-        raise FileNotFoundError(f"{spec}: no checkpoint (*.pt) in the registered model")
-    return files[0], f"{name}/v{mv.version}"
-
-
-def _checkpoint(spec: str) -> tuple[Path, str | None]:
-    """A checkpoint spec (a path or a registry URI) -> (local file, registry label or None).
-
-    Raises:
-        FileNotFoundError: a checkpoint path that does not exist.
-    """
-    if spec.startswith(REGISTRY_PREFIX):
-        return resolve_registry(spec)
-    path = Path(spec)
-    if not path.is_file():
-        raise FileNotFoundError(f"{spec}: generator checkpoint not found (or use --model dsp)")
-    return path, None
-
-
-def resolve_model(spec: str) -> tuple[str, str | None]:
-    """A spec -> (local spec, registry label): registry URIs are resolved to the checkpoint
-    once (by the flow), so workers load a plain path; "dsp" and paths pass through.
-
-    Raises:
-        FileNotFoundError: a checkpoint path that does not exist.
-    """
-    if spec == "dsp":
-        return spec, None
-    path, label = _checkpoint(spec)
-    return str(path), label
-
-
-def generator_identity(spec: str, label: str | None = None) -> str:
-    """What a spec names, without building the network: "dsp", "<name>@<sha12>" of a
-    checkpoint, or "NAME/vN@<sha12>" of a registered version (the `version` that
-    load_generator's generator reports)."""
-    if spec == "dsp":
-        return "dsp"
-    path, found = _checkpoint(spec)
-    label = label or found
+def checkpoint_identity(path: str | Path, label: str | None = None) -> str:
+    """What a checkpoint is, without building the network: "<label>@<sha12>", the label a
+    registry version ("NAME/vN") or else the checkpoint's own name (the generator's
+    `version`)."""
+    path = Path(path)
     if label is None:
         meta = torch.load(path, map_location="cpu", weights_only=True).get("meta", {})
         label = meta.get("name", path.stem)
-    return f"{label}@{file_digest(path)}"
+    return f"{label}@{file_sha256(path)[:12]}"
 
 
-def load_generator(spec: str, device: str, hrtf: HRTFSet, render: RenderConfig,
-                   generator: GeneratorConfig, label: str | None = None) -> Generator:
-    """The generator a spec names (see the module docstring). `label` names a checkpoint
-    that was resolved from the registry elsewhere (resolve_model), e.g. "NAME/v3".
-
-    Raises:
-        FileNotFoundError: a checkpoint path that does not exist.
-    """
-    if spec == "dsp":
-        return DSPGenerator(hrtf, render)
-    path, found = _checkpoint(spec)
-    label = label or found
+def load_diffusion_generator(path: str | Path, device: str, hrtf: HRTFSet,
+                             render: RenderConfig, generator: GeneratorConfig,
+                             label: str | None = None) -> DiffusionGenerator:
+    """The diffusion generator of a local checkpoint; `label` names a registry version
+    ("NAME/v3") that the checkpoint was resolved from (flows.registry)."""
     net, meta = load_checkpoint(path, device)
-    digest = file_digest(path)
-    name = meta.get("name", path.stem)
-    version = f"{label or name}@{digest}"
-    return DiffusionGenerator(net, hrtf, render, generator, device, name=name, version=version,
-                              meta=meta)
+    name = meta.get("name", Path(path).stem)
+    return DiffusionGenerator(net, hrtf, render, generator, device, name=name,
+                              version=checkpoint_identity(path, label or name), meta=meta)

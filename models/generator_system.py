@@ -18,9 +18,10 @@ import numpy as np
 from binaural.eval.datasets import Record
 from binaural.eval.systems import EvalContext, register_system
 from binaural.io.audio import read_wav
+from binaural.spatial.generator import Generator, generate_array
 from binaural.spatial.render import direction_filter, spatialize
+from models.builders import build_generator
 from models.config import GeneratorConfig
-from models.generator import Generator, generate_array, load_generator
 
 
 def stems_path(record: Record) -> Path | None:
@@ -31,14 +32,15 @@ def stems_path(record: Record) -> Path | None:
     return path if path.is_file() else None
 
 
-def register_generator_systems(spec: str, generator: GeneratorConfig, device: str = "cpu",
-                               name: str = "model") -> None:
-    """Register `name`, `name`-oracle and dsp-separate for the generator `spec`."""
+def register_generator_systems(spec: str, generator: GeneratorConfig, name: str = "model",
+                               label: str | None = None) -> None:
+    """Register `name`, `name`-oracle and dsp-separate for the generator `spec` ("dsp" or
+    a local checkpoint; `label`: the registry version it was resolved from)."""
     loaded: dict[str, Generator] = {}
 
     def get(context: EvalContext) -> Generator:
         if "g" not in loaded:
-            loaded["g"] = load_generator(spec, device, context.hrtf, context.render, generator)
+            loaded["g"] = build_generator(spec, context.hrtf, context.render, generator, label)
         return loaded["g"]
 
     @register_system(name, f"generator {spec} ({generator.steps} steps) at the detected "

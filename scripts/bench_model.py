@@ -44,12 +44,12 @@ def _run(model: str, steps: int, sampler: str, seconds: float, threads: int, out
     torch.set_num_threads(threads)
     from binaural.spatial.config import RenderConfig
     from binaural.spatial.hrtf import load_sofa
+    from models.builders import build_generator
     from models.config import GeneratorConfig
-    from models.generator import load_generator
 
     hrtf = load_sofa(KEMAR, SR)
-    gen = load_generator(model, "cpu", hrtf, RenderConfig(),
-                         GeneratorConfig(steps=steps, sampler=sampler))
+    gen = build_generator(model, hrtf, RenderConfig(),
+                          GeneratorConfig(steps=steps, sampler=sampler, device="cpu"))
     rng = np.random.default_rng(0)
     t = np.arange(int(seconds * SR)) / SR
     mono = (0.2 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(t.size)).astype(

@@ -92,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--params", default=None, help="params.yaml (default: the project's)")
     args = p.parse_args(argv)
 
-    from flows.evaluate import load_detector
     from flows.params import load_params
+    from models.builders import build_detector
 
-    detector = load_detector(load_params(args.params).detector)
+    detector = build_detector(load_params(args.params).detector)
     failed = 0
     for folder in args.folders:
         written, skipped, errors = embed_folder(Path(folder), detector)

@@ -71,21 +71,21 @@ def remaster_one(video: str, out_dir: str, fps: float | None) -> dict:
     """Runs in a fresh process: the stages as the actors run them; peak RSS back."""
     from dataclasses import replace
 
-    from binaural.pipeline.stages import localize_video, render_video
+    from binaural.pipeline.stages import render_video
     from binaural.spatial.hrtf import load_sofa
+    from binaural.spatial.localization import localize_video
     from flows.params import load_params
-    from models.detector import Detector
+    from models.builders import build_detector, build_generator
 
     params = load_params()
     scene = replace(params.scene, fps=fps) if fps else params.scene
-    d = params.detector
-    detector = Detector(weights=d.weights, conf=d.conf, iou=d.iou, imgsz=d.imgsz,
-                        device="cpu", threads=d.threads)
+    detector = build_detector(replace(params.detector, device="cpu"))
     hrtf = load_sofa(params.render.hrtf, scene.sample_rate)
+    generator = build_generator("dsp", hrtf, params.render, params.generator)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
     loc = localize_video(video, detector, scene, params.localize)
-    report = render_video(video, loc, hrtf, out_dir, Path(video).stem, scene, params.render,
+    report = render_video(video, loc, generator, out_dir, Path(video).stem, scene,
                           params.evaluate)
     return {"video": video, "duration_s": report["duration_s"],
             "wall_s": round(time.perf_counter() - t0, 1), "timings_s": report["timings_s"],

@@ -5,12 +5,13 @@ layout, read by binaural.eval.datasets.load_dataset as paired folders).
     python scripts/make_generator_data.py val   data/generator/val   --scenes 32  --seed 12
     python scripts/make_generator_data.py test  data/generator/test  --scenes 36  --seed 13
 
-train/val: 4 s scenes at 320x180, 10 fps (the generator never looks at the pixels, only at
-the truth's boxes, which scale with the frame), 1-3 sources (35/45/20 %), heads drawn from
-the training heads (KEMAR, SONICOM example 1). test: 6 s at 640x360, 25 fps (what the
-detector was trained on), 1 or 2 sources (40/60 %), the held-out head (SONICOM example 2),
-with each source's true-mono stem written beside the truth (`truth/<id>.stems.wav`, one
-channel per source, in the truth's source order): the separated-source oracle renders them.
+The recipe is params.yaml's `generator_data` section (binaural.synth.config.
+GeneratorDataConfig): train/val scenes of train_duration_s at train_size and train_fps,
+train_source_mix, heads drawn from train_heads; test scenes of test_duration_s at
+test_size and test_fps (what the detector was trained on), test_source_mix, on the
+held-out test_head, with each source's true-mono stem written beside the truth
+(`truth/<id>.stems.wav`, one channel per source, in the truth's source order): the
+separated-source oracle renders them.
 
 The stems are recomputed with synthesis v1's own functions (plan_scene, render_source,
 propagate) from the scene's seed and checked against the written binaural truth.
@@ -31,14 +32,11 @@ from binaural.spatial.geometry import Camera
 from binaural.spatial.heads import load_heads
 from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.render import direction_filter, propagate, spatialize
-from binaural.synth.config import SynthConfig
+from binaural.synth.config import GeneratorDataConfig, SynthConfig
 from binaural.synth.scenes import PEAK_LEVEL, plan_scene, scene_seed, synthesize_scene, trajectory
 from binaural.synth.source_audio import render_source
 
-TRAIN_HEADS = ("/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa",
-               "pkg:spatialaudiometrics/example_sofa_1.sofa")
-HELDOUT_HEAD = "pkg:spatialaudiometrics/example_sofa_2.sofa"
-SOURCE_MIX = {"train": (0.35, 0.45, 0.20), "val": (0.35, 0.45, 0.20), "test": (0.4, 0.6)}
+KINDS = ("train", "val", "test")
 MAX_STEM_MISMATCH = 1e-3  # max |recomputed - written| binaural, relative to its peak
 
 
@@ -69,15 +67,20 @@ def scene_stems(cfg: SynthConfig, hrtf: HRTFSet, seed: int, sources: int,
     return (stems * scale).astype(np.float32)
 
 
-def make_set(kind: str, out: Path, scenes: int, seed: int) -> None:
+def make_set(kind: str, out: Path, scenes: int, seed: int,
+             recipe: GeneratorDataConfig | None = None) -> None:
+    """`scenes` scenes of one kind (train, val, test) from `seed`, by `recipe` (default:
+    GeneratorDataConfig's); scenes already written are kept."""
+    recipe = recipe or GeneratorDataConfig()
     test = kind == "test"
-    base = SynthConfig()
+    (width, height) = recipe.test_size if test else recipe.train_size
+    mix = np.asarray(recipe.test_source_mix if test else recipe.train_source_mix)
     cfg = dataclasses.replace(
-        base, max_sources=3, duration_s=6.0 if test else 4.0,
-        width=640 if test else 320, height=360 if test else 180,
-        video_fps=25 if test else 10)
-    heads = load_heads([HELDOUT_HEAD] if test else TRAIN_HEADS, cfg.sample_rate)
-    mix = np.asarray(SOURCE_MIX[kind])
+        SynthConfig(),
+        max_sources=max(len(recipe.train_source_mix), len(recipe.test_source_mix)),
+        duration_s=recipe.test_duration_s if test else recipe.train_duration_s,
+        width=width, height=height, video_fps=recipe.test_fps if test else recipe.train_fps)
+    heads = load_heads([recipe.test_head] if test else recipe.train_heads, cfg.sample_rate)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     for i in range(scenes):
@@ -100,12 +103,16 @@ def make_set(kind: str, out: Path, scenes: int, seed: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("kind", choices=sorted(SOURCE_MIX))
+    p.add_argument("kind", choices=KINDS)
     p.add_argument("out")
     p.add_argument("--scenes", type=int, required=True)
     p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--params", default=None, help="params.yaml (default: the project's)")
     args = p.parse_args(argv)
-    make_set(args.kind, Path(args.out), args.scenes, args.seed)
+    from flows.params import load_params
+
+    make_set(args.kind, Path(args.out), args.scenes, args.seed,
+             load_params(args.params).generator_data)
     return 0
 
 

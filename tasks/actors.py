@@ -5,8 +5,6 @@ Thin glue: each method forwards paths and small records to binaural.pipeline.sta
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import ray
 
 from binaural.eval.config import EvaluateConfig
@@ -15,29 +13,21 @@ from binaural.spatial.config import LocalizeConfig, RenderConfig
 from models.config import DetectorConfig, GeneratorConfig
 
 
-def resolve_device(requested: str) -> str:
-    """'auto' -> the GPU Ray gave this actor, if any, else the CPU."""
-    if requested != "auto":
-        return requested
-    return "cuda:0" if ray.get_gpu_ids() else "cpu"
-
-
 class DetectorWorker:
     """Holds one Ultralytics detector; localizes the sources of one video per call."""
 
     def __init__(self, detector: DetectorConfig, scene: SceneConfig, localize: LocalizeConfig):
-        from models.detector import Detector
+        from models.builders import build_detector
 
-        options = asdict(detector)
-        options["device"] = resolve_device(detector.device)
-        self.detector = Detector(**options)
+        self.detector = build_detector(detector)
         self.scene, self.localize_cfg = scene, localize
 
-    def localize(self, path: str):
-        from binaural.pipeline.stages import localize_video
+    def localize(self, path: str, source: str | None = None):
+        """`source` (the archive key or URI) names the video in warnings."""
+        from binaural.spatial.localization import localize_video
 
         # A fresh tracker state per video: persist=False on the first frame.
-        return localize_video(path, self.detector, self.scene, self.localize_cfg)
+        return localize_video(path, self.detector, self.scene, self.localize_cfg, source)
 
     def pid(self) -> int:
         import os
@@ -57,26 +47,18 @@ class RendererWorker:
 
         self.hrtf = load_sofa(render.hrtf, scene.sample_rate)
         self.render_cfg, self.scene, self.evaluate = render, scene, evaluate
-        self.generator = None
-        if model != "dsp":
-            from models.generator import load_generator
+        from models.builders import build_generator
 
-            settings = generator or GeneratorConfig()
-            self.generator = load_generator(model, resolve_device(settings.device), self.hrtf,
-                                            render, settings, label=label)
+        self.generator = build_generator(model, self.hrtf, render, generator or GeneratorConfig(),
+                                         label)
 
     def render(self, path: str, loc, dest_dir: str, name: str, reference: str | None,
                source: str | None = None):
-        """`source` (the archive key or URI) replaces the local working copy's path in
-        the report."""
+        """`source` (the archive key or URI) names the video in the report."""
         from binaural.pipeline.stages import render_video, write_report
 
-        report = render_video(path, loc, self.hrtf, dest_dir, name, self.scene,
-                              self.render_cfg, self.evaluate, reference,
-                              generator=self.generator)
-        if source:
-            report["input"] = source
-            report["warnings"] = [w.replace(path, source) for w in report["warnings"]]
+        report = render_video(path, loc, self.generator, dest_dir, name, self.scene,
+                              self.evaluate, reference, source)
         write_report(dest_dir, report)
         return report
 
@@ -97,7 +79,7 @@ def actor_options(cpus: float, gpus: float, max_restarts: int, max_task_retries:
 
 def start_pools(params, actors: int, model: str = "dsp", label: str | None = None):
     """Create `actors` detector and renderer actors; returns two lists of handles.
-    `model`/`label`: the generator the renderers load (models.generator.resolve_model)."""
+    `model`/`label`: the generator the renderers load (flows.registry.resolve_model)."""
     cfg = params.remaster
     retry = (cfg.max_restarts, cfg.max_task_retries)
     # Every actor must fit at once, or a restarted actor waits forever for a CPU that a

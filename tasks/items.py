@@ -151,7 +151,7 @@ def process_item(key: str, ctx: ItemContext, detector, renderer) -> dict:
             return {**base, "status": "skipped", "reason": "claimed by another run"}
         try:
             reference = _fetch_reference(src, ctx.src_uri, key, work)
-            localization = detector.localize.remote(str(local))
+            localization = detector.localize.remote(str(local), source_id)
             report = ray.get(renderer.render.remote(str(local), localization, str(work / "out"),
                                                     name, reference, source_id))
             outputs = ray.get(publish_outputs.remote(str(work / "out"), name, ctx.dest_uri,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -19,11 +21,9 @@ def _iou(a, b) -> float:
 
 @pytest.fixture(scope="module")
 def detector():
-    from models.detector import Detector
+    from models.builders import build_detector
 
-    cfg = load_params().detector
-    return Detector(weights=cfg.weights, conf=cfg.conf, iou=cfg.iou, imgsz=cfg.imgsz,
-                    device="cpu", threads=2)
+    return build_detector(replace(load_params().detector, device="cpu", threads=2))
 
 
 def test_detector_knows_the_source_classes(detector):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +21,9 @@ from embed_truth import embed_folder  # noqa: E402
 
 @pytest.fixture(scope="module")
 def detector():
-    from models.detector import Detector
+    from models.builders import build_detector
 
-    options = asdict(load_params().detector) | {"device": "cpu", "threads": 1}
-    return Detector(**options)
+    return build_detector(replace(load_params().detector, device="cpu", threads=1))
 
 
 def test_each_true_source_gets_its_crops_embedding_and_a_rerun_skips(detector, tmp_path):

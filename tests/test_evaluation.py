@@ -257,7 +257,7 @@ def test_saved_outputs_are_rescored_as_systems(dataset, evaluated, context, tmp_
 
 def test_direction_against_the_reference_needs_no_choice_of_source() -> None:
     from binaural.eval.direction import DirectionTrack
-    from binaural.eval.suite import direction_vs_reference_deg
+    from binaural.eval.metrics import direction_vs_reference_deg
 
     t = np.arange(6, dtype=float)
     ref = DirectionTrack(t, np.array([30.0, 30, -20, -20, 10, 0]), np.zeros(6), np.zeros(6),

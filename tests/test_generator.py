@@ -8,19 +8,13 @@ import pytest
 import torch
 
 from binaural.spatial.config import RenderConfig
+from binaural.spatial.generator import DSPGenerator, generate_array
 from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.render import direction_filter, spatialize
 from binaural.spatial.tracks import SourceTrack
+from flows.registry import generator_identity, load_generator
 from models.config import GeneratorConfig, TrainConfig
-from models.generator import (
-    DiffusionGenerator,
-    DSPGenerator,
-    generate_array,
-    generator_identity,
-    load_checkpoint,
-    load_generator,
-    save_checkpoint,
-)
+from models.generator import DiffusionGenerator, load_checkpoint, save_checkpoint
 from models.generator_config import ModelConfig, preset
 from models.generator_features import (
     SlotConditions,
@@ -166,13 +160,13 @@ def test_checkpoint_round_trip_restores_config_and_output(net, kemar, tmp_path) 
     tracks = [track(30.0, "guitar")]
     settings = GeneratorConfig(steps=2, chunk_s=1.0, crossfade_s=0.1)
     a = generate_array(DiffusionGenerator(net, kemar, RENDER, settings), mono, tracks, SR)
-    gen = load_generator(str(path), "cpu", kemar, RENDER, settings)
+    gen = load_generator(str(path), kemar, RENDER, settings, "cpu")
     assert gen.version.startswith("g-tiny@") and gen.describe()["steps"] == 2
     assert generator_identity(str(path)) == gen.version
     assert generator_identity("dsp") == "dsp"
     assert np.array_equal(a, generate_array(gen, mono, tracks, SR))
     with pytest.raises(FileNotFoundError):
-        load_generator(str(tmp_path / "missing.pt"), "cpu", kemar, RENDER, settings)
+        load_generator(str(tmp_path / "missing.pt"), kemar, RENDER, settings, "cpu")
     with pytest.raises(ValueError):
         load_checkpoint(save_plain(tmp_path / "other.pt"))
 

@@ -12,13 +12,15 @@ from flows.registry import (
     CHALLENGER,
     CHAMPION,
     PromotionRule,
+    generator_identity,
+    load_generator,
     metric_tags,
     register_and_promote,
     version_metrics,
 )
 from flows.tracking import start_experiment
 from models.config import GeneratorConfig
-from models.generator import generator_identity, load_generator, save_checkpoint
+from models.generator import save_checkpoint
 from models.generator_config import preset
 from models.generator_net import GeneratorNet
 
@@ -79,15 +81,15 @@ def test_register_alias_and_promote_only_when_better(tmp_path, kemar) -> None:
     assert int(champion.version) == 3
     assert version_metrics(champion, "2") == {"tf_ild_error_db": 5.0, "tf_ipd_error_rad": 0.4}
 
-    gen = load_generator(f"models:/{name}@{CHAMPION}", "cpu", kemar, RenderConfig(),
-                         GeneratorConfig(steps=2))
+    gen = load_generator(f"models:/{name}@{CHAMPION}", kemar, RenderConfig(),
+                         GeneratorConfig(steps=2), "cpu")
     assert gen.version.startswith(f"{name}/v3@")
     assert generator_identity(f"models:/{name}@{CHAMPION}") == gen.version
-    assert load_generator(f"models:/{name}/2", "cpu", kemar, RenderConfig(),
-                          GeneratorConfig()).version.startswith(f"{name}/v2@")
+    assert load_generator(f"models:/{name}/2", kemar, RenderConfig(), GeneratorConfig(),
+                          "cpu").version.startswith(f"{name}/v2@")
     with pytest.raises(mlflow.exceptions.MlflowException):
-        load_generator(f"models:/{name}@nobody", "cpu", kemar, RenderConfig(),
-                       GeneratorConfig())
+        load_generator(f"models:/{name}@nobody", kemar, RenderConfig(), GeneratorConfig(),
+                       "cpu")
 
 
 @pytest.mark.slow
@@ -103,16 +105,16 @@ def test_retrain_flow_trains_evaluates_registers_and_resumes(tmp_path) -> None:
         "make_generator_data", "scripts/make_generator_data.py")
     data = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(data)
-    from dataclasses import asdict
+    from dataclasses import replace
 
     from flows.params import load_params
-    from models.detector import Detector
+    from models.builders import build_detector
 
     spec = importlib.util.spec_from_file_location("embed_truth", "scripts/embed_truth.py")
     embed = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(embed)
     embed_folder = embed.embed_folder
-    detector = Detector(**asdict(load_params().detector) | {"device": "cpu"})
+    detector = build_detector(replace(load_params().detector, device="cpu"))
     for kind, scenes in (("train", 3), ("val", 1), ("test", 1)):
         data.make_set(kind, tmp_path / kind, scenes, seed=21)
         assert embed_folder(tmp_path / kind, detector)[0] == scenes  # the visual condition

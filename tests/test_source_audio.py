@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from binaural import source_audio
+from binaural.synth import source_audio
 from binaural.synth.source_audio import (
     INSTRUMENTS,
     KNOWN_CLASSES,

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from binaural import sprites
+from binaural.synth import sprites
 from binaural.synth.sprites import (
     SPRITE_ASPECT,
     SPRITE_CLASSES,

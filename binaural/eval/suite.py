@@ -1,8 +1,7 @@
 """Per-clip evaluation of binaural systems against a reference (docs/formats.md, EVAL_DIR).
 
     metrics:   METRICS (leading: TF cue errors, LSD, direction errors, collapse; beside them
-               the FAIR-Play and Richard et al. sets), reference_metrics,
-               reference_free_metrics
+               the FAIR-Play and Richard et al. sets), computed by binaural.eval.metrics
     one clip:  evaluate_clip (every system of binaural.eval.systems, every metric) ->
                write_clip_folder (wavs, reference, frame, muted video, info.json)
 
@@ -13,49 +12,30 @@ code: no Prefect, Ray or MLflow (flows/evaluate.py drives it).
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
 import numpy as np
 
-from binaural.eval.config import EvaluateConfig
-from binaural.eval.cues import (
-    AzimuthTable,
-    ild_direction_track,
-    median_direction_error_deg,
-    tf_ild_error_db,
-    tf_ipd_error_rad,
-)
 from binaural.eval.datasets import Record
-from binaural.eval.direction import DirectionTrack, collapse_score_db, direction_track
-from binaural.eval.distances import (
-    envelope_distance,
-    fairplay_stft_distance,
-    magnitude_distance,
-    phase_difference_distance,
-    snr_db,
-)
-from binaural.eval.spectral import (
-    amplitude_distance,
-    log_spectral_distance_db,
-    mrstft_distance,
-    phase_error_rad,
-    wave_l2,
+from binaural.eval.direction import DirectionTrack
+from binaural.eval.metrics import (
+    direction_vs_reference_deg,
+    finite,
+    reference_free_metrics,
+    reference_metrics,
 )
 from binaural.eval.systems import Clip, EvalContext, SystemSpec, sounding_tracks
 from binaural.io.audio import write_wav
 from binaural.io.outputs import atomic_path, write_json
 from binaural.io.video import MediaError, copy_video_stream, iter_frames
-from binaural.pipeline.stages import dominant_azimuth
-from binaural.spatial.tracks import SourceTrack
+from binaural.spatial.tracks import SourceTrack, dominant_azimuth
 
 log = logging.getLogger(__name__)
 
 FRAME_SEARCH_FPS = 4.0  # frames decoded per second when looking for the middle frame
-WAVE_L2_SCALE = 1e3  # the literature reports wave L2 x 10^3
 
 # ---------------------------------------------------------------- metrics
 
@@ -96,77 +76,6 @@ RICHARD_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("mrstft_distance", "MR-STFT"),
 )
 METRICS: tuple[MetricSpec, ...] = LEADING_METRICS + FAIRPLAY_METRICS + RICHARD_METRICS
-
-MetricFn = Callable[[np.ndarray, np.ndarray, int, EvaluateConfig], float]
-
-
-def _wave_l2_x1e3(pred: np.ndarray, ref: np.ndarray, sr: int, cfg: EvaluateConfig) -> float:
-    return WAVE_L2_SCALE * wave_l2(pred, ref, sr, cfg)
-
-
-REFERENCE_METRIC_FNS: dict[str, MetricFn] = {
-    "tf_ild_error_db": tf_ild_error_db,
-    "tf_ipd_error_rad": tf_ipd_error_rad,
-    "lsd_db": log_spectral_distance_db,
-    "stft_distance": fairplay_stft_distance,
-    "envelope_distance": envelope_distance,
-    "magnitude_distance": magnitude_distance,
-    "phase_difference_rad": phase_difference_distance,
-    "snr_db": snr_db,
-    "wave_l2_x1e3": _wave_l2_x1e3,
-    "amplitude_distance": amplitude_distance,
-    "phase_error_rad": phase_error_rad,
-    "mrstft_distance": mrstft_distance,
-}
-
-
-def _finite(value: float | None) -> float | None:
-    """JSON-safe: NaN and infinities become None."""
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
-def reference_metrics(
-    pred: np.ndarray, ref: np.ndarray, sample_rate: int, cfg: EvaluateConfig
-) -> dict[str, float | None]:
-    """Every metric against the reference (same shape, same rate)."""
-    return {key: _finite(fn(pred, ref, sample_rate, cfg))
-            for key, fn in REFERENCE_METRIC_FNS.items()}
-
-
-def reference_free_metrics(
-    binaural: np.ndarray,
-    sample_rate: int,
-    cfg: EvaluateConfig,
-    ild_table: AzimuthTable,
-    visual_tracks: Sequence[SourceTrack],
-) -> tuple[dict[str, float | None], DirectionTrack]:
-    """Direction error from ITD and from ILD against the dominant visible source (median
-    over windows; None without visual tracks), and the collapse score."""
-    track = direction_track(binaural, sample_rate, cfg)
-    metrics: dict[str, float | None] = {"collapse_score_db": _finite(collapse_score_db(binaural))}
-    if visual_tracks:
-        seen = dominant_azimuth(list(visual_tracks), track.times_s)
-        itd_error = median_direction_error_deg(track, seen)
-        ild_error = median_direction_error_deg(ild_direction_track(track, ild_table), seen)
-    else:
-        itd_error = ild_error = None
-    metrics["direction_error_itd_deg"] = itd_error
-    metrics["direction_error_ild_deg"] = ild_error
-    return metrics, track
-
-
-def direction_vs_reference_deg(track: DirectionTrack, reference: DirectionTrack
-                               ) -> float | None:
-    """Median |azimuth heard in the output - azimuth heard in the reference| (ITD, deg)
-    over the windows where both have a valid estimate: where the result sounds against
-    where the truth sounds, window by window. With several sounding sources the heard
-    direction of the truth need not be the dominant visible source's, which the direction
-    errors above are scored against; this one needs no choice of source."""
-    if track.times_s.shape != reference.times_s.shape:
-        raise ValueError("direction tracks of different windowing")
-    heard = np.where(np.asarray(reference.valid, bool), reference.azimuth_deg, np.nan)
-    return _finite(median_direction_error_deg(track, heard))
-
 
 # ---------------------------------------------------------------- one clip
 
@@ -234,7 +143,7 @@ def evaluate_clip(record: Record, context: EvalContext, systems: Sequence[System
     return ClipResult(
         clip_id=record.id, n_sources=clip.n_sources, duration_s=clip.duration_s,
         mono_source=clip.mono_source, direction_reference=direction_reference,
-        visual_tracks=visual, visual_azimuth_deg=_finite(float(middle[0])),
+        visual_tracks=visual, visual_azimuth_deg=finite(float(middle[0])),
         metrics=metrics, directions=directions, reference_metrics=ref_free,
         reference_direction=ref_direction, skipped=skipped, audio=audio,
     )

@@ -27,9 +27,9 @@ from binaural.eval.truth import load_truth
 from binaural.io.audio import read_wav
 from binaural.io.config import SceneConfig
 from binaural.io.video import iter_audio
-from binaural.pipeline.stages import Localization, Tracker, localize_video
 from binaural.spatial.config import LocalizeConfig, RenderConfig
 from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.localization import Localization, Tracker, localize_video
 from binaural.spatial.scene_render import render_scene
 from binaural.spatial.tracks import SourceTrack
 

@@ -158,3 +158,16 @@ def build_tracks(
         )
     candidates.sort(key=lambda c: -c[0])
     return [t for _, t in candidates[:max_sources]]
+
+
+def dominant_azimuth(tracks: list[SourceTrack], times_s: np.ndarray) -> np.ndarray:
+    """Azimuth of the source expected loudest (nearest) at each time; NaN where none."""
+    best = np.full(len(times_s), np.inf)
+    az = np.full(len(times_s), np.nan)
+    for tr in tracks:
+        inside = (times_s >= tr.times_s[0]) & (times_s <= tr.times_s[-1])
+        d = np.interp(times_s, tr.times_s, tr.distance_m)
+        better = inside & (d < best)
+        az[better] = np.interp(times_s[better], tr.times_s, tr.azimuth_deg)
+        best[better] = d[better]
+    return az

@@ -161,3 +161,18 @@ class GeneratorDataConfig:
     train_seed: int = 11
     val_seed: int = 12
     test_seed: int = 13
+    # The recipe. train and val: short small scenes on the training heads (the generator
+    # never looks at the pixels, only at the truth's boxes, which scale with the frame);
+    # test: the detector's frame size and rate, on the held-out head. source_mix: the
+    # probabilities of 1, 2, 3... sources per scene.
+    train_heads: tuple[str, ...] = ("/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa",
+                                    "pkg:spatialaudiometrics/example_sofa_1.sofa")
+    train_duration_s: float = 4.0
+    train_size: tuple[int, int] = (320, 180)
+    train_fps: int = 10
+    train_source_mix: tuple[float, ...] = (0.35, 0.45, 0.20)
+    test_head: str = "pkg:spatialaudiometrics/example_sofa_2.sofa"
+    test_duration_s: float = 6.0
+    test_size: tuple[int, int] = (640, 360)
+    test_fps: int = 25
+    test_source_mix: tuple[float, ...] = (0.4, 0.6)
