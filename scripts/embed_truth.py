@@ -34,9 +34,9 @@ from binaural.spatial.tracks import SourceTrack
 def source_embeddings(video: Path, tracks: list[SourceTrack], detector) -> list[list | None]:
     """Mean crop embedding per truth source (None for one never visible in a frame)."""
     crops: list[list[np.ndarray]] = [[] for _ in tracks]
-    for t, rgb in iter_frames(video, 1.0 / detector.embed_every_s):
+    for t, rgb in iter_frames(video, 1.0 / detector.cfg.embed_every_s):
         for j, tr in enumerate(tracks):
-            if len(crops[j]) >= detector.embed_max or not tr.times_s[0] <= t <= tr.times_s[-1]:
+            if len(crops[j]) >= detector.cfg.embed_max or not tr.times_s[0] <= t <= tr.times_s[-1]:
                 continue
             box = [float(np.interp(t, tr.times_s, tr.boxes[:, i])) for i in range(4)]
             crop = detector.crop(rgb, box)

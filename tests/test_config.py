@@ -6,18 +6,31 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+import yaml
 
-from flows.params import Params, load_params, params_from_mapping
+from flows.params import DEFAULT_PARAMS, Params, load_params, params_from_mapping
 
 
-def test_project_params_load_into_every_section():
+def test_every_key_of_params_yaml_reaches_its_typed_section():
+    """Each value written in params.yaml is the value of its dataclass field (lists as
+    tuples), and each section of params.yaml is a field of Params: nothing is dropped or
+    read under another name."""
+    raw = yaml.safe_load(DEFAULT_PARAMS.read_text())
     params = load_params()
-    assert isinstance(params, Params)
-    assert params.scene.sample_rate == 48000
-    assert params.evaluate.itd_band_hz == (150.0, 1500.0)
-    assert params.localize.class_map["person"] == "person"
-    for f in dataclasses.fields(Params):
-        assert dataclasses.is_dataclass(getattr(params, f.name))
+    assert set(raw) == {f.name for f in dataclasses.fields(Params)}
+    resolved_paths = {("detector", "weights"), ("render", "hrtf"), ("render", "activity_model"),
+                      ("render", "reverb_model"), ("synth", "hrtf"), ("train_detector", "model"),
+                      ("generator", "model"), ("train", "init")}
+    for section, values in raw.items():
+        typed = getattr(params, section)
+        for key, value in (values or {}).items():
+            got = getattr(typed, key)
+            if (section, key) in resolved_paths:
+                assert str(got).endswith(str(value)), (section, key)
+            elif isinstance(value, list):
+                assert got == tuple(tuple(v) if isinstance(v, list) else v for v in value)
+            else:
+                assert got == value, (section, key)
 
 
 def test_unknown_keys_and_sections_are_refused():
@@ -27,10 +40,19 @@ def test_unknown_keys_and_sections_are_refused():
         params_from_mapping({"scenes": {}})
 
 
-def test_configs_are_frozen():
+def test_an_empty_file_gives_the_defaults_and_bad_values_are_refused():
+    assert params_from_mapping({}) == Params()
+    with pytest.raises(ValueError, match="generator.sampler"):
+        params_from_mapping({"generator": {"sampler": "ddpm"}})
+    with pytest.raises(ValueError, match="synth.room"):
+        params_from_mapping({"synth": {"room": "cathedral"}})
+
+
+def test_configs_are_frozen_and_hashable():
     params = load_params()
     with pytest.raises(dataclasses.FrozenInstanceError):
         params.scene.fps = 10  # type: ignore[misc]
+    hash(params.evaluate)  # YAML lists became tuples
 
 
 def test_model_and_data_paths_resolve_against_the_project(tmp_path, monkeypatch):

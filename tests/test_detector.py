@@ -66,7 +66,7 @@ def test_a_crop_is_letterboxed_to_the_embedding_size(detector):
     rgb = np.zeros((180, 320, 3), np.uint8)
     rgb[20:120, 40:90] = 200  # a 50 x 100 box
     crop = detector.crop(rgb, (40.0, 20.0, 90.0, 120.0))
-    size = detector.embed_size
+    size = detector.cfg.embed_size
     assert crop.shape == (size, size, 3) and crop.dtype == np.uint8
     assert np.all(crop[:, size // 2] == 200)  # the box fills the height...
     assert np.all(crop[:, 0] == 114) and np.all(crop[:, -1] == 114)  # ...grey at the sides
@@ -102,8 +102,8 @@ def test_tracking_embeds_a_bounded_sample_of_each_track(detector):
               for k in range(30)]
     detections = detector.track(frames)
     embedded = [d for d in detections if d.embedding is not None]
-    assert 1 <= len(embedded) <= detector.embed_max
+    assert 1 <= len(embedded) <= detector.cfg.embed_max
     times = np.array([d.t for d in embedded])
-    assert np.all(np.diff(times) >= detector.embed_every_s - 1e-9)
+    assert np.all(np.diff(times) >= detector.cfg.embed_every_s - 1e-9)
     assert all(d.embedding.shape == (detector.embedding_dim,) for d in embedded)
     assert detector.embedding_source.startswith(detector.version)

@@ -46,10 +46,16 @@ def champion(tmp_path_factory) -> str:
     return f"models:/{NAME}@{CHAMPION}"
 
 
+STEPS = 3  # not the shipped setting: the report must state what this run used
+
+
 def test_remaster_with_a_registered_model(archive, champion, tmp_path):
+    from flows.params import load_params
     from flows.remaster import remaster
 
-    summary = remaster(str(archive), str(tmp_path), model=champion)
+    params = load_params()
+    params = replace(params, generator=replace(params.generator, steps=STEPS))
+    summary = remaster(str(archive), str(tmp_path), params=params, model=champion)
     assert len(summary["done"]) == 1, summary["failed"]
     version = summary["version"]
     assert version.startswith(f"{NAME}-v1-")
@@ -59,7 +65,8 @@ def test_remaster_with_a_registered_model(archive, champion, tmp_path):
     gen = report["generator"]
     assert gen["version"] == summary["generator"]
     assert gen["name"] == "generator-tiny" and gen["size"] == "tiny"
-    assert gen["steps"] == 8 and gen["sampler"] == "euler" and gen["fallback"] is None
+    assert gen["steps"] == STEPS and gen["sampler"] == params.generator.sampler
+    assert gen["fallback"] is None
     audio, sr = read_wav(tmp_path / version / f"{name}.binaural.wav")
     assert audio.shape[0] == 2 and np.isfinite(audio).all()
     assert abs(audio.shape[1] / sr - report["duration_s"]) < 1e-3
@@ -68,17 +75,33 @@ def test_remaster_with_a_registered_model(archive, champion, tmp_path):
 
     run = mlflow.get_run(summary["mlflow_run_id"])
     assert run.data.params["generator"] == summary["generator"]
-    assert run.data.params["generator_steps"] == "8"
+    assert run.data.params["generator_steps"] == str(STEPS)
 
 
 def test_dsp_and_model_outputs_live_under_different_versions(archive, champion, tmp_path):
+    """The renderer and the registered model remaster the same archive into one DEST: each
+    run does the item (neither skips it as done by the other), under its own version, and
+    the two outputs differ; a rerun of either finds its own work done."""
+    from flows.params import load_params
     from flows.remaster import remaster
 
-    dsp = remaster(str(archive), str(tmp_path), model="dsp")
+    params = load_params()
+    params = replace(params, generator=replace(params.generator, steps=STEPS))
+    dsp = remaster(str(archive), str(tmp_path), params=params, model="dsp")
+    model = remaster(str(archive), str(tmp_path), params=params, model=champion)
     assert dsp["version"].startswith("dsp-") and dsp["generator"] == "dsp"
+    assert model["version"].startswith(f"{NAME}-v1-") and model["version"] != dsp["version"]
+    assert len(dsp["done"]) == len(model["done"]) == 1
     name = dsp["items"][0]["name"]
-    report = json.loads((tmp_path / dsp["version"] / f"{name}.json").read_text())
-    assert report["generator"]["name"] == "dsp"
+    reports = {run["version"]: json.loads((tmp_path / run["version"] / f"{name}.json")
+                                          .read_text()) for run in (dsp, model)}
+    assert reports[dsp["version"]]["generator"]["name"] == "dsp"
+    assert reports[model["version"]]["generator"]["version"] == model["generator"]
+    wavs = [read_wav(tmp_path / run["version"] / f"{name}.binaural.wav")[0]
+            for run in (dsp, model)]
+    assert wavs[0].shape == wavs[1].shape and not np.array_equal(wavs[0], wavs[1])
+    again = remaster(str(archive), str(tmp_path), params=params, model="dsp")
+    assert again["done"] == [] and again["already_done"] == dsp["done"]
 
 
 def test_a_missing_checkpoint_is_named(archive, tmp_path):

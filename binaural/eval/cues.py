@@ -1,7 +1,7 @@
 """Interaural cue errors against a reference, and direction tables measured from a head.
 
 Time-frequency cue errors (DESIGN.md section 5): per STFT bin of the Richard et al. STFT at
-48 kHz (spectral_metrics.richard_stft; 2048 bins of 23.4 Hz, 40 ms window, 10 ms hop; edges
+48 kHz (binaural.eval.spectral.richard_stft; 2048 bins of 23.4 Hz, 40 ms window, 10 ms hop; edges
 zero-padded), chosen
 over the 16 kHz FAIR-Play STFT because it resolves the IPD band (100-1500 Hz: 60 bins, not
 45) and covers the head shadow up to 24 kHz, not 8 kHz. Each bin is weighted by the

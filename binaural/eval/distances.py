@@ -94,7 +94,7 @@ def magnitude_distance(
     about 2 x the STFT distance, which the published numbers bear out (2.049 vs 1.024 for the
     mono copy) and which only the complex difference gives. We follow ANCHORS: the mean over
     frames and bins of the squared modulus of the complex difference, i.e. exactly twice
-    fairplay_stft_distance. Magnitude-only errors are in spectral_metrics.amplitude_distance.
+    fairplay_stft_distance. Magnitude-only errors are in binaural.eval.spectral.amplitude_distance.
     """
     pred, ref = _fairplay_pair(pred, ref, sample_rate, cfg)
     diff = librosa_stft(pred - ref, cfg.n_fft, cfg.hop, cfg.win)  # (2, T, F)
