@@ -10,13 +10,26 @@ import soundfile as sf
 
 from binaural.io.outputs import atomic_path
 
+# libsndfile's command that turns off the PEAK chunk of float WAVs (sndfile.h): that chunk
+# carries the wall-clock time of writing, so the same audio written twice had different
+# bytes (and checksums in the manifest).
+SFC_SET_ADD_PEAK_CHUNK = 0x1050
+
+
+def _float_wav_writer(path: Path, sample_rate: int, channels: int) -> sf.SoundFile:
+    """A 32-bit float WAV opened for writing whose bytes depend only on the audio."""
+    f = sf.SoundFile(str(path), "w", sample_rate, channels, subtype="FLOAT", format="WAV")
+    sf._snd.sf_command(f._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, sf._snd.SF_FALSE)
+    return f
+
 
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
     """Write (C, N) or (N,) float audio as 32-bit float WAV."""
     audio = np.asarray(audio, dtype=np.float32)
     data = audio.T if audio.ndim == 2 else audio
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), data, sample_rate, subtype="FLOAT", format="WAV")
+    with atomic_path(path) as tmp, _float_wav_writer(
+            tmp, sample_rate, 1 if data.ndim == 1 else data.shape[1]) as f:
+        f.write(data)
 
 
 def write_wav_stream(
@@ -25,8 +38,7 @@ def write_wav_stream(
     """Write (C, n) chunks to a WAV as they come; returns the number of frames."""
     frames = 0
     with atomic_path(path) as tmp:
-        with sf.SoundFile(str(tmp), "w", sample_rate, channels, subtype="FLOAT",
-                          format="WAV") as f:
+        with _float_wav_writer(tmp, sample_rate, channels) as f:
             for chunk in chunks:
                 f.write(np.asarray(chunk, dtype=np.float32).T)
                 frames += chunk.shape[-1]
