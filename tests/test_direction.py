@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from signal_support import signal
 
 from binaural.eval.config import EvaluateConfig
 from binaural.eval.direction import (
@@ -29,31 +30,13 @@ def _delayed(signal: np.ndarray, delay_s: float, sample_rate: int) -> np.ndarray
     return np.fft.irfft(spectrum, signal.size)
 
 
-def _source(kind: str, n_samples: int, sample_rate: int, seed: int = 0) -> np.ndarray:
-    """White noise, a violin-like harmonic tone, or a speech-like modulated harmonic tone."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n_samples) / sample_rate
-    phases = rng.uniform(0.0, 2.0 * np.pi, 16)
-    if kind == "noise":
-        return rng.standard_normal(n_samples)
-    if kind == "tone":
-        return sum(np.sin(2 * np.pi * 440.0 * k * t + phases[k]) / k for k in range(1, 9))
-    if kind == "speech":
-        # 180 Hz voice with vibrato and a 4 Hz syllable envelope.
-        f0_hz = 180.0 * (1.0 + 0.03 * np.sin(2 * np.pi * 3.0 * t))
-        phase = 2 * np.pi * np.cumsum(f0_hz) / sample_rate
-        envelope = 0.5 * (1.0 - np.cos(2 * np.pi * 4.0 * t))
-        return envelope * sum(np.sin(k * phase + phases[k]) / k for k in range(1, 15))
-    raise ValueError(kind)
-
-
 def _left_source_binaural(
     kind: str, duration_s: float, itd_s: float, gain_right: float, sample_rate: int = SAMPLE_RATE_HZ
 ) -> np.ndarray:
     """Left ear = source, right ear = source delayed by itd_s and scaled: a left source."""
     n_samples = int(duration_s * sample_rate)
     margin = sample_rate // 10  # crop away the circular wrap of the delay
-    source = _source(kind, n_samples + 2 * margin, sample_rate)
+    source = signal(kind, n_samples + 2 * margin, sample_rate)
     right = gain_right * _delayed(source, itd_s, sample_rate)
     return np.stack([source, right])[:, margin : margin + n_samples]
 
@@ -80,7 +63,7 @@ def test_gcc_phat_interpolates_between_lag_steps(delay_us: float) -> None:
 
 @pytest.mark.parametrize("kind", ["noise", "tone", "speech"])
 def test_gcc_phat_zero_delay_gives_zero(kind: str) -> None:
-    source = _source(kind, 12000, SAMPLE_RATE_HZ)
+    source = signal(kind, 12000, SAMPLE_RATE_HZ)
     itd_s, strength = gcc_phat_itd(source, 0.3 * source, SAMPLE_RATE_HZ)
     assert abs(itd_s) < 2e-6
     assert strength == pytest.approx(1.0, abs=1e-3)
@@ -97,7 +80,7 @@ def test_gcc_phat_tone_over_common_noise_floor(beta: float) -> None:
 
 
 def test_gcc_phat_right_leading_is_negative_and_respects_search_range() -> None:
-    source = _source("noise", 12000, SAMPLE_RATE_HZ)
+    source = signal("noise", 12000, SAMPLE_RATE_HZ)
     # The left ear lags by 400 us: the right ear leads.
     itd_s, _ = gcc_phat_itd(_delayed(source, 400e-6, SAMPLE_RATE_HZ), source, SAMPLE_RATE_HZ)
     assert itd_s == pytest.approx(-400e-6, abs=5e-6)
@@ -202,7 +185,7 @@ def test_direction_track_ild_uses_bands_above_1500_hz(
 ) -> None:
     # The right ear is attenuated only below or only above 1.5 kHz: the head shadow cue lives
     # above it, so only the high-band attenuation shows in the ILD.
-    source = _source("noise", SAMPLE_RATE_HZ, SAMPLE_RATE_HZ)
+    source = signal("noise", SAMPLE_RATE_HZ, SAMPLE_RATE_HZ)
     spectrum = np.fft.rfft(source)
     freqs_hz = np.fft.rfftfreq(source.size, 1.0 / SAMPLE_RATE_HZ)
     right = np.fft.irfft(spectrum * np.where(freqs_hz < 1500.0, low_gain, high_gain), source.size)
@@ -257,7 +240,7 @@ def test_direction_error_of_estimated_track(left_30_deg: np.ndarray) -> None:
 
 
 def test_collapse_score() -> None:
-    source = _source("speech", 4800, SAMPLE_RATE_HZ)
+    source = signal("speech", 4800, SAMPLE_RATE_HZ)
     assert collapse_score_db(np.stack([source, source])) < -100.0
     assert collapse_score_db(np.stack([source, -source])) > 100.0
     # L = 2s, R = s: side s, mid 3s.
@@ -269,7 +252,7 @@ def test_collapse_score() -> None:
 
 
 def test_ild_over_time() -> None:
-    source = _source("noise", SAMPLE_RATE_HZ, SAMPLE_RATE_HZ)
+    source = signal("noise", SAMPLE_RATE_HZ, SAMPLE_RATE_HZ)
     times_s, ild_db = ild_over_time(np.stack([source, 0.5 * source]), SAMPLE_RATE_HZ, 0.2, 0.1)
     np.testing.assert_allclose(times_s, 0.1 + 0.1 * np.arange(9))
     np.testing.assert_allclose(ild_db, 20 * np.log10(2.0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from signal_support import signal
 
 from binaural.eval.config import EvaluateConfig
 from binaural.eval.distances import (
@@ -19,26 +20,8 @@ FAIRPLAY_RATE_HZ = 16000
 CFG = EvaluateConfig()
 
 
-def _source(kind: str, n_samples: int, sample_rate: int, seed: int = 0) -> np.ndarray:
-    """White noise, a violin-like harmonic tone, or a speech-like modulated harmonic tone."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n_samples) / sample_rate
-    phases = rng.uniform(0.0, 2.0 * np.pi, 16)
-    if kind == "noise":
-        return rng.standard_normal(n_samples)
-    if kind == "tone":
-        return sum(np.sin(2 * np.pi * 440.0 * k * t + phases[k]) / k for k in range(1, 9))
-    if kind == "speech":
-        # 180 Hz voice with vibrato and a 4 Hz syllable envelope.
-        f0_hz = 180.0 * (1.0 + 0.03 * np.sin(2 * np.pi * 3.0 * t))
-        phase = 2 * np.pi * np.cumsum(f0_hz) / sample_rate
-        envelope = 0.5 * (1.0 - np.cos(2 * np.pi * 4.0 * t))
-        return envelope * sum(np.sin(k * phase + phases[k]) / k for k in range(1, 15))
-    raise ValueError(kind)
-
-
 def test_fairplay_stft_distance_identical_is_zero() -> None:
-    ref = np.stack([_source("speech", 8000, FAIRPLAY_RATE_HZ), _source("noise", 8000, 16000)])
+    ref = np.stack([signal("speech", 8000, FAIRPLAY_RATE_HZ), signal("noise", 8000, 16000)])
     assert fairplay_stft_distance(ref, ref, FAIRPLAY_RATE_HZ, CFG) == 0.0
 
 
@@ -74,10 +57,10 @@ def test_fairplay_stft_distance_of_impulses_near_the_edges(position: int) -> Non
 def test_fairplay_stft_distance_is_quadratic_symmetric_and_additive(sample_rate: int) -> None:
     n_samples = sample_rate // 2
     ref = np.stack(
-        [_source("speech", n_samples, sample_rate, 1), _source("tone", n_samples, sample_rate, 2)]
+        [signal("speech", n_samples, sample_rate, 1), signal("tone", n_samples, sample_rate, 2)]
     )
     error = np.stack(
-        [_source("noise", n_samples, sample_rate, 3), _source("noise", n_samples, sample_rate, 4)]
+        [signal("noise", n_samples, sample_rate, 3), signal("noise", n_samples, sample_rate, 4)]
     )
     left_only, right_only = error * [[1.0], [0.0]], error * [[0.0], [1.0]]
     base = fairplay_stft_distance(ref + error, ref, sample_rate, CFG)
@@ -117,7 +100,7 @@ def _sinusoids(amplitudes: tuple[float, float], sample_rate: int) -> np.ndarray:
 
 
 def test_envelope_distance_identical_is_zero() -> None:
-    ref = np.stack([_source("speech", 8000, FAIRPLAY_RATE_HZ), _source("noise", 8000, 16000)])
+    ref = np.stack([signal("speech", 8000, FAIRPLAY_RATE_HZ), signal("noise", 8000, 16000)])
     assert envelope_distance(ref, ref, FAIRPLAY_RATE_HZ, CFG) == 0.0
 
 
@@ -139,7 +122,7 @@ def test_envelope_distance_by_hand(sample_rate: int, tolerance: float) -> None:
 
 def test_envelope_distance_scaled_copy_of_speech() -> None:
     ref = np.stack(
-        [_source("speech", 8000, FAIRPLAY_RATE_HZ, 6), _source("noise", 8000, FAIRPLAY_RATE_HZ, 7)]
+        [signal("speech", 8000, FAIRPLAY_RATE_HZ, 6), signal("noise", 8000, FAIRPLAY_RATE_HZ, 7)]
     )
     # ENV(1.5 ref, ref) = 0.5 * sum over ears of RMS(|H(ref_c)|) = 0.5 * sum of RMS(ref_c)
     # within the discrete Hilbert transform's edge error (|H|^2 = x^2 + Hx^2, same power).
@@ -154,8 +137,8 @@ def test_envelope_distance_scaled_copy_of_speech() -> None:
 
 def test_magnitude_distance_is_twice_the_stft_distance() -> None:
     # ANCHORS: Mag = sum over ears of mean |dS_c|^2, dS the complex STFT difference.
-    ref = np.stack([_source("speech", 8000, FAIRPLAY_RATE_HZ, 1), _source("tone", 8000, 16000)])
-    pred = ref + 0.1 * np.stack([_source("noise", 8000, FAIRPLAY_RATE_HZ, s) for s in (2, 3)])
+    ref = np.stack([signal("speech", 8000, FAIRPLAY_RATE_HZ, 1), signal("tone", 8000, 16000)])
+    pred = ref + 0.1 * np.stack([signal("noise", 8000, FAIRPLAY_RATE_HZ, s) for s in (2, 3)])
     for sample_rate in (FAIRPLAY_RATE_HZ, SAMPLE_RATE_HZ):
         assert magnitude_distance(pred, ref, sample_rate, CFG) == pytest.approx(
             2 * fairplay_stft_distance(pred, ref, sample_rate, CFG))
