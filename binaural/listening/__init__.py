@@ -1,0 +1,4 @@
+"""The listening test: blind trials and their store.
+
+Imports nothing else of the project.
+"""
