@@ -1,5 +1,6 @@
 """Video I/O: probing, decoded audio and frames, writing, remuxing and refusals."""
 
+import os
 from pathlib import Path
 
 import av
@@ -193,6 +194,20 @@ def test_iter_frames_samples_at_the_requested_rate(clip: tuple[Path, np.ndarray]
 
 def test_iter_frames_at_the_video_rate_gives_every_frame(clip: tuple[Path, np.ndarray]) -> None:
     assert len(list(iter_frames(clip[0], fps=FPS))) == int(DURATION_S * FPS)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to compare")
+def test_written_bytes_do_not_depend_on_the_core_count(tmp_path: Path, sample_rate: int) -> None:
+    """x264 cuts a frame into one slice per core unless told its thread count."""
+    cores = os.sched_getaffinity(0)
+    audio = _tone_and_noise(sample_rate)
+    write_video(tmp_path / "all.mp4", _frames(), FPS, audio, sample_rate)
+    try:
+        os.sched_setaffinity(0, {min(cores)})
+        write_video(tmp_path / "one.mp4", _frames(), FPS, audio, sample_rate)
+    finally:
+        os.sched_setaffinity(0, cores)
+    assert (tmp_path / "one.mp4").read_bytes() == (tmp_path / "all.mp4").read_bytes()
 
 
 def test_write_video_refuses_no_frames(tmp_path: Path, sample_rate: int) -> None:

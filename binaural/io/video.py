@@ -20,6 +20,15 @@ log = logging.getLogger(__name__)
 # File names taken for videos when an archive or a dataset folder is listed.
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm")
 
+# x264 settings under which the written bytes depend on the frames alone:
+# - one thread: by default x264 cuts each frame into one slice per core, so the bytes
+#   depended on the machine's core count;
+# - no macroblock tree: its AVX-512 code reads uninitialised memory, so on AVX-512 CPUs
+#   the same frames gave other bytes from one write to the next (with mbtree=0, or with
+#   x264's asm limited to AVX2, they never did).
+X264_THREADS = 1
+X264_PARAMS = "mbtree=0"
+
 
 class MediaError(ValueError):
     """A video that cannot be processed; the message names the file and the reason."""
@@ -175,7 +184,8 @@ def write_video(
                 vs = out.add_stream("libx264", rate=fps)
                 vs.height, vs.width = img.shape[:2]
                 vs.pix_fmt = "yuv420p"
-                vs.options = {"crf": str(crf), "preset": "veryfast"}
+                vs.thread_count = X264_THREADS
+                vs.options = {"crf": str(crf), "preset": "veryfast", "x264-params": X264_PARAMS}
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             frame.pts = i
             for packet in vs.encode(frame):

@@ -11,6 +11,7 @@ from scipy.signal import resample_poly
 
 from binaural.constants import LEFT, RIGHT
 from binaural.io.outputs import file_sha256
+from binaural.spatial.hrtf_neighbours import nearest_indices
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,14 @@ class HRTFSet:
         return direction_vectors(self.azimuth_deg, self.elevation_deg)
 
     def nearest(self, azimuth_deg: float, elevation_deg: float) -> int:
-        """Index of the measured direction closest to the given one."""
+        """Index of the measured direction closest to the given one (ties: see
+        binaural.hrtf_neighbours)."""
         target = direction_vectors(np.atleast_1d(azimuth_deg), np.atleast_1d(elevation_deg))
-        return int(np.argmax(self.unit_vectors @ target[0]))
+        return int(self._nearest(target[:1], 1)[0, 0])
+
+    def _nearest(self, targets: np.ndarray, count: int) -> np.ndarray:
+        return nearest_indices(targets, self.unit_vectors, self.azimuth_deg,
+                               self.elevation_deg, count)
 
     def interpolation_weights(
         self, azimuth_deg: np.ndarray, elevation_deg: np.ndarray, neighbours: int = 3
@@ -51,11 +57,13 @@ class HRTFSet:
         """Inverse-angular-distance weights over the `neighbours` nearest measurements.
 
         Returns (indices, weights), each (D, neighbours); weights sum to 1. A direction
-        that coincides with a measurement gets that measurement alone.
+        that coincides with a measurement gets that measurement alone. The neighbours are
+        chosen without floating-point ties (binaural.hrtf_neighbours): a direction and its
+        mirror image get mirrored neighbours on every CPU.
         """
         target = direction_vectors(np.atleast_1d(azimuth_deg), np.atleast_1d(elevation_deg))
         cosines = np.clip(target @ self.unit_vectors.T, -1.0, 1.0)  # (D, M)
-        idx = np.argsort(-cosines, axis=1)[:, :neighbours]
+        idx = self._nearest(target, neighbours)
         angles = np.arccos(np.take_along_axis(cosines, idx, axis=1))
         exact = angles < 1e-6
         w = 1.0 / np.maximum(angles, 1e-6)
