@@ -333,6 +333,9 @@ class TrainDetectorConfig:
     workers: int = 0
 
 
+REMASTER_OUTPUTS = ("binaural", "foa")
+
+
 @dataclass(frozen=True)
 class RemasterConfig:
     """Orchestration of a remaster run."""
@@ -346,6 +349,27 @@ class RemasterConfig:
     max_restarts: int = 2
     max_task_retries: int = 2
     mlflow_experiment: str = "remaster"
+    # Deliverables: binaural (WAV + MP4) always; foa adds <name>.foa.wav and .foa.mp4
+    # (first-order ambisonics, AmbiX: ACN, SN3D).
+    outputs: tuple[str, ...] = ("binaural",)
+    # Delivery loudness (ITU-R BS.1770-4): None matches the input's integrated loudness
+    # (the mono as heard on both ears); a number is a target in LUFS (e.g. -23, -16).
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float = -1.0  # ceiling, enforced by a look-ahead limiter
+    limiter_lookahead_ms: float = 2.5
+    limiter_release_ms: float = 80.0
+
+    def __post_init__(self) -> None:
+        if self.loudness_lufs == "":
+            object.__setattr__(self, "loudness_lufs", None)
+        unknown = sorted(set(self.outputs) - set(REMASTER_OUTPUTS))
+        if unknown or "binaural" not in self.outputs:
+            raise ValueError(f"remaster.outputs: {list(self.outputs)}; choose from "
+                             f"{list(REMASTER_OUTPUTS)}, binaural included")
+        if self.loudness_lufs is not None and not -70.0 < float(self.loudness_lufs) < 0.0:
+            raise ValueError("remaster.loudness_lufs: a level in (-70, 0) LUFS, or empty")
+        if self.true_peak_dbtp > 0.0:
+            raise ValueError("remaster.true_peak_dbtp: at most 0 dBTP")
 
 
 GENERATOR_SAMPLERS = ("heun", "euler")

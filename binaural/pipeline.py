@@ -16,10 +16,17 @@ from typing import Protocol
 import numpy as np
 
 from binaural.audio_io import iter_wav, read_wav, write_wav_stream
-from binaural.config import EvaluateConfig, LocalizeConfig, RenderConfig, SceneConfig
+from binaural.config import (
+    EvaluateConfig,
+    LocalizeConfig,
+    RemasterConfig,
+    RenderConfig,
+    SceneConfig,
+)
 from binaural.geometry import Camera
 from binaural.hrtf import HRTFSet
 from binaural.localize import Detection, SourceTrack, build_tracks
+from binaural.loudness import Limiter, LoudnessMeter, TruePeakMeter, gain_to_db, master_wav
 from binaural.metrics import (
     direction_track,
     envelope_distance,
@@ -171,19 +178,30 @@ def render_video(
     evaluate: EvaluateConfig,
     reference: str | Path | None = None,
     generator=None,
+    remaster: RemasterConfig | None = None,
 ) -> dict:
     """Generate, evaluate and write the four outputs; returns the report record.
 
     `generator` (models.generator.Generator: `.generate(mono_chunks, tracks, sample_rate,
     frame_size)`, `.describe()`, `.fallback_reason(tracks)`, `.visual_use(tracks)`) replaces
     the DSP renderer
-    when given; without it the mono is rendered by the renderer alone."""
+    when given; without it the mono is rendered by the renderer alone. `remaster` sets
+    the delivery loudness and true-peak ceiling (default: RemasterConfig())."""
     from binaural.report import plot_report  # matplotlib only where a report is drawn
 
     dest_dir = Path(dest_dir)
     timings = {"localization": round(loc.seconds, 3)}
     sr = scene.sample_rate
     evaluation = _RunningEvaluation(sr, evaluate)
+    remaster = remaster or RemasterConfig()
+    # The input as a listener hears it: the mono on both ears (BS.1770 dual mono).
+    input_meter, input_peak = LoudnessMeter(sr, (2.0,)), TruePeakMeter()
+
+    def metered(chunks):
+        for chunk in chunks:
+            input_meter.add(chunk[None])
+            input_peak.add(chunk[None])
+            yield chunk
 
     t0 = time.perf_counter()
     spatializer = build_spatializer(hrtf, loc.tracks, render, sr) if generator is None else None
@@ -197,7 +215,7 @@ def render_video(
         warnings.append(f"{path}: visual condition {visual}")
 
     def generated():
-        mono = _mono_chunks(path, scene)
+        mono = metered(_mono_chunks(path, scene))
         if generator is not None:
             pieces = generator.generate(mono, loc.tracks, sr, (loc.info.width, loc.info.height))
         else:
@@ -207,15 +225,29 @@ def render_video(
             yield out
 
     wav_path = dest_dir / f"{name}.binaural.wav"
-    frames = write_wav_stream(wav_path, generated(), sr)
+    raw_path = dest_dir / f".{name}.unmastered.wav"  # evaluated, then mastered into wav_path
+    frames = write_wav_stream(raw_path, generated(), sr)
     timings["generation"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
     metrics, series = evaluation.result(loc.tracks)
     if reference is not None and Path(reference).is_file():
         mono = np.concatenate(list(_mono_chunks(path, scene)))
-        metrics.update(reference_metrics(wav_path, mono, reference, evaluate))
+        metrics.update(reference_metrics(raw_path, mono, reference, evaluate))
     timings["evaluation"] = round(time.perf_counter() - t0, 3)
+
+    t0 = time.perf_counter()
+    input_lufs = input_meter.integrated()
+    target = input_lufs if remaster.loudness_lufs is None else float(remaster.loudness_lufs)
+    limiter = Limiter(remaster.true_peak_dbtp, remaster.limiter_lookahead_ms,
+                      remaster.limiter_release_ms)
+    loudness = {"input_lufs": round(input_lufs, 3) if np.isfinite(input_lufs) else None,
+                "input_true_peak_dbtp": round(gain_to_db(input_peak.finish()), 3),
+                "input_presentation": "mono on both ears (BS.1770 dual mono)",
+                "matched": "input" if remaster.loudness_lufs is None else "target"}
+    loudness |= master_wav(raw_path, wav_path, target, limiter, int(scene.chunk_s * sr))
+    raw_path.unlink(missing_ok=True)
+    timings["loudness"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
     mp4_path = dest_dir / f"{name}.binaural.mp4"
@@ -251,6 +283,7 @@ def render_video(
         "detector": {"version": loc.detector_version},
         "sources": [t.to_json() for t in loc.tracks],
         "metrics": metrics,
+        "loudness": loudness,
         "warnings": warnings,
         "timings_s": timings,
         "outputs": {"wav": wav_path.name, "mp4": mp4_path.name, "png": png_path.name,

@@ -14,6 +14,7 @@ from binaural.config import (
     EvaluateConfig,
     GeneratorConfig,
     LocalizeConfig,
+    RemasterConfig,
     RenderConfig,
     SceneConfig,
 )
@@ -56,11 +57,12 @@ class RendererWorker:
 
     def __init__(self, render: RenderConfig, scene: SceneConfig, evaluate: EvaluateConfig,
                  generator: GeneratorConfig | None = None, model: str = "dsp",
-                 label: str | None = None):
+                 label: str | None = None, remaster: RemasterConfig | None = None):
         from binaural.hrtf import load_sofa
 
         self.hrtf = load_sofa(render.hrtf, scene.sample_rate)
         self.render_cfg, self.scene, self.evaluate = render, scene, evaluate
+        self.remaster = remaster or RemasterConfig()
         self.generator = None
         if model != "dsp":
             from models.generator import load_generator
@@ -77,7 +79,7 @@ class RendererWorker:
 
         report = render_video(path, loc, self.hrtf, dest_dir, name, self.scene,
                               self.render_cfg, self.evaluate, reference,
-                              generator=self.generator)
+                              generator=self.generator, remaster=self.remaster)
         if source:
             report["input"] = source
             report["warnings"] = [w.replace(path, source) for w in report["warnings"]]
@@ -116,6 +118,6 @@ def start_pools(params, actors: int, model: str = "dsp", label: str | None = Non
     detectors = [detector_cls.remote(params.detector, params.scene, params.localize)
                  for _ in range(actors)]
     renderers = [renderer_cls.remote(params.render, params.scene, params.evaluate,
-                                     params.generator, model, label)
+                                     params.generator, model, label, params.remaster)
                  for _ in range(actors)]
     return detectors, renderers
