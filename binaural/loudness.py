@@ -148,10 +148,12 @@ class TruePeakMeter:
         return self.peak
 
 
-def measure_wav(path: str | Path, chunk_frames: int) -> tuple[float, float]:
-    """(integrated loudness LUFS, true peak dBTP) of a WAV, read in chunks."""
+def measure_wav(path: str | Path, chunk_frames: int,
+                channel_gains: tuple[float, ...] | None = None) -> tuple[float, float]:
+    """(integrated loudness LUFS, true peak dBTP) of a WAV, read in chunks;
+    `channel_gains`: BS.1770 channel weights (default 1 each)."""
     with sf.SoundFile(str(path)) as f:
-        meter = LoudnessMeter(f.samplerate, (1.0,) * f.channels)
+        meter = LoudnessMeter(f.samplerate, channel_gains or (1.0,) * f.channels)
         peak = TruePeakMeter()
         for block in f.blocks(blocksize=chunk_frames, dtype="float64", always_2d=True):
             meter.add(block.T)
@@ -168,10 +170,12 @@ class Limiter:
     release_ms: float = 80.0
 
 
-def _limit_file(src: str | Path, dest: str | Path, gain: float, limiter: Limiter,
-                chunk_frames: int) -> tuple[float, float, float]:
-    """Write gain * src, limited, to dest; returns (loudness LUFS, true peak dBTP,
-    largest gain reduction dB) of what was written."""
+def limit_wav(src: str | Path, dest: str | Path, gain: float, limiter: Limiter,
+              chunk_frames: int, channel_gains: tuple[float, ...] | None = None
+              ) -> tuple[float, float, float]:
+    """Write gain * src, limited (all channels linked), to dest; returns (loudness LUFS
+    with `channel_gains` as BS.1770 weights (default 1 each), true peak dBTP, largest
+    gain reduction dB) of what was written."""
     ceiling = db_to_gain(limiter.ceiling_dbtp - CEILING_MARGIN_DB)
     with sf.SoundFile(str(src)) as f:
         sr, channels, total = f.samplerate, f.channels, f.frames
@@ -182,7 +186,8 @@ def _limit_file(src: str | Path, dest: str | Path, gain: float, limiter: Limiter
         alpha = math.exp(-bsz / max(1e-6, limiter.release_ms * 1e-3 * sr))
         chunk_frames = max(bsz, chunk_frames // bsz * bsz)
         reach = half + bsz + half + 1 + RESAMPLE_MARGIN  # input needed beyond a chunk
-        meter, peak_meter = LoudnessMeter(sr, (1.0,) * channels), TruePeakMeter()
+        meter = LoudnessMeter(sr, channel_gains or (1.0,) * channels)
+        peak_meter = TruePeakMeter()
         r_prev, deepest = 1.0, 1.0
         with atomic_path(dest) as tmp, sf.SoundFile(str(tmp), "w", sr, channels,
                                                     subtype="FLOAT", format="WAV") as out:
@@ -219,7 +224,8 @@ def _limit_file(src: str | Path, dest: str | Path, gain: float, limiter: Limiter
 
 
 def master_wav(src: str | Path, dest: str | Path, target_lufs: float | None,
-               limiter: Limiter, chunk_frames: int) -> dict:
+               limiter: Limiter, chunk_frames: int,
+               channel_gains: tuple[float, ...] | None = None) -> dict:
     """Deliver `src` at `target_lufs` under the true-peak ceiling into `dest` (None or
     a silent input: the level is kept, only the ceiling enforced).
 
@@ -227,8 +233,10 @@ def master_wav(src: str | Path, dest: str | Path, target_lufs: float | None,
     When limiting pulls the result more than 0.3 LU under the target, the gain pass is
     repeated with the shortfall added (at most MAX_GAIN_PASSES passes); a target the
     ceiling makes unreachable is reported, not forced. Memory: a few chunks.
+    `channel_gains`: the BS.1770 weights the loudness is measured with (default 1 each;
+    e.g. ambisonics by W alone).
     """
-    before, before_peak = measure_wav(src, chunk_frames)
+    before, before_peak = measure_wav(src, chunk_frames, channel_gains)
     keep_level = (target_lufs is None or not math.isfinite(target_lufs)
                   or not math.isfinite(before))
     if keep_level:
@@ -237,8 +245,8 @@ def master_wav(src: str | Path, dest: str | Path, target_lufs: float | None,
     passes = 0
     while passes < MAX_GAIN_PASSES:
         passes += 1
-        after, peak, reduction = _limit_file(src, dest, db_to_gain(gain_db), limiter,
-                                             chunk_frames)
+        after, peak, reduction = limit_wav(src, dest, db_to_gain(gain_db), limiter,
+                                           chunk_frames, channel_gains)
         shortfall = target_lufs - after
         if keep_level or not math.isfinite(after) or abs(shortfall) <= 0.3 or reduction <= 0:
             break

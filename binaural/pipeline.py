@@ -255,6 +255,15 @@ def render_video(
         remux(path, iter_wav(wav_path, int(scene.chunk_s * sr)), tmp, sr)
     timings["mux"] = round(time.perf_counter() - t0, 3)
 
+    foa = None
+    if "foa" in remaster.outputs:
+        from binaural.foa_outputs import write_foa_outputs
+
+        t0 = time.perf_counter()
+        foa = write_foa_outputs(path, loc.tracks, hrtf, dest_dir, name, scene, render,
+                                loudness["target_lufs"], limiter)
+        timings["foa"] = round(time.perf_counter() - t0, 3)
+
     t0 = time.perf_counter()
     png_path = dest_dir / f"{name}.png"
     with atomic_path(png_path) as tmp:
@@ -284,10 +293,12 @@ def render_video(
         "sources": [t.to_json() for t in loc.tracks],
         "metrics": metrics,
         "loudness": loudness,
+        **({"foa": foa} if foa else {}),
         "warnings": warnings,
         "timings_s": timings,
         "outputs": {"wav": wav_path.name, "mp4": mp4_path.name, "png": png_path.name,
-                    "json": f"{name}.json"},
+                    "json": f"{name}.json"}
+                   | ({"foa_wav": foa["wav"], "foa_mp4": foa["mp4"]} if foa else {}),
     }
     return report
 

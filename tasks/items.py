@@ -27,7 +27,9 @@ from binaural.storage import (
 from binaural.video import MediaError
 
 OUTPUT_SUFFIXES = {"wav": ".binaural.wav", "mp4": ".binaural.mp4", "json": ".json",
-                   "png": ".png"}
+                   "png": ".png", "foa_wav": ".foa.wav", "foa_mp4": ".foa.mp4"}
+# Published when the run chose them (params remaster.outputs), i.e. when staged.
+OPTIONAL_OUTPUTS = ("foa_wav", "foa_mp4")
 # Errors that a retry can cure: lost workers, network and storage hiccups.
 _TRANSIENT_NAMES = ("RayActorError", "WorkerCrashedError", "ActorDiedError",
                     "ObjectLostError", "NodeDiedError", "ActorUnavailableError",
@@ -76,11 +78,13 @@ def fetch(src_uri: str, key: str, local: str) -> str:
 
 @ray.remote(num_cpus=0, max_retries=3)
 def publish_outputs(stage_dir: str, name: str, dest_uri: str, prefix: str) -> dict:
-    """Publish the four staged outputs atomically under DEST/<prefix>/; checksums back."""
+    """Publish the staged outputs atomically under DEST/<prefix>/; checksums back."""
     dest = open_location(dest_uri)
     out = {}
     for kind, suffix in OUTPUT_SUFFIXES.items():
         local = Path(stage_dir) / f"{name}{suffix}"
+        if kind in OPTIONAL_OUTPUTS and not local.exists():
+            continue
         key = f"{prefix}/{name}{suffix}"
         publish(local, dest, key)
         out[kind] = {"key": key, "sha256": file_sha256(local), "size": local.stat().st_size}
