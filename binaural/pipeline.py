@@ -290,6 +290,7 @@ def render_video(
                        "t60_s": round(float(getattr(spatializer, "last_t60_s", 0.0)), 3),
                        "activity_model": render.activity_model}),
         "detector": {"version": loc.detector_version},
+        "head": {"hrtf": hrtf.name, "digest": hrtf.digest},
         "sources": [t.to_json() for t in loc.tracks],
         "metrics": metrics,
         "loudness": loudness,

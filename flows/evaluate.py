@@ -102,8 +102,10 @@ def evaluate(
     limit: int | None = None,
     params_file: str | None = None,
     model: str | None = None,
+    hrtf: str | None = None,
 ) -> dict:
     """Evaluate `systems` (default params evaluate.systems) on `dataset`'s `split` into `out`.
+    `hrtf` (a SOFA file) replaces params render.hrtf: the head the systems render with.
 
     `model` names the generator of the `model` systems (default params generator.model).
     Returns a summary: out, clips (count), failed ({clip: reason}), aggregate, mlflow_run_id.
@@ -115,10 +117,10 @@ def evaluate(
     from binaural.evaluation import METRICS, evaluate_clip, write_clip_folder
     from binaural.hrtf import load_sofa
     from binaural.outputs import write_json
-    from flows.params import load_params
+    from flows.params import load_params, with_head
 
     logger = get_run_logger()
-    params = load_params(params_file)
+    params = with_head(load_params(params_file), hrtf)
     cfg = params.evaluate
     register_model_systems(params, model)
     specs = parse_systems(systems if systems else cfg.systems)
@@ -198,13 +200,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         register_model_systems(load_params(getattr(args, "params", None)), args.model)
         parse_systems(args.systems)  # a typo fails here, before Prefect starts
+    from flows.params import load_params, with_head
+
+    with_head(load_params(getattr(args, "params", None)), args.hrtf)  # fails in one line
     if args.split:
         load_dataset(args.dataset, args.split)
     elif not Path(args.dataset).is_dir():
         raise NotADirectoryError(f"{args.dataset}: dataset folder not found")
     summary = evaluate(args.dataset, args.out, systems=args.systems, split=args.split,
                        limit=args.limit, params_file=getattr(args, "params", None),
-                       model=args.model)
+                       model=args.model, hrtf=args.hrtf)
     _print_summary(summary)
     return 0 if summary["clips"] else 1
 
@@ -227,6 +232,9 @@ def add_evaluate_parser(subparsers) -> None:
     p.add_argument("--model", default=None,
                    help="generator of the model systems: dsp, a checkpoint or "
                         "models:/NAME@ALIAS (default: params generator.model)")
+    p.add_argument("--hrtf", default=None,
+                   help="the head to render with: a SOFA file (SimpleFreeFieldHRIR, any "
+                        "rate) instead of params render.hrtf")
     # SUPPRESS: absent here, the main parser's --params (if any) is kept.
     p.add_argument("--params", default=argparse.SUPPRESS, help="params.yaml to use")
     p.set_defaults(func=cmd_evaluate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -22,8 +23,6 @@ def load_params(path: str | Path | None = None) -> Params:
 
 
 def resolve_paths(params: Params, base: Path) -> Params:
-    from dataclasses import replace
-
     def fix(p: str) -> str:
         if not p:
             return p
@@ -41,3 +40,18 @@ def resolve_paths(params: Params, base: Path) -> Params:
         generator=replace(params.generator, model=fix(params.generator.model)),
         train=replace(params.train, init=fix(params.train.init)),
     )
+
+
+def with_head(params: Params, hrtf: str | None) -> Params:
+    """params with render.hrtf set to `hrtf` (when given), checked by loading it here so
+    a bad file fails with one line before any worker starts.
+
+    Raises:
+        FileNotFoundError, ValueError: binaural.hrtf.load_sofa's, naming the file.
+    """
+    from binaural.hrtf import load_sofa
+
+    if hrtf:
+        params = replace(params, render=replace(params.render, hrtf=str(Path(hrtf).resolve())))
+    load_sofa(params.render.hrtf, params.scene.sample_rate)
+    return params

@@ -31,6 +31,7 @@ from flows.environment import prepare_environment
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm")
 SIDECAR_FOLDERS = ("truth",)  # synthesized scenes keep their truth beside the videos
+HEAD_NAME_CHARS = 24  # of the HRTF file's stem, in the output version
 
 
 def list_inputs(src) -> tuple[list[str], list[str]]:
@@ -79,10 +80,15 @@ def generator_version(params, identity: str) -> str:
         "scene": asdict(params.scene),
         "detector_cfg": {k: v for k, v in asdict(params.detector).items()
                          if k not in ("weights", "device", "threads")},
+        # what is delivered: outputs, loudness target and ceiling
+        "delivery": {k: v for k, v in asdict(params.remaster).items()
+                     if k in ("outputs", "loudness_lufs", "true_peak_dbtp",
+                              "limiter_lookahead_ms", "limiter_release_ms")},
     }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", identity.split("@")[0]).strip("-") or "model"
-    return f"{name}-{digest.hexdigest()[:10]}"
+    head = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(hrtf).stem)[:HEAD_NAME_CHARS].strip("-")
+    return f"{name}-{head}-{digest.hexdigest()[:10]}"
 
 
 def init_ray(address: str | None) -> bool:
@@ -156,13 +162,15 @@ def remaster(
     params_file: str | None = None,
     ray_address: str | None = None,
     model: str | None = None,
+    hrtf: str | None = None,
 ) -> dict:
     """Remaster every video in `src` into `dest`; returns the run summary. `model`
-    overrides params generator.model: "dsp", a checkpoint or models:/NAME@ALIAS."""
+    overrides params generator.model: "dsp", a checkpoint or models:/NAME@ALIAS; `hrtf`
+    overrides params render.hrtf (a SOFA SimpleFreeFieldHRIR file: the listener's head)."""
     import ray
 
     from binaural.storage import open_location, write_bytes
-    from flows.params import load_params
+    from flows.params import load_params, with_head
     from models.generator import generator_identity, resolve_model
     from tasks.actors import start_pools
     from tasks.items import ItemContext, settled_item
@@ -173,6 +181,7 @@ def remaster(
     params = load_params(params_file)
     if model:
         params = replace(params, generator=replace(params.generator, model=model))
+    params = with_head(params, hrtf)
     cfg = params.remaster
     src_loc, dest_loc = open_location(src), open_location(dest)
     keys, other = list_inputs(src_loc)
