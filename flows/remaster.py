@@ -110,11 +110,13 @@ def init_ray(address: str | None) -> bool:
 
 def log_to_mlflow(experiment: str, summary: dict, params, items: list[dict],
                   generator: str = "dsp") -> str:
-    """One MLflow run for the remaster: params, per-clip metrics, reports as artifacts."""
+    """One MLflow run for the remaster: params, aggregate metrics, the per-clip table
+    (flows.run_table) and the reports (reports.jsonl) as artifacts."""
     import tempfile
 
     import mlflow
 
+    from flows.run_table import TABLE_FILE, aggregates, as_columns, clip_rows
     from flows.tracking import start_experiment
 
     start_experiment(experiment)
@@ -129,26 +131,19 @@ def log_to_mlflow(experiment: str, summary: dict, params, items: list[dict],
             "fov_deg": params.localize.fov_deg, "scene_fps": params.scene.fps,
             "sample_rate": params.scene.sample_rate, "block": params.render.block,
             "shard_size": params.remaster.shard_size, "actors": params.remaster.actors,
+            "outputs": ",".join(params.remaster.outputs),
+            "loudness_lufs": ("match input" if params.remaster.loudness_lufs is None
+                              else params.remaster.loudness_lufs),
+            "true_peak_dbtp": params.remaster.true_peak_dbtp,
         })
-        metrics = {"videos_done": len(done), "videos_failed": len(summary["failed"]),
-                   "videos_skipped": len(summary["skipped"]),
-                   "seconds": summary["seconds"]}
-        errors = []
-        for item in done:
-            for key, value in item["report"]["metrics"].items():
-                if isinstance(value, (int, float)):
-                    metrics[f"{item['name']}/{key}"] = float(value)
-            err = item["report"]["metrics"].get("direction_error_deg_median")
-            if err is not None:
-                errors.append(err)
-        if errors:
-            metrics["direction_error_deg_median"] = float(sorted(errors)[len(errors) // 2])
-        mlflow.log_metrics(metrics)
+        rows = clip_rows(items)
+        mlflow.log_metrics(aggregates(rows, len(summary["skipped"]), summary["seconds"]))
+        if rows:
+            mlflow.log_table(data=as_columns(rows), artifact_file=TABLE_FILE)
         with tempfile.TemporaryDirectory() as tmp:
-            for item in done:
-                report = Path(tmp) / f"{item['name']}.json"
-                report.write_text(json.dumps(item["report"], indent=2))
-                mlflow.log_artifact(str(report), "reports")
+            reports = Path(tmp) / "reports.jsonl"  # one artifact, not one per clip
+            reports.write_text("".join(json.dumps(i["report"]) + "\n" for i in done))
+            mlflow.log_artifact(str(reports))
             summary_file = Path(tmp) / "summary.json"
             summary_file.write_text(json.dumps(summary, indent=2))
             mlflow.log_artifact(str(summary_file))

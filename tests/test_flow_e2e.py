@@ -133,8 +133,12 @@ def test_mlflow_holds_the_run(remastered):
     assert run.data.metrics["videos_done"] == CLIPS
     assert run.data.metrics["videos_failed"] == 3
     assert "direction_error_deg_median" in run.data.metrics
-    artifacts = [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "reports")]
-    assert len(artifacts) == CLIPS
+    assert not [k for k in run.data.metrics if k.startswith("scene_")]  # no per-clip keys
+    table = mlflow.load_table("clips.json", run_ids=[run.info.run_id])
+    assert len(table) == CLIPS + 3 and set(table["status"]) == {"done", "failed"}
+    reports = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
+                                                       artifact_path="reports.jsonl"))
+    assert len(reports.read_text().splitlines()) == CLIPS
 
 
 def test_an_immediate_rerun_processes_nothing(archive, remastered):
