@@ -166,7 +166,9 @@ def remaster(
 
     from binaural.storage import open_location, write_bytes
     from flows.params import load_params, with_head
+    from flows.progress import RemasterProgress
     from models.generator import generator_identity, resolve_model
+    from tasks import progress
     from tasks.actors import start_pools
     from tasks.items import ItemContext, settled_item
     from tasks.shards import remaster_shard
@@ -200,18 +202,24 @@ def remaster(
     started = init_ray(ray_address) if pending else False
     detectors, renderers = start_pools(params, max(1, min(cfg.actors, len(pending))),
                                        model_path, model_label) if pending else ([], [])
+    shown = RemasterProgress(len(pending), logger=logger)  # a bar on a terminal
+    progress.register(run_id, shown)
     try:
-        futures = [remaster_shard.submit(i, shard, ctx, detectors, renderers, cfg.concurrency)
-                   for i, shard in enumerate(shards)]
-        for shard, future in zip(shards, futures):
-            try:
-                items.extend(future.result())
-            except Exception as exc:  # noqa: BLE001 - a shard that failed after its retries
-                logger.error("shard failed: %s", exc)
-                items.extend({"key": k, "name": None, "status": "failed", "transient": True,
-                              "error": f"{k}: shard failed ({type(exc).__name__}: {exc})"}
-                             for k in shard)
+        with shown:
+            futures = [remaster_shard.submit(i, shard, ctx, detectors, renderers,
+                                             cfg.concurrency)
+                       for i, shard in enumerate(shards)]
+            for shard, future in zip(shards, futures):
+                try:
+                    items.extend(future.result())
+                except Exception as exc:  # noqa: BLE001 - a shard failed after its retries
+                    logger.error("shard failed: %s", exc)
+                    items.extend({"key": k, "name": None, "status": "failed",
+                                  "transient": True,
+                                  "error": f"{k}: shard failed ({type(exc).__name__}: {exc})"}
+                                 for k in shard)
     finally:
+        progress.unregister(run_id)
         for actor in detectors + renderers:
             ray.kill(actor, no_restart=True)
         if started:
