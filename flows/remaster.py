@@ -135,6 +135,7 @@ def log_to_mlflow(experiment: str, summary: dict, params, items: list[dict],
             "loudness_lufs": ("match input" if params.remaster.loudness_lufs is None
                               else params.remaster.loudness_lufs),
             "true_peak_dbtp": params.remaster.true_peak_dbtp,
+            "code_version": summary.get("code_version", ""),
         })
         rows = clip_rows(items)
         mlflow.log_metrics(aggregates(rows, len(summary["skipped"]), summary["seconds"]))
@@ -171,6 +172,7 @@ def remaster(
     from tasks import progress
     from tasks.actors import start_pools
     from tasks.items import ItemContext, settled_item
+    from tasks.lineage import code_version
     from tasks.shards import remaster_shard
 
     logger = get_run_logger()
@@ -188,7 +190,7 @@ def remaster(
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     work_dir = Path(os.environ["BINAURAL_STATE_DIR"]) / "work" / run_id
     ctx = ItemContext(src_uri=src, dest_uri=dest, version=version, run_id=run_id,
-                      work_dir=str(work_dir), lease_s=cfg.lease_s)
+                      work_dir=str(work_dir), lease_s=cfg.lease_s, code_version=code_version())
     # What the manifest already settled needs no Ray at all (a nightly run over a big
     # archive mostly finds old items).
     with ThreadPoolExecutor(16) as pool:
@@ -240,6 +242,7 @@ def remaster(
         "skipped": other,
     }
     summary["generator"] = identity
+    summary["code_version"] = ctx.code_version
     summary["mlflow_run_id"] = log_to_mlflow(cfg.mlflow_experiment, summary, params, items,
                                              summary["generator"])
     body = json.dumps(summary, indent=2).encode()

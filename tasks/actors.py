@@ -40,9 +40,12 @@ class DetectorWorker:
 
     def localize(self, path: str):
         from binaural.pipeline import localize_video
+        from tasks.lineage import worker_lineage
 
         # A fresh tracker state per video: persist=False on the first frame.
-        return localize_video(path, self.detector, self.scene, self.localize_cfg)
+        loc = localize_video(path, self.detector, self.scene, self.localize_cfg)
+        loc.lineage = worker_lineage()
+        return loc
 
     def pid(self) -> int:
         import os
@@ -72,10 +75,11 @@ class RendererWorker:
                                             render, settings, label=label)
 
     def render(self, path: str, loc, dest_dir: str, name: str, reference: str | None,
-               source: str | None = None):
+               source: str | None = None, lineage: dict | None = None):
         """`source` (the archive key or URI) replaces the local working copy's path in
-        the report."""
+        the report; `lineage` (the run's code version...) joins the workers' in it."""
         from binaural.pipeline import render_video, write_report
+        from tasks.lineage import worker_lineage
 
         report = render_video(path, loc, self.hrtf, dest_dir, name, self.scene,
                               self.render_cfg, self.evaluate, reference,
@@ -83,6 +87,8 @@ class RendererWorker:
         if source:
             report["input"] = source
             report["warnings"] = [w.replace(path, source) for w in report["warnings"]]
+        report["lineage"] = (lineage or {}) | {"detector": loc.lineage,
+                                               "renderer": worker_lineage()}
         write_report(dest_dir, report)
         return report
 

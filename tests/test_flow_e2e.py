@@ -123,6 +123,19 @@ def test_report_records_versions_timings_and_metrics(remastered):
     assert m["envelope_distance"] < m["mono_copy_envelope_distance"]
     track = report["sources"][0]["track"]
     assert {"t", "azimuth_deg", "elevation_deg", "distance_m"} <= set(track[0])
+    # lineage: the Ray node and worker of each stage, the code version, the versions
+    lineage = report["lineage"]
+    assert lineage["code_version"] == summary["code_version"] != "unknown"
+    for stage in ("detector", "renderer"):
+        assert lineage[stage]["node_id"] and lineage[stage]["worker_id"]
+        assert lineage[stage]["actor_id"]
+    assert report["head"]["hrtf"] == "MIT_KEMAR_normal_pinna"
+    assert report["loudness"]["output_true_peak_dbtp"] <= -1.0
+    record = json.loads((dest / "manifest" / summary["version"] / "done" /
+                         f"{report['input_sha256']}.json").read_text())
+    assert record["lineage"]["renderer"] == lineage["renderer"]
+    assert record["lineage"]["generator"] == gen["version"]
+    assert record["lineage"]["detector"]["version"] == report["detector"]["version"]
 
 
 def test_mlflow_holds_the_run(remastered):
