@@ -242,8 +242,9 @@ def render_video(
     target = input_lufs if remaster.loudness_lufs is None else float(remaster.loudness_lufs)
     limiter = Limiter(remaster.true_peak_dbtp, remaster.limiter_lookahead_ms,
                       remaster.limiter_release_ms)
+    input_tp = gain_to_db(input_peak.finish())
     loudness = {"input_lufs": round(input_lufs, 3) if np.isfinite(input_lufs) else None,
-                "input_true_peak_dbtp": round(gain_to_db(input_peak.finish()), 3),
+                "input_true_peak_dbtp": round(input_tp, 3) if np.isfinite(input_tp) else None,
                 "input_presentation": "mono on both ears (BS.1770 dual mono)",
                 "matched": "input" if remaster.loudness_lufs is None else "target"}
     loudness |= master_wav(raw_path, wav_path, target, limiter, int(scene.chunk_s * sr))

@@ -139,3 +139,11 @@ def test_render_video_delivers_the_loudness_it_reports(tmp_path, scene, kemar, t
     assert abs(independent - (input_lufs if target is None else target)) < 1.0
     assert true_peak_dbtp(out.T) <= -1.0 and loud["output_true_peak_dbtp"] <= -1.0
     assert not list(tmp_path.glob(".*unmastered*"))  # the unmastered render is gone
+
+
+def test_silence_is_delivered_as_silence(tmp_path):
+    write_wav(tmp_path / "in.wav", np.zeros((2, SR)), SR)
+    report = master_wav(tmp_path / "in.wav", tmp_path / "out.wav", -16.0, Limiter(), SR)
+    out, _ = read_wav(tmp_path / "out.wav")
+    assert not out.any() and out.shape == (2, SR)
+    assert report["output_lufs"] is None and report["gain_db"] == 0.0
