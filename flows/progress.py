@@ -64,6 +64,10 @@ class RemasterProgress:
     def counts(self) -> str:
         return f"{self.done} done, {self.failed} failed, {self.other} in other runs"
 
+    def short_counts(self) -> str:
+        """counts() for the bar, which an 80-column terminal must hold."""
+        return f"{self.done} done {self.failed} failed {self.other} other"
+
     def line(self) -> str:
         return (f"{self.finished}/{self.total} items ({self.counts()}); "
                 f"{self.rate():.2f} audio s/s; ETA {format_duration(self.eta_s())}")
@@ -80,8 +84,8 @@ class RemasterProgress:
             else:
                 self.other += 1
             if self._bar is not None:
-                self._bar.update(self._task, completed=self.finished, counts=self.counts(),
-                                 rate=f"{self.rate():.2f} audio s/s")
+                self._bar.update(self._task, completed=self.finished,
+                                 counts=self.short_counts(), rate=f"{self.rate():.2f} audio-s/s")
             else:
                 self.log.info("%s: %s", item.get("key"), self.line())
 
@@ -93,18 +97,17 @@ class RemasterProgress:
                 MofNCompleteColumn,
                 Progress,
                 TextColumn,
-                TimeElapsedColumn,
                 TimeRemainingColumn,
             )
 
             console = Console(file=self.stream, force_terminal=True, width=self.width)
-            self._bar = Progress(TextColumn("remaster"), BarColumn(), MofNCompleteColumn(),
+            self._bar = Progress(BarColumn(bar_width=20), MofNCompleteColumn(),
                                  TextColumn("{task.fields[counts]}"),
-                                 TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                                 TextColumn("ETA"), TimeRemainingColumn(), console=console)
+                                 TextColumn("{task.fields[rate]}"), TextColumn("ETA"),
+                                 TimeRemainingColumn(compact=True), console=console)
             self._bar.start()
             self._task = self._bar.add_task("remaster", total=self.total,
-                                            counts=self.counts(), rate="- audio s/s")
+                                            counts=self.short_counts(), rate="- audio-s/s")
         return self
 
     def __exit__(self, *exc) -> None:
