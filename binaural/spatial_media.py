@@ -232,3 +232,21 @@ def read_sa3d(path: str | Path) -> dict | None:
     return {"version": version, "ambisonic_type": kind, "ambisonic_order": order,
             "channel_ordering": ordering, "normalization": norm, "num_channels": count,
             "channel_map": cmap}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m binaural.spatial_media FILE.mp4`: the box dump and the SA3D fields."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m binaural.spatial_media FILE.mp4", file=sys.stderr)
+        return 2
+    for name, size in box_tree(args[0]):
+        print(f"{'  ' * name.count('/')}{name.rsplit('/', 1)[-1]} ({size} bytes)")
+    print(f"SA3D: {read_sa3d(args[0])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -208,3 +208,15 @@ def test_render_video_writes_tagged_foa(tmp_path, foa_scene, kemar):
                    for k in (0, 1024, 2048))
         assert corr > 0.9, (ch, corr)
     json.dumps(report)  # the report stays serialisable
+
+
+def test_box_dump_command(tmp_path, capsys):
+    from binaural.spatial_media import main as dump
+
+    src, dest = tmp_path / "fast.mp4", tmp_path / "tagged.mp4"
+    _faststart_mp4(src)
+    tag_ambisonic(src, dest)
+    assert dump([str(dest)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "              SA3D (36 bytes)" in out
+    assert out[-1].startswith("SA3D: {'version': 0, 'ambisonic_type': 0, 'ambisonic_order': 1")
