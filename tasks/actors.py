@@ -99,9 +99,10 @@ class RendererWorker:
 
 
 def actor_options(cpus: float, gpus: float, max_restarts: int, max_task_retries: int) -> dict:
-    """Ray options: restart a dead actor and retry its calls (not on app errors)."""
+    """Ray options: restart a dead actor and retry its calls (not on app errors); spread
+    the pools over the cluster's nodes (a lost node then takes a share, not all)."""
     options = {"num_cpus": cpus, "max_restarts": max_restarts,
-               "max_task_retries": max_task_retries}
+               "max_task_retries": max_task_retries, "scheduling_strategy": "SPREAD"}
     if gpus > 0 and ray.cluster_resources().get("GPU", 0) > 0:
         options["num_gpus"] = gpus
     return options
