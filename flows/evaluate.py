@@ -118,6 +118,7 @@ def evaluate(
     from binaural.hrtf import load_sofa
     from binaural.outputs import write_json
     from flows.params import load_params, with_head
+    from flows.progress import ItemProgress
 
     logger = get_run_logger()
     params = with_head(load_params(params_file), hrtf)
@@ -135,6 +136,7 @@ def evaluate(
     tracker = load_detector(params.detector) if any(s.needs_detector for s in specs) else None
     context = EvalContext(params.scene, params.localize, params.render, cfg, hrtf, tracker)
     clips, failed, results = {}, {}, {}
+    shown = ItemProgress(len(records), logger=logger, lines=False).__enter__()  # a terminal bar
     for i, record in enumerate(records):
         try:
             result = evaluate_clip(record, context, specs)
@@ -142,9 +144,12 @@ def evaluate(
         except Exception as exc:  # noqa: BLE001 - one bad clip never stops the evaluation
             failed[record.id] = f"{record.id}: {_one_line(exc)}"
             logger.error("[%d/%d] FAILED %s", i + 1, len(records), failed[record.id])
+            shown.item({"key": record.id, "status": "failed"})
             continue
         finally:
             context.forget(record)
+        shown.item({"key": record.id, "status": "done",
+                    "report": {"duration_s": _seconds(record.binaural)}})
         clips[record.id], results[record.id] = clip_entry(result), result
         ild_errors = ", ".join(f"{name} {values['tf_ild_error_db']:.2f}"
                                for name, values in result.metrics.items()
@@ -152,6 +157,7 @@ def evaluate(
         logger.info("[%d/%d] %s (%s sources): TF-ILD error dB: %s", i + 1, len(records),
                     record.id, result.n_sources, ild_errors or "-")
 
+    shown.__exit__(None, None, None)
     plots = set(box_plots(out_dir / "plots", clips, names, METRICS))
     for clip_id in pick_sample_clips(clips, cfg.plot_clips):
         r = results[clip_id]
@@ -188,6 +194,16 @@ def _print_summary(summary: dict) -> None:
         print(f"FAILED {reason}")
     print(f"\n{summary['clips']} clips evaluated into {summary['out']}; "
           f"MLflow run {summary['mlflow_run_id']}")
+
+
+def _seconds(path) -> float:
+    """A clip's length from its file header (0 when unreadable)."""
+    import soundfile as sf
+
+    try:
+        return float(sf.info(str(path)).duration)
+    except (OSError, RuntimeError):
+        return 0.0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

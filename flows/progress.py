@@ -1,8 +1,8 @@
-"""A remaster's progress for the person running it: a rich progress bar on a terminal,
-plain log lines otherwise (CI, cron, a log file).
+"""Progress for the person running a command (remaster, evaluate, synth, bench): a rich
+progress bar on a terminal, plain log lines otherwise (CI, cron, a log file).
 
 Both show items finished of those to process (done / failed / in other runs), the audio
-rendered per second of wall time, and the time left at the pace so far.
+processed per second of wall time, and the time left at the pace so far.
 """
 
 from __future__ import annotations
@@ -24,16 +24,19 @@ def format_duration(seconds: float | None) -> str:
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60:02d}:{rest % 60:02d}"
 
 
-class RemasterProgress:
-    """Counts finished items (tasks.progress sink) and shows them; a context manager.
+class ItemProgress:
+    """Counts finished items (e.g. as a tasks.progress sink) and shows them; a context
+    manager.
 
-    `terminal` None: decided from `stream` (sys.stderr) being a terminal.
+    `terminal` None: decided from `stream` (sys.stderr) being a terminal. `lines` False:
+    no log line per item off a terminal (for commands that log their own).
     """
 
     def __init__(self, total: int, terminal: bool | None = None, stream: IO | None = None,
                  clock=time.monotonic, logger: logging.Logger | logging.LoggerAdapter = log,
-                 width: int | None = None):
+                 width: int | None = None, lines: bool = True):
         self.total = total
+        self.lines = lines
         self.width = width  # of the bar's console; None: the terminal's
         self.log = logger
         self.stream = stream or sys.stderr
@@ -84,12 +87,12 @@ class RemasterProgress:
             else:
                 self.other += 1
             if self._bar is not None:
-                self._bar.update(self._task, completed=self.finished,
+                self._bar.update(self._task, completed=self.finished, total=self.total,
                                  counts=self.short_counts(), rate=f"{self.rate():.2f} audio-s/s")
-            else:
+            elif self.lines:
                 self.log.info("%s: %s", item.get("key"), self.line())
 
-    def __enter__(self) -> RemasterProgress:
+    def __enter__(self) -> ItemProgress:
         if self.terminal and self.total:
             from rich.console import Console
             from rich.progress import (
@@ -114,4 +117,5 @@ class RemasterProgress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
-        self.log.info("finished: %s", self.line())
+        if self.lines:
+            self.log.info("finished: %s", self.line())

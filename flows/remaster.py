@@ -167,7 +167,7 @@ def remaster(
 
     from binaural.storage import open_location, write_bytes
     from flows.params import load_params, with_head
-    from flows.progress import RemasterProgress
+    from flows.progress import ItemProgress
     from models.generator import generator_identity, resolve_model
     from tasks import progress
     from tasks.actors import start_pools
@@ -204,7 +204,7 @@ def remaster(
     started = init_ray(ray_address) if pending else False
     detectors, renderers = start_pools(params, max(1, min(cfg.actors, len(pending))),
                                        model_path, model_label) if pending else ([], [])
-    shown = RemasterProgress(len(pending), logger=logger)  # a bar on a terminal
+    shown = ItemProgress(len(pending), logger=logger)  # a bar on a terminal
     progress.register(run_id, shown)
     try:
         with shown:

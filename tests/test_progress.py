@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from flows.progress import RemasterProgress, format_duration
+from flows.progress import ItemProgress, format_duration
 from tasks import progress
 
 
@@ -21,7 +21,7 @@ def _done(key: str, seconds: float) -> dict:
     return {"key": key, "status": "done", "report": {"duration_s": seconds}}
 
 
-def _feed(shown: RemasterProgress, clock: Clock) -> None:
+def _feed(shown: ItemProgress, clock: Clock) -> None:
     """Through tasks.progress, as the shard tasks announce items."""
     progress.register("run-1", shown)
     try:
@@ -41,7 +41,7 @@ def test_plain_lines_when_not_a_terminal(caplog):
     clock, stream = Clock(), io.StringIO()
     logger = logging.getLogger("test.progress")
     with caplog.at_level(logging.INFO, logger="test.progress"):
-        with RemasterProgress(10, stream=stream, clock=clock, logger=logger) as shown:
+        with ItemProgress(10, stream=stream, clock=clock, logger=logger) as shown:
             _feed(shown, clock)
     assert not shown.terminal and stream.getvalue() == ""  # no bar drawn into a log
     lines = [r.getMessage() for r in caplog.records]
@@ -53,7 +53,7 @@ def test_plain_lines_when_not_a_terminal(caplog):
 
 def test_a_bar_on_a_terminal():
     clock, stream = Clock(), io.StringIO()
-    with RemasterProgress(10, terminal=True, stream=stream, clock=clock, width=80) as shown:
+    with ItemProgress(10, terminal=True, stream=stream, clock=clock, width=80) as shown:
         _feed(shown, clock)
     last = stream.getvalue().split("\r")[-1]  # the bar as last drawn, on 80 columns
     assert "5/10" in last and "3 done 1 failed 1 other" in last
