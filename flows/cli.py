@@ -41,10 +41,12 @@ def _print_summary(summary: dict) -> None:
 
 
 def cmd_remaster(args: argparse.Namespace) -> int:
+    from flows.params import load_params, with_head
     from flows.remaster import remaster
 
+    with_head(load_params(args.params), args.hrtf)  # a bad head fails here, in one line
     summary = remaster(args.src, args.dest, params_file=args.params,
-                       ray_address=args.ray_address, model=args.model)
+                       ray_address=args.ray_address, model=args.model, hrtf=args.hrtf)
     _print_summary(summary)
     return 0
 
@@ -64,18 +66,24 @@ MODEL_HELP = ("the generator: dsp (the HRTF renderer alone), a checkpoint path, 
               "shipped small diffusion model)")
 
 
+HRTF_HELP = ("the listener's head: a SOFA file (SimpleFreeFieldHRIR, any sample rate; "
+             "resampled and normalised as the shipped sets are) instead of params render.hrtf")
+
+
 def add_remaster_parsers(sub) -> None:
     p = sub.add_parser("remaster", help="remaster a folder of videos")
     p.add_argument("src")
     p.add_argument("dest")
     p.add_argument("--ray-address", default=None, help="an existing Ray cluster")
     p.add_argument("--model", default=None, help=MODEL_HELP)
+    p.add_argument("--hrtf", default=None, help=HRTF_HELP)
     p.set_defaults(func=cmd_remaster)
 
     p = sub.add_parser("demo", help="remaster the bundled sample archive")
     p.add_argument("--out", default="demo-out")
     p.add_argument("--ray-address", default=None)
     p.add_argument("--model", default=None, help=MODEL_HELP)
+    p.add_argument("--hrtf", default=None, help=HRTF_HELP)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train-detector", help="retrain the shipped detector (dvc repro)")

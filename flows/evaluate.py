@@ -95,8 +95,10 @@ def evaluate(
     limit: int | None = None,
     params_file: str | None = None,
     model: str | None = None,
+    hrtf: str | None = None,
 ) -> dict:
     """Evaluate `systems` (default params evaluate.systems) on `dataset`'s `split` into `out`.
+    `hrtf` (a SOFA file) replaces params render.hrtf: the head the systems render with.
 
     `model` names the generator of the `model` systems (default params generator.model).
     Returns a summary: out, clips (count), failed ({clip: reason}), aggregate, mlflow_run_id.
@@ -108,10 +110,11 @@ def evaluate(
     from binaural.eval.systems import EvalContext, parse_systems
     from binaural.io.outputs import write_json
     from binaural.spatial.hrtf import load_sofa
-    from flows.params import load_params
+    from flows.params import load_params, with_head
+    from flows.progress import ItemProgress
 
     logger = get_run_logger()
-    params = load_params(params_file)
+    params = with_head(load_params(params_file), hrtf)
     cfg = params.evaluate
     register_model_systems(params, model)
     specs = parse_systems(systems if systems else cfg.systems)
@@ -126,6 +129,7 @@ def evaluate(
     tracker = load_detector(params.detector) if any(s.needs_detector for s in specs) else None
     context = EvalContext(params.scene, params.localize, params.render, cfg, hrtf, tracker)
     clips, failed, results = {}, {}, {}
+    shown = ItemProgress(len(records), logger=logger, lines=False).__enter__()  # a terminal bar
     for i, record in enumerate(records):
         try:
             result = evaluate_clip(record, context, specs)
@@ -133,9 +137,12 @@ def evaluate(
         except Exception as exc:  # noqa: BLE001 - one bad clip never stops the evaluation
             failed[record.id] = f"{record.id}: {_one_line(exc)}"
             logger.error("[%d/%d] FAILED %s", i + 1, len(records), failed[record.id])
+            shown.item({"key": record.id, "status": "failed"})
             continue
         finally:
             context.forget(record)
+        shown.item({"key": record.id, "status": "done",
+                    "report": {"duration_s": _seconds(record.binaural)}})
         clips[record.id], results[record.id] = clip_entry(result), result
         ild_errors = ", ".join(f"{name} {values['tf_ild_error_db']:.2f}"
                                for name, values in result.metrics.items()
@@ -143,6 +150,7 @@ def evaluate(
         logger.info("[%d/%d] %s (%s sources): TF-ILD error dB: %s", i + 1, len(records),
                     record.id, result.n_sources, ild_errors or "-")
 
+    shown.__exit__(None, None, None)
     plots = set(box_plots(out_dir / "plots", clips, names, METRICS))
     for clip_id in pick_sample_clips(clips, cfg.plot_clips):
         r = results[clip_id]
@@ -182,6 +190,16 @@ def _print_summary(summary: dict) -> None:
           f"MLflow run {summary['mlflow_run_id']}")
 
 
+def _seconds(path) -> float:
+    """A clip's length from its file header (0 when unreadable)."""
+    import soundfile as sf
+
+    try:
+        return float(sf.info(str(path)).duration)
+    except (OSError, RuntimeError):
+        return 0.0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """The `evaluate` subcommand: checks the arguments, runs the flow, prints the table."""
     from binaural.eval.datasets import load_dataset
@@ -192,13 +210,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         register_model_systems(load_params(getattr(args, "params", None)), args.model)
         parse_systems(args.systems)  # a typo fails here, before Prefect starts
+    from flows.params import load_params, with_head
+
+    with_head(load_params(getattr(args, "params", None)), args.hrtf)  # fails in one line
     if args.split:
         load_dataset(args.dataset, args.split)
     elif not Path(args.dataset).is_dir():
         raise NotADirectoryError(f"{args.dataset}: dataset folder not found")
     summary = evaluate(args.dataset, args.out, systems=args.systems, split=args.split,
                        limit=args.limit, params_file=getattr(args, "params", None),
-                       model=args.model)
+                       model=args.model, hrtf=args.hrtf)
     _print_summary(summary)
     return 0 if summary["clips"] else 1
 
@@ -221,6 +242,9 @@ def add_evaluate_parser(subparsers) -> None:
     p.add_argument("--model", default=None,
                    help="generator of the model systems: dsp, a checkpoint or "
                         "models:/NAME@ALIAS (default: params generator.model)")
+    p.add_argument("--hrtf", default=None,
+                   help="the head to render with: a SOFA file (SimpleFreeFieldHRIR, any "
+                        "rate) instead of params render.hrtf")
     # SUPPRESS: absent here, the main parser's --params (if any) is kept.
     p.add_argument("--params", default=argparse.SUPPRESS, help="params.yaml to use")
     p.set_defaults(func=cmd_evaluate)

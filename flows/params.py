@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from binaural.delivery.config import DeliveryConfig
 from binaural.eval.config import EvaluateConfig
 from binaural.io.config import SceneConfig
 from binaural.spatial.config import LocalizeConfig, RenderConfig
@@ -47,6 +48,7 @@ class Params:
     detector_data: DetectorDataConfig = field(default_factory=DetectorDataConfig)
     train_detector: TrainDetectorConfig = field(default_factory=TrainDetectorConfig)
     remaster: RemasterConfig = field(default_factory=RemasterConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     generator_data: GeneratorDataConfig = field(default_factory=GeneratorDataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -111,3 +113,18 @@ def resolve_paths(params: Params, base: Path) -> Params:
         generator=replace(params.generator, model=fix(params.generator.model)),
         train=replace(params.train, init=fix(params.train.init)),
     )
+
+
+def with_head(params: Params, hrtf: str | None) -> Params:
+    """params with render.hrtf set to `hrtf` (when given), checked by loading it here so
+    a bad file fails with one line before any worker starts.
+
+    Raises:
+        FileNotFoundError, ValueError: binaural.hrtf.load_sofa's, naming the file.
+    """
+    from binaural.spatial.hrtf import load_sofa
+
+    if hrtf:
+        params = replace(params, render=replace(params.render, hrtf=str(Path(hrtf).resolve())))
+    load_sofa(params.render.hrtf, params.scene.sample_rate)
+    return params

@@ -32,6 +32,7 @@ from flows.environment import prepare_environment
 from flows.params import Params
 
 SIDECAR_FOLDERS = ("truth",)  # synthesized scenes keep their truth beside the videos
+HEAD_NAME_CHARS = 24  # of the HRTF file's stem, in the output version
 
 
 def list_inputs(src) -> tuple[list[str], list[str]]:
@@ -80,10 +81,13 @@ def generator_version(params, identity: str) -> str:
         "scene": asdict(params.scene),
         "detector_cfg": {k: v for k, v in asdict(params.detector).items()
                          if k not in ("weights", "device", "threads")},
+        # what is delivered: outputs, loudness target and ceiling
+        "delivery": asdict(params.delivery),
     }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", identity.split("@")[0]).strip("-") or "model"
-    return f"{name}-{digest.hexdigest()[:10]}"
+    head = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(hrtf).stem)[:HEAD_NAME_CHARS].strip("-")
+    return f"{name}-{head}-{digest.hexdigest()[:10]}"
 
 
 def init_ray(address: str | None) -> bool:
@@ -105,11 +109,13 @@ def init_ray(address: str | None) -> bool:
 
 def log_to_mlflow(experiment: str, summary: dict, params, items: list[dict],
                   generator: str = "dsp") -> str:
-    """One MLflow run for the remaster: params, per-clip metrics, reports as artifacts."""
+    """One MLflow run for the remaster: params, aggregate metrics, the per-clip table
+    (flows.run_table) and the reports (reports.jsonl) as artifacts."""
     import tempfile
 
     import mlflow
 
+    from flows.run_table import TABLE_FILE, aggregates, as_columns, clip_rows
     from flows.tracking import start_experiment
 
     start_experiment(experiment)
@@ -124,26 +130,20 @@ def log_to_mlflow(experiment: str, summary: dict, params, items: list[dict],
             "fov_deg": params.localize.fov_deg, "scene_fps": params.scene.fps,
             "sample_rate": params.scene.sample_rate, "block": params.render.block,
             "shard_size": params.remaster.shard_size, "actors": params.remaster.actors,
+            "outputs": ",".join(params.delivery.outputs),
+            "loudness_lufs": ("match input" if params.delivery.loudness_lufs is None
+                              else params.delivery.loudness_lufs),
+            "true_peak_dbtp": params.delivery.true_peak_dbtp,
+            "code_version": summary.get("code_version", ""),
         })
-        metrics = {"videos_done": len(done), "videos_failed": len(summary["failed"]),
-                   "videos_skipped": len(summary["skipped"]),
-                   "seconds": summary["seconds"]}
-        errors = []
-        for item in done:
-            for key, value in item["report"]["metrics"].items():
-                if isinstance(value, (int, float)):
-                    metrics[f"{item['name']}/{key}"] = float(value)
-            err = item["report"]["metrics"].get("direction_error_deg_median")
-            if err is not None:
-                errors.append(err)
-        if errors:
-            metrics["direction_error_deg_median"] = float(sorted(errors)[len(errors) // 2])
-        mlflow.log_metrics(metrics)
+        rows = clip_rows(items)
+        mlflow.log_metrics(aggregates(rows, len(summary["skipped"]), summary["seconds"]))
+        if rows:
+            mlflow.log_table(data=as_columns(rows), artifact_file=TABLE_FILE)
         with tempfile.TemporaryDirectory() as tmp:
-            for item in done:
-                report = Path(tmp) / f"{item['name']}.json"
-                report.write_text(json.dumps(item["report"], indent=2))
-                mlflow.log_artifact(str(report), "reports")
+            reports = Path(tmp) / "reports.jsonl"  # one artifact, not one per clip
+            reports.write_text("".join(json.dumps(i["report"]) + "\n" for i in done))
+            mlflow.log_artifact(str(reports))
             summary_file = Path(tmp) / "summary.json"
             summary_file.write_text(json.dumps(summary, indent=2))
             mlflow.log_artifact(str(summary_file))
@@ -158,18 +158,23 @@ def remaster(
     params_file: str | None = None,
     ray_address: str | None = None,
     model: str | None = None,
+    hrtf: str | None = None,
 ) -> dict:
     """Remaster every video in `src` into `dest`; returns the run summary. `params`: the
     typed settings (default: read from `params_file`, itself defaulting to the project's
     params.yaml: the entry point of deployments). `model` overrides params
-    generator.model: "dsp", a checkpoint or models:/NAME@ALIAS."""
+    generator.model: "dsp", a checkpoint or models:/NAME@ALIAS; `hrtf` overrides params
+    render.hrtf (a SOFA SimpleFreeFieldHRIR file: the listener's head)."""
     import ray
 
     from binaural.io.storage import open_location, write_bytes
-    from flows.params import load_params
+    from flows.params import load_params, with_head
+    from flows.progress import ItemProgress
     from flows.registry import generator_identity, resolve_model
+    from tasks import progress
     from tasks.actors import start_pools
     from tasks.items import ItemContext, settled_item
+    from tasks.lineage import code_version
     from tasks.shards import remaster_shard
 
     logger = get_run_logger()
@@ -178,6 +183,7 @@ def remaster(
         params = load_params(params_file)
     if model:
         params = replace(params, generator=replace(params.generator, model=model))
+    params = with_head(params, hrtf)
     cfg = params.remaster
     src_loc, dest_loc = open_location(src), open_location(dest)
     keys, other = list_inputs(src_loc)
@@ -187,7 +193,7 @@ def remaster(
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     work_dir = Path(os.environ["BINAURAL_STATE_DIR"]) / "work" / run_id
     ctx = ItemContext(src_uri=src, dest_uri=dest, version=version, run_id=run_id,
-                      work_dir=str(work_dir), lease_s=cfg.lease_s)
+                      work_dir=str(work_dir), lease_s=cfg.lease_s, code_version=code_version())
     # What the manifest already settled needs no Ray at all (a nightly run over a big
     # archive mostly finds old items).
     with ThreadPoolExecutor(16) as pool:
@@ -201,18 +207,24 @@ def remaster(
     started = init_ray(ray_address) if pending else False
     detectors, renderers = start_pools(params, max(1, min(cfg.actors, len(pending))),
                                        model_path, model_label) if pending else ([], [])
+    shown = ItemProgress(len(pending), logger=logger)  # a bar on a terminal
+    progress.register(run_id, shown)
     try:
-        futures = [remaster_shard.submit(i, shard, ctx, detectors, renderers, cfg.concurrency)
-                   for i, shard in enumerate(shards)]
-        for shard, future in zip(shards, futures):
-            try:
-                items.extend(future.result())
-            except Exception as exc:  # noqa: BLE001 - a shard that failed after its retries
-                logger.error("shard failed: %s", exc)
-                items.extend({"key": k, "name": None, "status": "failed", "transient": True,
-                              "error": f"{k}: shard failed ({type(exc).__name__}: {exc})"}
-                             for k in shard)
+        with shown:
+            futures = [remaster_shard.submit(i, shard, ctx, detectors, renderers,
+                                             cfg.concurrency)
+                       for i, shard in enumerate(shards)]
+            for shard, future in zip(shards, futures):
+                try:
+                    items.extend(future.result())
+                except Exception as exc:  # noqa: BLE001 - a shard failed after its retries
+                    logger.error("shard failed: %s", exc)
+                    items.extend({"key": k, "name": None, "status": "failed",
+                                  "transient": True,
+                                  "error": f"{k}: shard failed ({type(exc).__name__}: {exc})"}
+                                 for k in shard)
     finally:
+        progress.unregister(run_id)
         for actor in detectors + renderers:
             ray.kill(actor, no_restart=True)
         if started:
@@ -233,6 +245,7 @@ def remaster(
         "skipped": other,
     }
     summary["generator"] = identity
+    summary["code_version"] = ctx.code_version
     summary["mlflow_run_id"] = log_to_mlflow(cfg.mlflow_experiment, summary, params, items,
                                              summary["generator"])
     body = json.dumps(summary, indent=2).encode()

@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from flows.environment import PROJECT_ROOT, prepare_environment
+from flows.progress import ItemProgress
 
 
 def _heads(specs, sample_rate: int):
@@ -34,8 +35,15 @@ def _library(cfg):
     return SourceLibrary.from_folder(cfg.source_audio, cfg.classes) if cfg.source_audio else None
 
 
-def _progress(started: float):
+def _progress(started: float, shown=None, scene_s: float = 0.0):
+    """Per scene: the bar of `shown` (flows.progress.ItemProgress) on a terminal, else a
+    printed line."""
+
     def report(done: int, total: int, name: str, split: str | None = None) -> None:
+        if shown is not None and shown.terminal:
+            shown.total = total
+            shown.item({"key": name, "status": "done", "report": {"duration_s": scene_s}})
+            return
         where = f" ({split})" if split else ""
         print(f"[{done}/{total}] {name}{where}  {time.perf_counter() - started:.1f} s",
               flush=True)
@@ -54,8 +62,9 @@ def make_dataset(params, cfg, out: str | Path, test_hrtf: str = "") -> dict:
     test_spec = test_hrtf or prepare.test_hrtf
     test_head = _heads([test_spec], cfg.sample_rate)[0] if test_spec else None
     heldout = [head_digest(resolve_hrtf(spec, PROJECT_ROOT)) for spec in prepare.heldout_heads]
-    card = write_dataset(cfg, prepare, out, heads, test_head, heldout, _library(cfg),
-                         _progress(time.perf_counter()))
+    with ItemProgress(cfg.scenes, lines=False) as shown:
+        card = write_dataset(cfg, prepare, out, heads, test_head, heldout, _library(cfg),
+                             _progress(time.perf_counter(), shown, cfg.duration_s))
     counts = card["splits"][prepare.split_name]
     print(f"{card['scenes']} scenes in {out} ({', '.join(f'{k} {v}' for k, v in counts.items())}"
           f"; mono: {card['mono']}); card in {Path(out) / 'dataset_card.json'}")
@@ -87,7 +96,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.test_hrtf:
         raise ValueError("--test-hrtf needs --dataset (only a dataset has a test split)")
     heads = _heads(cfg.heads or (cfg.hrtf,), cfg.sample_rate)
-    synthesize(cfg, heads, args.out, _progress(time.perf_counter()), _library(cfg))
+    with ItemProgress(cfg.scenes, lines=False) as shown:
+        synthesize(cfg, heads, args.out, _progress(time.perf_counter(), shown, cfg.duration_s),
+                   _library(cfg))
     print(f"{cfg.scenes} scenes in {args.out} (truth in {Path(args.out) / 'truth'})")
     return 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ray
 
+from binaural.delivery.config import DeliveryConfig
 from binaural.eval.config import EvaluateConfig
 from binaural.io.config import SceneConfig
 from binaural.spatial.config import LocalizeConfig, RenderConfig
@@ -25,9 +26,12 @@ class DetectorWorker:
     def localize(self, path: str, source: str | None = None):
         """`source` (the archive key or URI) names the video in warnings."""
         from binaural.spatial.localization import localize_video
+        from tasks.lineage import worker_lineage
 
         # A fresh tracker state per video: persist=False on the first frame.
-        return localize_video(path, self.detector, self.scene, self.localize_cfg, source)
+        loc = localize_video(path, self.detector, self.scene, self.localize_cfg, source)
+        loc.lineage = worker_lineage()
+        return loc
 
     def pid(self) -> int:
         import os
@@ -42,23 +46,28 @@ class RendererWorker:
 
     def __init__(self, render: RenderConfig, scene: SceneConfig, evaluate: EvaluateConfig,
                  generator: GeneratorConfig | None = None, model: str = "dsp",
-                 label: str | None = None):
+                 label: str | None = None, delivery: DeliveryConfig | None = None):
         from binaural.spatial.hrtf import load_sofa
+        from models.builders import build_generator
 
         self.hrtf = load_sofa(render.hrtf, scene.sample_rate)
         self.render_cfg, self.scene, self.evaluate = render, scene, evaluate
-        from models.builders import build_generator
+        self.delivery = delivery or DeliveryConfig()
 
         self.generator = build_generator(model, self.hrtf, render, generator or GeneratorConfig(),
                                          label)
 
     def render(self, path: str, loc, dest_dir: str, name: str, reference: str | None,
-               source: str | None = None):
-        """`source` (the archive key or URI) names the video in the report."""
+               source: str | None = None, lineage: dict | None = None):
+        """`source` (the archive key or URI) names the video in the report; `lineage` (the
+        run's code version...) joins the workers' in it."""
         from binaural.pipeline.stages import render_video, write_report
+        from tasks.lineage import worker_lineage
 
+        lineage = (lineage or {}) | {"detector": loc.lineage, "renderer": worker_lineage()}
         report = render_video(path, loc, self.generator, dest_dir, name, self.scene,
-                              self.evaluate, reference, source)
+                              self.evaluate, reference, source, delivery=self.delivery,
+                              hrtf=self.hrtf, render=self.render_cfg, lineage=lineage)
         write_report(dest_dir, report)
         return report
 
@@ -69,9 +78,10 @@ class RendererWorker:
 
 
 def actor_options(cpus: float, gpus: float, max_restarts: int, max_task_retries: int) -> dict:
-    """Ray options: restart a dead actor and retry its calls (not on app errors)."""
+    """Ray options: restart a dead actor and retry its calls (not on app errors); spread
+    the pools over the cluster's nodes (a lost node then takes a share, not all)."""
     options = {"num_cpus": cpus, "max_restarts": max_restarts,
-               "max_task_retries": max_task_retries}
+               "max_task_retries": max_task_retries, "scheduling_strategy": "SPREAD"}
     if gpus > 0 and ray.cluster_resources().get("GPU", 0) > 0:
         options["num_gpus"] = gpus
     return options
@@ -94,6 +104,6 @@ def start_pools(params, actors: int, model: str = "dsp", label: str | None = Non
     detectors = [detector_cls.remote(params.detector, params.scene, params.localize)
                  for _ in range(actors)]
     renderers = [renderer_cls.remote(params.render, params.scene, params.evaluate,
-                                     params.generator, model, label)
+                                     params.generator, model, label, params.delivery)
                  for _ in range(actors)]
     return detectors, renderers

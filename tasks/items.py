@@ -27,7 +27,9 @@ from binaural.io.storage import (
 from binaural.io.video import MediaError
 
 OUTPUT_SUFFIXES = {"wav": ".binaural.wav", "mp4": ".binaural.mp4", "json": ".json",
-                   "png": ".png"}
+                   "png": ".png", "foa_wav": ".foa.wav", "foa_mp4": ".foa.mp4"}
+# Published when the run chose them (params delivery.outputs), i.e. when staged.
+OPTIONAL_OUTPUTS = ("foa_wav", "foa_mp4")
 # Errors that a retry can cure: lost workers, network and storage hiccups.
 _TRANSIENT_NAMES = ("RayActorError", "WorkerCrashedError", "ActorDiedError",
                     "ObjectLostError", "NodeDiedError", "ActorUnavailableError",
@@ -76,11 +78,13 @@ def fetch(src_uri: str, key: str, local: str) -> str:
 
 @ray.remote(num_cpus=0, max_retries=3)
 def publish_outputs(stage_dir: str, name: str, dest_uri: str, prefix: str) -> dict:
-    """Publish the four staged outputs atomically under DEST/<prefix>/; checksums back."""
+    """Publish the staged outputs atomically under DEST/<prefix>/; checksums back."""
     dest = open_location(dest_uri)
     out = {}
     for kind, suffix in OUTPUT_SUFFIXES.items():
         local = Path(stage_dir) / f"{name}{suffix}"
+        if kind in OPTIONAL_OUTPUTS and not local.exists():
+            continue
         key = f"{prefix}/{name}{suffix}"
         publish(local, dest, key)
         out[kind] = {"key": key, "sha256": file_sha256(local), "size": local.stat().st_size}
@@ -97,6 +101,7 @@ class ItemContext:
     run_id: str
     work_dir: str
     lease_s: float
+    code_version: str = ""  # tasks.lineage.code_version of the driver
 
 
 def settled_item(key: str, ctx: ItemContext) -> dict | None:
@@ -152,14 +157,16 @@ def process_item(key: str, ctx: ItemContext, detector, renderer) -> dict:
         try:
             reference = _fetch_reference(src, ctx.src_uri, key, work)
             localization = detector.localize.remote(str(local), source_id)
-            report = ray.get(renderer.render.remote(str(local), localization, str(work / "out"),
-                                                    name, reference, source_id))
+            report = ray.get(renderer.render.remote(
+                str(local), localization, str(work / "out"), name, reference, source_id,
+                {"code_version": ctx.code_version, "run_id": ctx.run_id}))
             outputs = ray.get(publish_outputs.remote(str(work / "out"), name, ctx.dest_uri,
                                                      ctx.version))
             first = manifest.put(ItemRecord(sha256=sha, key=key, name=name, state=DONE,
                                             version=ctx.version, outputs=outputs,
                                             run_id=ctx.run_id,
-                                            warnings=report.get("warnings", [])))
+                                            warnings=report.get("warnings", []),
+                                            lineage=_record_lineage(report)))
             if not first:  # finished meanwhile by a run whose claim had expired
                 return {**base, "status": "skipped", "reason": "done by another run"}
             return {**base, "status": DONE, "seconds": round(time.perf_counter() - start, 3),
@@ -177,6 +184,14 @@ def process_item(key: str, ctx: ItemContext, detector, renderer) -> dict:
         return {**base, "status": FAILED, "error": reason, "transient": transient}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _record_lineage(report: dict) -> dict:
+    """The manifest's lineage of an item: its report's, with the versions that made it."""
+    return report.get("lineage", {}) | {
+        "generator": (report.get("generator") or {}).get("version"),
+        "detector": (report.get("lineage", {}).get("detector") or {})
+        | {"version": (report.get("detector") or {}).get("version")}}
 
 
 def _from_record(base: dict, record: ItemRecord | None, key: str) -> dict:

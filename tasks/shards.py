@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from tasks import progress
 from tasks.items import ItemContext, is_transient, process_item
 
 
@@ -36,6 +37,7 @@ def remaster_shard(index: int, keys: list[str], ctx: ItemContext, detectors: lis
         for future in as_completed(futures):
             item = future.result()
             results.append(item)
+            progress.item_finished(ctx.run_id, item)
             detail = item.get("error") or item.get("reason") or f"{item.get('seconds', 0):.1f} s"
             log = logger.error if item["status"] == "failed" else logger.info
             log("shard %d [%d/%d] %s: %s (%s)", index, len(results), len(keys), item["key"],

@@ -124,6 +124,19 @@ def test_report_records_versions_timings_and_metrics(remastered):
     assert m["envelope_distance"] < m["mono_copy_envelope_distance"]
     track = report["sources"][0]["track"]
     assert {"t", "azimuth_deg", "elevation_deg", "distance_m"} <= set(track[0])
+    # lineage: the Ray node and worker of each stage, the code version, the versions
+    lineage = report["lineage"]
+    assert lineage["code_version"] == summary["code_version"] != "unknown"
+    for stage in ("detector", "renderer"):
+        assert lineage[stage]["node_id"] and lineage[stage]["worker_id"]
+        assert lineage[stage]["actor_id"]
+    assert report["head"]["hrtf"] == "MIT_KEMAR_normal_pinna"
+    assert report["loudness"]["output_true_peak_dbtp"] <= -1.0
+    record = json.loads((dest / "manifest" / summary["version"] / "done" /
+                         f"{report['input_sha256']}.json").read_text())
+    assert record["lineage"]["renderer"] == lineage["renderer"]
+    assert record["lineage"]["generator"] == gen["version"]
+    assert record["lineage"]["detector"]["version"] == report["detector"]["version"]
 
 
 def test_mlflow_holds_the_run(remastered):
@@ -134,8 +147,12 @@ def test_mlflow_holds_the_run(remastered):
     assert run.data.metrics["videos_done"] == CLIPS
     assert run.data.metrics["videos_failed"] == 3
     assert "direction_error_deg_median" in run.data.metrics
-    artifacts = [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "reports")]
-    assert len(artifacts) == CLIPS
+    assert not [k for k in run.data.metrics if k.startswith("scene_")]  # no per-clip keys
+    table = mlflow.load_table("clips.json", run_ids=[run.info.run_id])
+    assert len(table) == CLIPS + 3 and set(table["status"]) == {"done", "failed"}
+    reports = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
+                                                       artifact_path="reports.jsonl"))
+    assert len(reports.read_text().splitlines()) == CLIPS
 
 
 def test_an_immediate_rerun_processes_nothing(archive, remastered):

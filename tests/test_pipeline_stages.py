@@ -75,8 +75,8 @@ def test_render_video_writes_four_outputs_and_one_report_schema(scene, localizat
     assert gen["name"] == "dsp" and gen["fallback"] is None
     # Heard where the picture shows the source (reference-free, against the tracks).
     assert report["metrics"]["direction_error_deg_median"] < 10.0
-    assert set(report["timings_s"]) == {"localization", "generation", "evaluation", "mux",
-                                        "report"}
+    assert set(report["timings_s"]) == {"localization", "generation", "evaluation",
+                                        "loudness", "mux", "report"}
 
 
 def test_the_model_falls_back_to_the_renderer_and_says_so_with_the_source_name(

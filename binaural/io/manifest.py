@@ -49,6 +49,7 @@ class ItemRecord:
     run_id: str | None = None
     updated: float = field(default_factory=time.time)
     warnings: list[str] = field(default_factory=list)
+    lineage: dict = field(default_factory=dict)  # Ray node/worker, code version (tasks.lineage)
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), indent=2).encode()

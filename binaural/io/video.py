@@ -199,10 +199,15 @@ def write_video(
             out.mux(packet)
 
 
+# Channel count -> FFmpeg layout; 4 channels carry first-order ambisonics (ACN order kept
+# through AAC's 4.0 layout).
+CHANNEL_LAYOUTS = {1: "mono", 2: "stereo", 4: "4.0"}
+
+
 def _encode_audio(out, stream, audio: np.ndarray, sample_rate: int, pts: int = 0) -> int:
     """Encode (C, N) float32 planar audio into `stream`; returns the next pts."""
     frame_size = 1024
-    layout = "mono" if audio.shape[0] == 1 else "stereo"
+    layout = CHANNEL_LAYOUTS[audio.shape[0]]
     for start in range(0, audio.shape[1], frame_size):
         block = np.ascontiguousarray(audio[:, start : start + frame_size], dtype=np.float32)
         frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
@@ -220,9 +225,13 @@ def remux(
     dest: str | Path,
     sample_rate: int,
     bit_rate: int = 192_000,
+    channels: int = 2,
+    title: str = "binaural",
+    keep_original: bool = True,
 ) -> None:
     """Write `dest`: the source's video stream copied packet for packet, the binaural
-    AAC track first and the original (mono) audio track copied as the second track.
+    AAC track first and the original (mono) audio track copied as the second track
+    (`keep_original`). `channels`/`title`: the new track's (4: ambisonics).
 
     `binaural_chunks` yields (2, n) float32 pieces; they are encoded as the source's
     packets are copied, so the whole soundtrack is never held in memory.
@@ -231,13 +240,14 @@ def remux(
     with _open(src) as inp, av.open(str(dest), mode="w", format="mp4") as out:
         v_in, a_in = inp.streams.video[0], inp.streams.audio[0]
         v_out = out.add_stream_from_template(v_in)
-        b_out = out.add_stream("aac", rate=sample_rate, layout="stereo")
+        b_out = out.add_stream("aac", rate=sample_rate, layout=CHANNEL_LAYOUTS[channels])
         b_out.bit_rate = bit_rate
-        m_out = out.add_stream_from_template(a_in)
-        b_out.metadata["title"] = "binaural"
-        m_out.metadata["title"] = "original mono"
+        b_out.metadata["title"] = title
+        m_out = out.add_stream_from_template(a_in) if keep_original else None
+        if m_out is not None:
+            m_out.metadata["title"] = "original mono"
         pts = 0
-        for packet in inp.demux(v_in, a_in):
+        for packet in inp.demux(v_in, a_in) if keep_original else inp.demux(v_in):
             if packet.dts is None:
                 continue
             t = float(packet.pts * packet.time_base) if packet.pts is not None else 0.0

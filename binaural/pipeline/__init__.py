@@ -1,4 +1,4 @@
 """One video's generation, evaluation and outputs (WAV, MP4, JSON, PNG).
 
-Imports binaural.eval, binaural.spatial and binaural.io.
+Imports binaural.delivery, binaural.eval, binaural.spatial and binaural.io.
 """

@@ -14,13 +14,23 @@ from pathlib import Path
 
 import numpy as np
 
+from binaural.delivery.config import DeliveryConfig
+from binaural.delivery.loudness import (
+    Limiter,
+    LoudnessMeter,
+    TruePeakMeter,
+    gain_to_db,
+    master_wav,
+)
 from binaural.eval.config import EvaluateConfig
 from binaural.eval.metrics import RunningEvaluation, report_reference_metrics
 from binaural.io.audio import iter_wav, write_wav_stream
 from binaural.io.config import SceneConfig
 from binaural.io.outputs import atomic_path, file_sha256, write_json
 from binaural.io.video import iter_audio, remux
+from binaural.spatial.config import RenderConfig
 from binaural.spatial.generator import Generator, generator_report
+from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.localization import Localization
 
 log = logging.getLogger(__name__)
@@ -40,11 +50,18 @@ def render_video(
     evaluate: EvaluateConfig,
     reference: str | Path | None = None,
     source: str | None = None,
+    delivery: DeliveryConfig | None = None,
+    hrtf: HRTFSet | None = None,
+    render: RenderConfig | None = None,
+    lineage: dict | None = None,
 ) -> dict:
-    """Generate, evaluate and write the four outputs; returns the report record.
+    """Generate, evaluate, master and write the outputs; returns the report record.
 
     `source` names the video in the report and its warnings (an archive key or URI; the
-    local working copy's path when None)."""
+    local working copy's path when None). `delivery` sets the loudness, the true-peak
+    ceiling and the deliverables (default: DeliveryConfig()); the first-order ambisonics
+    deliverable is encoded through the renderer of `hrtf` and `render` (both needed when
+    delivery.outputs has foa). `lineage` (where it ran) goes into the report."""
     from binaural.pipeline.plot import plot_report  # matplotlib only where a report is drawn
 
     dest_dir = Path(dest_dir)
@@ -52,6 +69,15 @@ def render_video(
     timings = {"localization": round(loc.seconds, 3)}
     sr = scene.sample_rate
     evaluation = RunningEvaluation(sr, evaluate)
+    delivery = delivery or DeliveryConfig()
+    # The input as a listener hears it: the mono on both ears (BS.1770 dual mono).
+    input_meter, input_peak = LoudnessMeter(sr, (2.0,)), TruePeakMeter()
+
+    def metered(chunks):
+        for chunk in chunks:
+            input_meter.add(chunk[None])
+            input_peak.add(chunk[None])
+            yield chunk
 
     t0 = time.perf_counter()
     warnings = list(loc.warnings)
@@ -63,28 +89,54 @@ def render_video(
         warnings.append(f"{label}: visual condition {visual}")
 
     def generated():
-        pieces = generator.generate(_mono_chunks(path, scene), loc.tracks, sr,
+        pieces = generator.generate(metered(_mono_chunks(path, scene)), loc.tracks, sr,
                                     (loc.info.width, loc.info.height))
         for out in pieces:
             evaluation.add(out)
             yield out
 
     wav_path = dest_dir / f"{name}.binaural.wav"
-    frames = write_wav_stream(wav_path, generated(), sr)
+    raw_path = dest_dir / f".{name}.unmastered.wav"  # evaluated, then mastered into wav_path
+    frames = write_wav_stream(raw_path, generated(), sr)
     timings["generation"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
     metrics, series = evaluation.result(loc.tracks)
     if reference is not None and Path(reference).is_file():
         mono = np.concatenate(list(_mono_chunks(path, scene)))
-        metrics.update(report_reference_metrics(wav_path, mono, reference, evaluate))
+        metrics.update(report_reference_metrics(raw_path, mono, reference, evaluate))
     timings["evaluation"] = round(time.perf_counter() - t0, 3)
+
+    t0 = time.perf_counter()
+    input_lufs = input_meter.integrated()
+    target = input_lufs if delivery.loudness_lufs is None else float(delivery.loudness_lufs)
+    limiter = Limiter(delivery.true_peak_dbtp, delivery.limiter_lookahead_ms,
+                      delivery.limiter_release_ms)
+    input_tp = gain_to_db(input_peak.finish())
+    loudness = {"input_lufs": round(input_lufs, 3) if np.isfinite(input_lufs) else None,
+                "input_true_peak_dbtp": round(input_tp, 3) if np.isfinite(input_tp) else None,
+                "input_presentation": "mono on both ears (BS.1770 dual mono)",
+                "matched": "input" if delivery.loudness_lufs is None else "target"}
+    loudness |= master_wav(raw_path, wav_path, target, limiter, int(scene.chunk_s * sr))
+    raw_path.unlink(missing_ok=True)
+    timings["loudness"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
     mp4_path = dest_dir / f"{name}.binaural.mp4"
     with atomic_path(mp4_path) as tmp:
         remux(path, iter_wav(wav_path, int(scene.chunk_s * sr)), tmp, sr)
     timings["mux"] = round(time.perf_counter() - t0, 3)
+
+    foa = None
+    if "foa" in delivery.outputs:
+        if hrtf is None or render is None:
+            raise ValueError("the foa deliverable needs the renderer's HRTF set and settings")
+        from binaural.delivery.foa import write_foa_outputs
+
+        t0 = time.perf_counter()
+        foa = write_foa_outputs(path, loc.tracks, hrtf, dest_dir, name, scene, render,
+                                loudness["target_lufs"], limiter)
+        timings["foa"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
     png_path = dest_dir / f"{name}.png"
@@ -105,12 +157,17 @@ def render_video(
         "fov_deg": loc.fov_deg,
         "generator": generator_report(generator, loc.tracks),
         "detector": {"version": loc.detector_version},
+        **({"head": {"hrtf": hrtf.name, "digest": hrtf.digest}} if hrtf is not None else {}),
         "sources": [t.to_json() for t in loc.tracks],
         "metrics": metrics,
+        "loudness": loudness,
+        **({"foa": foa} if foa else {}),
         "warnings": warnings,
         "timings_s": timings,
         "outputs": {"wav": wav_path.name, "mp4": mp4_path.name, "png": png_path.name,
-                    "json": f"{name}.json"},
+                    "json": f"{name}.json"}
+                   | ({"foa_wav": foa["wav"], "foa_mp4": foa["mp4"]} if foa else {}),
+        **({"lineage": lineage} if lineage is not None else {}),
     }
 
 

@@ -13,6 +13,8 @@ from binaural.constants import LEFT, RIGHT
 from binaural.io.outputs import file_sha256
 from binaural.spatial.hrtf_neighbours import nearest_indices
 
+SOFA_CONVENTION = "SimpleFreeFieldHRIR"  # head-related impulse responses, free field
+
 
 @dataclass(frozen=True)
 class HRTFSet:
@@ -105,14 +107,23 @@ def load_sofa(path: str | Path, sample_rate: int) -> HRTFSet:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file is not an HRIR set with two receivers.
+        ValueError: one line naming the file and the problem: not a SOFA file, another
+            convention than SimpleFreeFieldHRIR, or not an HRIR set with two receivers.
     """
     import sofar  # heavy import kept local: only loading needs it
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: HRTF file not found")
-    sofa = sofar.read_sofa(str(path), verify=False, verbose=False)
+    try:
+        sofa = sofar.read_sofa(str(path), verify=False, verbose=False)
+    except Exception as exc:  # noqa: BLE001 - netCDF/HDF5 errors of any kind: not SOFA
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{path}: not a readable SOFA file ({reason})") from exc
+    convention = str(getattr(sofa, "GLOBAL_SOFAConventions", "") or "none")
+    if convention != SOFA_CONVENTION:
+        raise ValueError(f"{path}: SOFA convention {convention}; an HRIR set in the "
+                         f"{SOFA_CONVENTION} convention is needed")
     ir = np.asarray(sofa.Data_IR, dtype=np.float64)
     if ir.ndim != 3 or ir.shape[1] != 2:
         raise ValueError(f"{path}: expected Data.IR of shape (M, 2, N), got {ir.shape}")

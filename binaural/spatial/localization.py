@@ -40,6 +40,7 @@ class Localization:
     fov_deg: float
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    lineage: dict = field(default_factory=dict)  # where it ran (set by the task layer)
 
 
 def localize_video(

@@ -84,7 +84,7 @@ def mixture_filter(
     front = hrtf.interpolate(np.zeros(1), np.zeros(1), neighbours)[0]
 
     def filter_at(t: np.ndarray) -> np.ndarray:
-        filters = np.zeros((len(t), 2, hrtf.taps), dtype=np.float64)
+        filters = np.zeros((len(t), *front.shape), dtype=np.float64)
         shares = np.zeros((len(tracks), len(t)))
         per_track = []
         for k, (times, az, el, dist) in enumerate(tracks):
@@ -113,6 +113,8 @@ class Spatializer:
     block. Memory is bounded by the chunk size, not by the signal length.
     """
 
+    channels = 2  # output channels (the filters' second axis): the two ears
+
     def __init__(self, filter_at: FilterFn, taps: int, sample_rate: int, block: int = 512):
         if block <= 0 or taps <= 0:
             raise ValueError("block and taps must be positive")
@@ -125,7 +127,8 @@ class Spatializer:
         # Input is conceptually padded with `block` zeros in front.
         self._pending = np.zeros(block, dtype=np.float64)
         self._next_frame = 0  # index k of the next frame; it starts at padded position k*B
-        self._acc = np.zeros((2, 2 * block + taps), dtype=np.float64)  # output from k*B on
+        # output from k*B on
+        self._acc = np.zeros((self.channels, 2 * block + taps), dtype=np.float64)
         self._consumed = 0  # input samples received
         self._emitted = 0  # output samples returned
 
@@ -143,7 +146,7 @@ class Spatializer:
         out_spec = self._spectra(spec, sfft.rfft(h, self.nfft, axis=-1))
         seg = sfft.irfft(out_spec, self.nfft, axis=-1)[..., : 2 * b + self.taps - 1]
         span = (count - 1) * b + seg.shape[-1]
-        out = np.zeros((2, max(span, self._acc.shape[1])))
+        out = np.zeros((self.channels, max(span, self._acc.shape[1])))
         out[:, : self._acc.shape[1]] += self._acc
         for i in range(count):  # overlap-add; vectorising this buys little at F ~ 100
             out[:, i * b : i * b + seg.shape[-1]] += seg[i]
@@ -160,7 +163,7 @@ class Spatializer:
         self._consumed += chunk.shape[0]
         count = (self._pending.shape[0] - self.block) // self.block
         if count <= 0:
-            return np.zeros((2, 0), dtype=np.float32)
+            return np.zeros((self.channels, 0), dtype=np.float32)
         return self._emit(self._run_frames(count))
 
     def flush(self, tail: bool = False) -> np.ndarray:
@@ -171,7 +174,7 @@ class Spatializer:
         while (self._next_frame - 1) * self.block < total:
             self._pending = np.concatenate([self._pending, np.zeros(self.block)])
             pieces.append(self._run_frames((self._pending.shape[0] - self.block) // self.block))
-        ready = np.concatenate(pieces, axis=1) if pieces else np.zeros((2, 0))
+        ready = np.concatenate(pieces, axis=1) if pieces else np.zeros((self.channels, 0))
         return self._emit(ready, limit=total)
 
     def _emit(self, ready: np.ndarray, limit: int | None = None) -> np.ndarray:

@@ -213,13 +213,18 @@ def renderer_version(hrtf: HRTFSet, render: RenderConfig) -> str:
 
 def build_spatializer(
     hrtf: HRTFSet, tracks: Sequence[SourceTrack], render: RenderConfig, sample_rate: int,
-    use_activity: bool = True,
+    use_activity: bool = True, directions=None, spatializer_cls: type | None = None,
 ) -> Spatializer:
     """The streaming DSP renderer along `tracks` as `render` configures it.
 
     With render.reverb off and no activity gate (render.activity_model empty, the model
     missing, or use_activity False: e.g. tracks already cut to where they sound) this is
-    mixture_filter + Spatializer, the renderer the generator's hypotheses use."""
+    mixture_filter + Spatializer, the renderer the generator's hypotheses use.
+
+    `directions` (default `hrtf`) gives the filters per direction (`.taps`,
+    `.interpolate`), and `spatializer_cls` (a SceneSpatializer) renders with them: the
+    ambisonic encoder (binaural.ambisonics) reuses the scene's shares, gates and split."""
+    directions = hrtf if directions is None else directions
     as_tuples = [t.as_tuple() for t in tracks]
     model = load_activity_model(render.activity_model) if (
         use_activity and render.activity_model and tracks) else None
@@ -228,10 +233,10 @@ def build_spatializer(
         weights = activity_weights(activity, [t.source_class for t in tracks],
                                    render.activity_floor, render.activity_sharpness,
                                    render.activity_unknown)
-        filt = gated_mixture_filter(hrtf, as_tuples, weights, render.neighbours)
+        filt = gated_mixture_filter(directions, as_tuples, weights, render.neighbours)
     else:
-        filt = mixture_filter(hrtf, as_tuples, render.neighbours)
-    if not render.reverb and activity is None:
+        filt = mixture_filter(directions, as_tuples, render.neighbours)
+    if not render.reverb and activity is None and spatializer_cls is None:
         return Spatializer(filt, hrtf.taps, sample_rate, render.block)
     late = t60 = None
     if render.reverb:
@@ -243,9 +248,9 @@ def build_spatializer(
     detector = load_activity_model(render.reverb_model) if (
         render.reverb and render.reverb_model) else None
     reverb_gate = ActivityTracker(detector, sample_rate) if detector else None
-    return SceneSpatializer(filt, hrtf, sample_rate, render.block, late, t60, activity,
-                            render.diffuse_mode, render.diffuse_taps, reverb_gate,
-                            render.reverb_threshold, render.fallback_t60_s)
+    return (spatializer_cls or SceneSpatializer)(
+        filt, hrtf, sample_rate, render.block, late, t60, activity, render.diffuse_mode,
+        render.diffuse_taps, reverb_gate, render.reverb_threshold, render.fallback_t60_s)
 
 
 def render_scene(mono: np.ndarray, hrtf: HRTFSet, tracks: Sequence[SourceTrack],

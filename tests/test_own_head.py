@@ -1,0 +1,92 @@
+"""The user's own head: `--hrtf FILE.sofa` on remaster and evaluate, and bad SOFA files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sofar
+
+from binaural.spatial.hrtf import load_sofa
+from flows.cli import main
+from flows.params import load_params
+from flows.remaster import generator_version
+
+KEMAR_SOFA = "/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa"
+
+
+def _resampled_head(path: Path, rate: int) -> Path:
+    """KEMAR written as a SimpleFreeFieldHRIR at another rate: a head of the user's own."""
+    from scipy.signal import resample_poly
+
+    src = sofar.read_sofa(KEMAR_SOFA, verify=False, verbose=False)
+    sofa = sofar.Sofa("SimpleFreeFieldHRIR")
+    sofa.Data_IR = resample_poly(np.asarray(src.Data_IR), rate, 44100, axis=-1) * 3.0
+    sofa.Data_SamplingRate = float(rate)
+    sofa.SourcePosition = np.asarray(src.SourcePosition)
+    sofa.SourcePosition_Type, sofa.SourcePosition_Units = "spherical", "degree, degree, metre"
+    sofa.ReceiverPosition = np.asarray(src.ReceiverPosition)[..., :1] if np.ndim(
+        src.ReceiverPosition) == 3 else np.asarray(src.ReceiverPosition)
+    sofar.write_sofa(str(path), sofa, compression=0)
+    return path
+
+
+def _other_convention(path: Path, convention: str) -> Path:
+    sofa = sofar.Sofa(convention)
+    sofar.write_sofa(str(path), sofa, compression=0)
+    return path
+
+
+def test_a_head_at_any_rate_is_resampled_and_normalised(tmp_path):
+    head = load_sofa(_resampled_head(tmp_path / "mine.sofa", 32000), 48000)
+    kemar = load_sofa(KEMAR_SOFA, 48000)
+    assert head.sample_rate == 48000 and head.name == "mine"
+    assert abs(head.taps - kemar.taps) <= 2  # 32 kHz -> 48 kHz: 1.5x the taps of 32 kHz
+    front = head.nearest(0.0, 0.0)
+    energy = 0.5 * float(np.sum(head.ir[front] ** 2))
+    assert energy == pytest.approx(1.0, rel=1e-4)  # the x3 of the file is normalised away
+
+
+def test_a_text_file_named_sofa_gives_one_clear_line(tmp_path):
+    bad = tmp_path / "head.sofa"
+    bad.write_text("this is not a SOFA file\n")
+    with pytest.raises(ValueError, match="not a readable SOFA file") as info:
+        load_sofa(bad, 48000)
+    assert str(bad) in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("convention", ["SimpleFreeFieldHRTF", "GeneralTF"])
+def test_another_convention_is_named(tmp_path, convention):
+    bad = _other_convention(tmp_path / f"{convention}.sofa", convention)
+    with pytest.raises(ValueError, match=f"SOFA convention {convention}; an HRIR set"):
+        load_sofa(bad, 48000)
+
+
+@pytest.mark.parametrize("command", ["remaster", "evaluate"])
+def test_cli_refuses_a_bad_head_in_one_line(tmp_path, capsys, command):
+    bad = tmp_path / "head.sofa"
+    bad.write_text("not a head\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    argv = ([command, str(src), str(tmp_path / "dest")] if command == "remaster"
+            else [command, str(src), "--out", str(tmp_path / "eval")]) + ["--hrtf", str(bad)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and "not a readable SOFA file" in err[0]
+    assert not (tmp_path / "dest").exists()
+
+
+def test_the_version_names_the_head_and_the_delivery(tmp_path):
+    from dataclasses import replace
+
+    from flows.params import with_head
+
+    params = load_params()
+    mine = _resampled_head(tmp_path / "my_own_head.sofa", 44100)
+    theirs = with_head(params, str(mine))
+    version = generator_version(theirs, "dsp")
+    assert version.startswith("dsp-my_own_head-")
+    assert version != generator_version(params, "dsp")
+    louder = replace(theirs, delivery=replace(theirs.delivery, loudness_lufs=-16.0))
+    assert generator_version(louder, "dsp") != version
