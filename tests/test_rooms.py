@@ -8,7 +8,8 @@ import pyroomacoustics as pra
 import pytest
 from scipy.signal import coherence, correlate
 
-from binaural.constants import LEFT, RIGHT, SPEED_OF_SOUND_M_S
+from binaural.constants import HEAD_RADIUS_M, LEFT, RIGHT, SPEED_OF_SOUND_M_S
+from binaural.spatial.diffuse import diffuse_coherence_mixing
 from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.render import direction_filter, propagate, spatialize
 from binaural.synth.config import SynthConfig
@@ -205,6 +206,19 @@ def test_late_tail_is_decorrelated_between_the_ears_the_direct_sound_is_not(
     # Independent draws: another source's tail is a different waveform, the same decay.
     other = late_tails(room, kemar, sample_rate, 0.0, np.random.default_rng(4))
     assert _max_xcorr(tails[0], other[0], lag) < 0.2
+
+
+def test_the_coherence_mixing_reproduces_the_diffuse_field_coherence() -> None:
+    """M M^T is the coherence, also at DC (rank one) and where both sinc terms vanish."""
+    zero = SPEED_OF_SOUND_M_S / (2 * HEAD_RADIUS_M)  # k R = pi: ear-centre and ear-ear zero
+    freqs = np.concatenate([np.linspace(0.0, 24000.0, 2049), [zero / 2, zero, 2 * zero]])
+    k_r = 2 * np.pi * freqs / SPEED_OF_SOUND_M_S * HEAD_RADIUS_M
+    a, b = np.sinc(k_r / np.pi), np.sinc(2 * k_r / np.pi)
+    one = np.ones_like(a)
+    expected = np.stack([np.stack([one, a, a], -1), np.stack([a, one, b], -1),
+                         np.stack([a, b, one], -1)], -2)
+    m = diffuse_coherence_mixing(freqs)
+    np.testing.assert_allclose(m @ m.transpose(0, 2, 1), expected, rtol=0, atol=1e-12)
 
 
 def test_drawn_rooms_hold_the_sources_and_the_listener() -> None:
