@@ -7,6 +7,7 @@ in the reason).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -72,6 +73,47 @@ def write_av(path: str | Path, seconds: float = 1.5, width: int = 320, height: i
                     out.mux(packet)
             for packet in as_.encode(None):
                 out.mux(packet)
+
+
+def write_displayed(path: str | Path, shown: Iterable[np.ndarray], fps: int, audio: np.ndarray,
+                    sample_rate: int, rotation_deg: int = -90,
+                    sample_aspect: Fraction = Fraction(1)) -> None:
+    """Store pictures (RGB (H, W, 3) as they must be shown) the way a phone or an anamorphic
+    camera does: each coded frame is the shown one turned back by `rotation_deg` (counter-
+    clockwise, as ffprobe's "rotation": a portrait phone clip is -90) and squeezed
+    horizontally by `sample_aspect`; the stream carries the display matrix and the SAR."""
+    turns = int(round(rotation_deg / 90.0)) % 4
+    audio = np.asarray(audio, dtype=np.float32).reshape(1, -1)
+    with av.open(str(path), "w", format="mp4") as out:
+        vs = None
+        a_stream = out.add_stream("aac", rate=sample_rate, layout="mono")
+        for i, img in enumerate(shown):
+            coded = np.ascontiguousarray(np.rot90(img, k=-turns))
+            frame = av.VideoFrame.from_ndarray(coded, format="rgb24")
+            width = int(round(coded.shape[1] / sample_aspect)) // 2 * 2
+            if vs is None:
+                vs = out.add_stream("libx264", rate=fps)
+                vs.width, vs.height, vs.pix_fmt = width, coded.shape[0], "yuv420p"
+                vs.codec_context.sample_aspect_ratio = sample_aspect
+                vs.options = {"crf": "20", "preset": "veryfast"}
+                if turns:
+                    vs.set_display_rotation(rotation_deg)
+            frame = frame.reformat(width=width, height=coded.shape[0], format="yuv420p")
+            frame.pts = i
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        if vs is None:
+            raise ValueError(f"{path}: no frames to write")
+        for packet in vs.encode():
+            out.mux(packet)
+        for start in range(0, audio.shape[1], 1024):
+            block = np.ascontiguousarray(audio[:, start:start + 1024])
+            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = sample_rate, start
+            for packet in a_stream.encode(frame):
+                out.mux(packet)
+        for packet in a_stream.encode(None):
+            out.mux(packet)
 
 
 def write_truncated(path: str | Path, source: str | Path, keep: float = 0.4) -> None:

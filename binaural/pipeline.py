@@ -81,7 +81,7 @@ def localize_video(
             yield t, rgb
 
     detections = tracker.track(frames())
-    camera = Camera(info.width, info.height, localize.fov_deg)
+    camera = Camera(*info.display_size, localize.fov_deg)  # boxes are on the shown picture
     tracks = build_tracks(
         detections, camera, localize.class_map, localize.class_heights_m,
         localize.smoothing_s, localize.min_track_s, localize.max_sources,
@@ -199,7 +199,7 @@ def render_video(
     def generated():
         mono = _mono_chunks(path, scene)
         if generator is not None:
-            pieces = generator.generate(mono, loc.tracks, sr, (loc.info.width, loc.info.height))
+            pieces = generator.generate(mono, loc.tracks, sr, loc.info.display_size)
         else:
             pieces = drain(spatializer, mono)
         for out in pieces:
@@ -226,7 +226,7 @@ def render_video(
     t0 = time.perf_counter()
     png_path = dest_dir / f"{name}.png"
     with atomic_path(png_path) as tmp:
-        plot_report(tmp, name, loc.thumbnail, loc.info.width, loc.tracks, series)
+        plot_report(tmp, name, loc.thumbnail, loc.info.display_size[0], loc.tracks, series)
     timings["report"] = round(time.perf_counter() - t0, 3)
 
     report = {
@@ -236,7 +236,9 @@ def render_video(
         "duration_s": round(frames / sr, 4),
         "sample_rate": sr,
         "video": {"width": loc.info.width, "height": loc.info.height, "fps": loc.info.fps,
-                  "codec": loc.info.video_codec},
+                  "codec": loc.info.video_codec, "display_width": loc.info.display_size[0],
+                  "display_height": loc.info.display_size[1],
+                  "rotation_deg": loc.info.rotation_deg},
         "audio_in": {"rate": loc.info.audio_rate, "channels": loc.info.audio_channels,
                      "codec": loc.info.audio_codec},
         "fov_deg": loc.fov_deg,

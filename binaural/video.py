@@ -33,6 +33,16 @@ class VideoInfo:
     audio_channels: int
     audio_codec: str
     video_codec: str
+    # The picture as shown: the coded size stretched by the sample aspect ratio, then
+    # turned by the display matrix (phones store portrait video as landscape + 90 deg).
+    display_width: int = 0
+    display_height: int = 0
+    rotation_deg: int = 0  # counter-clockwise turn for display, as ffprobe: 0, 90, 180, -90
+    sample_aspect: float = 1.0
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        return (self.display_width or self.width, self.display_height or self.height)
 
 
 def _open(path: str | Path) -> av.container.InputContainer:
@@ -67,17 +77,55 @@ def probe(path: str | Path, min_duration_s: float = 0.0) -> VideoInfo:
         if duration < min_duration_s:
             raise MediaError(f"{path}: too short ({duration:.2f} s < {min_duration_s} s)")
         rate = v.average_rate or v.guessed_rate or Fraction(25)
+        width, height = v.codec_context.width, v.codec_context.height
+        sar = _sample_aspect(v)
+        rotation = _first_frame_rotation(c, v)
+        shown_w, shown_h = _display_size(width, height, sar, rotation)
         return VideoInfo(
             path=str(path),
-            width=v.codec_context.width,
-            height=v.codec_context.height,
+            width=width,
+            height=height,
             fps=float(rate),
             duration_s=duration,
             audio_rate=a.codec_context.sample_rate,
             audio_channels=a.codec_context.channels,
             audio_codec=a.codec_context.name,
             video_codec=v.codec_context.name,
+            display_width=shown_w,
+            display_height=shown_h,
+            rotation_deg=rotation,
+            sample_aspect=float(sar),
         )
+
+
+def _sample_aspect(stream) -> Fraction:
+    sar = stream.sample_aspect_ratio
+    return Fraction(sar) if sar and sar > 0 else Fraction(1)
+
+
+def _quarter_turns(rotation: float) -> int:
+    """The display rotation rounded to quarter turns, counter-clockwise, in 0..3."""
+    return int(round(rotation / 90.0)) % 4
+
+
+def _display_size(width: int, height: int, sar: Fraction, rotation: int) -> tuple[int, int]:
+    """Shown size: anamorphic pixels stretched horizontally, then the quarter turns."""
+    shown_w = max(1, int(round(width * sar))) if sar != 1 else width
+    if _quarter_turns(rotation) % 2:
+        return height, shown_w
+    return shown_w, height
+
+
+def _first_frame_rotation(container, stream) -> int:
+    """The display matrix's rotation in degrees (0, 90, 180, -90), read from the first
+    decoded frame (PyAV exposes the matrix on frames, not on streams); 0 if none decodes."""
+    try:
+        for frame in container.decode(stream):
+            degrees = 90 * _quarter_turns(frame.rotation)
+            return degrees - 360 if degrees > 180 else degrees
+    except av.error.FFmpegError:
+        pass
+    return 0
 
 
 def _stream_duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float:
@@ -133,8 +181,21 @@ def iter_audio(
             yield np.zeros(total - emitted, dtype=np.float32)
 
 
+def shown_picture(frame: av.VideoFrame, sar: Fraction) -> np.ndarray:
+    """The frame as a player shows it: RGB (H, W, 3) stretched by the sample aspect ratio
+    and turned by the display matrix."""
+    if sar != 1:
+        rgb = frame.to_ndarray(format="rgb24", width=max(1, int(round(frame.width * sar))),
+                               height=frame.height)
+    else:
+        rgb = frame.to_ndarray(format="rgb24")
+    turns = _quarter_turns(frame.rotation)
+    return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
+
+
 def iter_frames(path: str | Path, fps: float) -> Iterator[tuple[float, np.ndarray]]:
-    """Frames sampled at about `fps` as (time_s, RGB uint8 array (H, W, 3))."""
+    """Frames sampled at about `fps` as (time_s, RGB uint8 array (H, W, 3)) of the picture
+    as shown (display rotation and sample aspect ratio applied)."""
     step = 1.0 / fps
     next_t = 0.0
     with _open(path) as c:
@@ -142,12 +203,13 @@ def iter_frames(path: str | Path, fps: float) -> Iterator[tuple[float, np.ndarra
             raise MediaError(f"{path}: no video stream")
         stream = c.streams.video[0]
         stream.thread_type = "AUTO"
+        sar = _sample_aspect(stream)
         try:
             for frame in c.decode(stream):
                 t = float(frame.time) if frame.time is not None else next_t
                 if t + 1e-6 < next_t:
                     continue
-                yield t, frame.to_ndarray(format="rgb24")
+                yield t, shown_picture(frame, sar)
                 next_t = (np.floor(t / step + 1e-6) + 1) * step
         except av.error.FFmpegError as exc:
             raise MediaError(f"{path}: video decoding failed ({exc})") from exc
