@@ -17,6 +17,7 @@ import numpy as np
 
 from binaural.audio_io import iter_wav, read_wav, write_wav_stream
 from binaural.config import EvaluateConfig, LocalizeConfig, RenderConfig, SceneConfig
+from binaural.damage import Damage, judge
 from binaural.geometry import Camera
 from binaural.hrtf import HRTFSet
 from binaural.localize import Detection, SourceTrack, build_tracks
@@ -28,7 +29,8 @@ from binaural.metrics import (
 from binaural.outputs import atomic_path, file_sha256, write_json
 from binaural.render import drain
 from binaural.scene_render import build_spatializer, renderer_version
-from binaural.video import VideoInfo, iter_audio, iter_frames, probe, remux
+from binaural.silence import LevelMeter
+from binaural.video import MediaError, VideoInfo, iter_audio, iter_frames, probe, remux
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ class Localization:
     fov_deg: float
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    damage: dict = field(default_factory=dict)  # {"video": Damage.to_json()} when damaged
 
 
 def localize_video(
@@ -72,15 +75,19 @@ def localize_video(
     if info.audio_rate != scene.sample_rate:
         warnings.append(f"{path}: audio at {info.audio_rate} Hz resampled to {scene.sample_rate}")
     thumb: list[np.ndarray] = []
+    damage = Damage("video")
 
     def frames():
-        for t, rgb in iter_frames(path, scene.fps):
+        for t, rgb in iter_frames(path, scene.fps, damage):
             if not thumb and t >= min(1.0, info.duration_s / 2):
                 step = max(1, rgb.shape[1] // THUMBNAIL_WIDTH)
                 thumb.append(np.ascontiguousarray(rgb[::step, ::step]))
             yield t, rgb
 
     detections = tracker.track(frames())
+    damaged = _judge_damage(path, damage, info.duration_s, scene)
+    if damaged:
+        warnings.append(damaged)
     camera = Camera(*info.display_size, localize.fov_deg)  # boxes are on the shown picture
     tracks = build_tracks(
         detections, camera, localize.class_map, localize.class_heights_m,
@@ -97,7 +104,18 @@ def localize_video(
         fov_deg=localize.fov_deg,
         warnings=warnings,
         seconds=time.perf_counter() - start,
+        damage={"video": damage.to_json()} if damage else {},
     )
+
+
+def _judge_damage(path: str | Path, damage: Damage, duration_s: float,
+                  scene: SceneConfig) -> str | None:
+    """The warning naming a stream's damage; MediaError when too much was lost."""
+    try:
+        text = judge(damage, duration_s, scene.max_lost_fraction)
+    except ValueError as exc:
+        raise MediaError(f"{path}: damaged beyond use: {exc}") from exc
+    return f"{path}: damaged stream concealed: {text}" if text else None
 
 
 def dominant_azimuth(tracks: list[SourceTrack], times_s: np.ndarray) -> np.ndarray:
@@ -138,10 +156,15 @@ class _RunningEvaluation:
             self.valid.append(tr.valid)
         self.offset += chunk.shape[1]
 
-    def result(self, tracks: list[SourceTrack]) -> tuple[dict, dict]:
+    def result(self, tracks: list[SourceTrack], level: LevelMeter | None = None,
+               silence_dbfs: float = -np.inf) -> tuple[dict, dict]:
+        """Metrics and series; with `level` (the input's), windows whose input is under
+        `silence_dbfs` are not judged."""
         cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0))  # noqa: E731
         times, az, ild = cat(self.times), cat(self.azimuth), cat(self.ild)
         valid = cat(self.valid).astype(bool)
+        if level is not None:
+            valid &= level.loud_at(times, silence_dbfs)
         visual = dominant_azimuth(tracks, times) if tracks else np.full(len(times), np.nan)
         usable = valid & ~np.isnan(visual)
         err = np.abs(az[usable] - visual[usable])
@@ -150,14 +173,20 @@ class _RunningEvaluation:
             "direction_error_deg_median": float(np.median(err)) if err.size else None,
             "direction_error_deg_mean": float(np.mean(err)) if err.size else None,
             "direction_windows": int(usable.sum()),
+            # the share of the clip's windows where a direction could be judged at all
+            "direction_judged_fraction": round(float(valid.mean()), 4) if valid.size else 0.0,
         }
         series = {"times_s": times, "azimuth_deg": az, "ild_db": ild, "valid": valid,
                   "visual_azimuth_deg": visual}
         return metrics, series
 
 
-def _mono_chunks(path: str | Path, scene: SceneConfig):
-    yield from iter_audio(path, scene.sample_rate, scene.chunk_s)
+def _mono_chunks(path: str | Path, scene: SceneConfig, damage: Damage | None = None,
+                 level: LevelMeter | None = None):
+    for chunk in iter_audio(path, scene.sample_rate, scene.chunk_s, damage):
+        if level is not None:
+            level.add(chunk)
+        yield chunk
 
 
 def render_video(
@@ -184,6 +213,7 @@ def render_video(
     timings = {"localization": round(loc.seconds, 3)}
     sr = scene.sample_rate
     evaluation = _RunningEvaluation(sr, evaluate)
+    audio_damage, level = Damage("audio"), LevelMeter(sr, evaluate.window_s)
 
     t0 = time.perf_counter()
     spatializer = build_spatializer(hrtf, loc.tracks, render, sr) if generator is None else None
@@ -197,7 +227,7 @@ def render_video(
         warnings.append(f"{path}: visual condition {visual}")
 
     def generated():
-        mono = _mono_chunks(path, scene)
+        mono = _mono_chunks(path, scene, audio_damage, level)
         if generator is not None:
             pieces = generator.generate(mono, loc.tracks, sr, loc.info.display_size)
         else:
@@ -209,9 +239,17 @@ def render_video(
     wav_path = dest_dir / f"{name}.binaural.wav"
     frames = write_wav_stream(wav_path, generated(), sr)
     timings["generation"] = round(time.perf_counter() - t0, 3)
+    damaged = _judge_damage(path, audio_damage, frames / sr, scene)
+    if damaged:
+        warnings.append(damaged)
 
     t0 = time.perf_counter()
-    metrics, series = evaluation.result(loc.tracks)
+    metrics, series = evaluation.result(loc.tracks, level, scene.silence_dbfs)
+    peak = level.peak_dbfs()
+    metrics["input_peak_dbfs"] = round(peak, 2)
+    if peak < scene.silence_dbfs:
+        warnings.append(f"{path}: silent audio track (loudest {peak:.1f} dBFS < "
+                        f"{scene.silence_dbfs:g}); no direction can be judged")
     if reference is not None and Path(reference).is_file():
         mono = np.concatenate(list(_mono_chunks(path, scene)))
         metrics.update(reference_metrics(wav_path, mono, reference, evaluate))
@@ -253,6 +291,7 @@ def render_video(
         "detector": {"version": loc.detector_version},
         "sources": [t.to_json() for t in loc.tracks],
         "metrics": metrics,
+        "damage": loc.damage | ({"audio": audio_damage.to_json()} if audio_damage else {}),
         "warnings": warnings,
         "timings_s": timings,
         "outputs": {"wav": wav_path.name, "mp4": mp4_path.name, "png": png_path.name,
