@@ -352,6 +352,7 @@ class RemasterConfig:
     max_restarts: int = 2
     max_task_retries: int = 2
     mlflow_experiment: str = "remaster"
+    progress_every_s: float = 60.0  # a renderer logs each item's audio done this often
 
 
 GENERATOR_SAMPLERS = ("heun", "euler")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -200,13 +201,15 @@ def render_video(
     evaluate: EvaluateConfig,
     reference: str | Path | None = None,
     generator=None,
+    progress: Callable[[float], None] | None = None,
 ) -> dict:
     """Generate, evaluate and write the four outputs; returns the report record.
 
     `generator` (models.generator.Generator: `.generate(mono_chunks, tracks, sample_rate,
     frame_size)`, `.describe()`, `.fallback_reason(tracks)`, `.visual_use(tracks)`) replaces
     the DSP renderer
-    when given; without it the mono is rendered by the renderer alone."""
+    when given; without it the mono is rendered by the renderer alone. `progress` is called
+    with the seconds of audio done after each generated piece."""
     from binaural.report import plot_report  # matplotlib only where a report is drawn
 
     dest_dir = Path(dest_dir)
@@ -234,6 +237,8 @@ def render_video(
             pieces = drain(spatializer, mono)
         for out in pieces:
             evaluation.add(out)
+            if progress is not None:
+                progress(evaluation.offset / sr)
             yield out
 
     wav_path = dest_dir / f"{name}.binaural.wav"

@@ -56,8 +56,10 @@ class RendererWorker:
 
     def __init__(self, render: RenderConfig, scene: SceneConfig, evaluate: EvaluateConfig,
                  generator: GeneratorConfig | None = None, model: str = "dsp",
-                 label: str | None = None):
+                 label: str | None = None, progress_every_s: float = 60.0):
         from binaural.hrtf import load_sofa
+
+        self.progress_every_s = progress_every_s
 
         self.hrtf = load_sofa(render.hrtf, scene.sample_rate)
         self.render_cfg, self.scene, self.evaluate = render, scene, evaluate
@@ -74,10 +76,12 @@ class RendererWorker:
         """`source` (the archive key or URI) replaces the local working copy's path in
         the report."""
         from binaural.pipeline import render_video, write_report
+        from tasks.scheduling import ProgressLog
 
+        progress = ProgressLog(source or name, loc.info.duration_s, self.progress_every_s)
         report = render_video(path, loc, self.hrtf, dest_dir, name, self.scene,
                               self.render_cfg, self.evaluate, reference,
-                              generator=self.generator)
+                              generator=self.generator, progress=progress)
         if source:
             report["input"] = source
             report["warnings"] = [w.replace(path, source) for w in report["warnings"]]
@@ -116,6 +120,6 @@ def start_pools(params, actors: int, model: str = "dsp", label: str | None = Non
     detectors = [detector_cls.remote(params.detector, params.scene, params.localize)
                  for _ in range(actors)]
     renderers = [renderer_cls.remote(params.render, params.scene, params.evaluate,
-                                     params.generator, model, label)
+                                     params.generator, model, label, cfg.progress_every_s)
                  for _ in range(actors)]
     return detectors, renderers

@@ -174,11 +174,11 @@ def edge_dir(tmp_path_factory) -> Path:
     return folder
 
 
-def _remaster(path: Path, detector, kemar, dest: Path) -> dict:
+def _remaster(path: Path, detector, kemar, dest: Path, progress=None) -> dict:
     params = load_params()
     loc = localize_video(path, detector, params.scene, params.localize)
     return render_video(path, loc, kemar, dest, path.stem, params.scene, params.render,
-                        params.evaluate)
+                        params.evaluate, progress=progress)
 
 
 @pytest.mark.parametrize("name", sorted(WARNED))
@@ -197,8 +197,10 @@ def test_a_silent_track_has_no_direction_figure(edge_dir, detector, kemar, tmp_p
 
 
 def test_long_pauses_show_in_the_judged_share(edge_dir, detector, kemar, tmp_path):
-    report = _remaster(edge_dir / "pauses.mp4", detector, kemar, tmp_path)
+    done: list[float] = []
+    report = _remaster(edge_dir / "pauses.mp4", detector, kemar, tmp_path, done.append)
     assert 0.3 < report["metrics"]["direction_judged_fraction"] < 0.6
+    assert done == sorted(done) and done[-1] == pytest.approx(report["duration_s"])
     assert not any("silent" in w for w in report["warnings"])
 
 
