@@ -225,7 +225,7 @@ def test_sync_holds_after_a_corrupt_packet(tmp_path, kemar, detector):
     direction after the damaged point (the rest of the audio was not shifted)."""
     params = load_params()
     cfg = replace(SynthConfig(), max_sources=1, duration_s=4.0, width=320, height=180)
-    scene = render_scene(cfg, kemar, "damaged", 6, 1)
+    scene = render_scene(cfg, kemar, "damaged", 5, 1)
     path = tmp_path / "damaged.mkv"
     write_clip(path, scene.frames(), cfg.video_fps, scene.mono, cfg.sample_rate,
                audio_codec="ac3", corrupt_audio_at_s=(2.0,), container="matroska")
