@@ -30,7 +30,7 @@ from binaural.metrics import (
 from binaural.outputs import atomic_path, file_sha256, write_json
 from binaural.render import drain
 from binaural.scene_render import build_spatializer, renderer_version
-from binaural.silence import LevelMeter
+from binaural.silence import SILENT_DBFS, LevelMeter
 from binaural.video import MediaError, VideoInfo, iter_audio, iter_frames, probe, remux
 
 log = logging.getLogger(__name__)
@@ -253,8 +253,9 @@ def render_video(
     peak = level.peak_dbfs()
     metrics["input_peak_dbfs"] = round(peak, 2)
     if peak < scene.silence_dbfs:
-        warnings.append(f"{path}: silent audio track (loudest {peak:.1f} dBFS < "
-                        f"{scene.silence_dbfs:g}); no direction can be judged")
+        loudest = "digital silence" if peak <= SILENT_DBFS else f"loudest {peak:.1f} dBFS"
+        warnings.append(f"{path}: silent audio track ({loudest}, under "
+                        f"{scene.silence_dbfs:g} dBFS); no direction can be judged")
     if reference is not None and Path(reference).is_file():
         mono = np.concatenate(list(_mono_chunks(path, scene)))
         metrics.update(reference_metrics(wav_path, mono, reference, evaluate))

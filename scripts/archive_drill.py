@@ -140,7 +140,7 @@ def main() -> None:
         for item in sorted(first["items"], key=lambda i: i["key"]):
             if item["status"] == "done" and not item["key"].startswith("scene_"):
                 for warning in item["report"]["warnings"] or ["(none)"]:
-                    print(f"  {item['key']}: {warning.removeprefix('s3://drill/in/')}")
+                    print(f"  {warning.removeprefix('s3://drill/in/')}")
         unexplained = [i["key"] for i in first["items"]
                        if i["status"] not in ("done", "failed")]
         print(f"items neither done nor failed with a reason: {unexplained or 'none'}")
