@@ -120,11 +120,13 @@ def _display_size(width: int, height: int, sar: Fraction, rotation: int) -> tupl
 
 def _first_frame_rotation(container, stream) -> int:
     """The display matrix's rotation in degrees (0, 90, 180, -90), read from the first
-    decoded frame (PyAV exposes the matrix on frames, not on streams); 0 if none decodes."""
+    decoded frame (PyAV exposes the matrix on frames, not on streams); 0 if none decodes.
+    A mirroring matrix (a selfie camera's) is read for its rotation only."""
     try:
-        for frame in container.decode(stream):
-            degrees = 90 * _quarter_turns(frame.rotation)
-            return degrees - 360 if degrees > 180 else degrees
+        for frame, _ in _decode_concealing(container, stream, Damage("video")):
+            if frame is not None:
+                degrees = 90 * _quarter_turns(frame.rotation)
+                return degrees - 360 if degrees > 180 else degrees
     except av.error.FFmpegError:
         pass
     return 0
