@@ -90,6 +90,18 @@ def generator_version(params, identity: str) -> str:
     return f"{name}-{head}-{digest.hexdigest()[:10]}"
 
 
+def _sizes(src, keys: list[str]) -> dict[str, int]:
+    """Source sizes from the listing (unknown: 0), to schedule items by length."""
+    def size(key: str) -> int:
+        try:
+            return int(src.fs.info(src.path(key)).get("size") or 0)
+        except (OSError, ValueError):
+            return 0
+
+    with ThreadPoolExecutor(16) as pool:
+        return dict(zip(keys, pool.map(size, keys)))
+
+
 def init_ray(address: str | None) -> bool:
     """Connect to a Ray cluster or start a local one; True if this call started it."""
     import ray
@@ -175,6 +187,7 @@ def remaster(
     from tasks.actors import start_pools
     from tasks.items import ItemContext, settled_item
     from tasks.lineage import code_version
+    from tasks.scheduling import ActorPool, schedule
     from tasks.shards import remaster_shard
 
     logger = get_run_logger()
@@ -200,19 +213,22 @@ def remaster(
         settled = dict(zip(keys, pool.map(lambda k: settled_item(k, ctx), keys)))
     items: list[dict] = [v for v in settled.values() if v is not None]
     pending = [k for k in keys if settled[k] is None]
+    actors = max(1, min(cfg.actors, len(pending)))
+    pending = schedule(pending, _sizes(src_loc, pending), actors)
     shards = [pending[i:i + cfg.shard_size] for i in range(0, len(pending), cfg.shard_size)]
     logger.info("run %s: %d videos in %s, %d to process in %d shards (%d other files "
                 "skipped); version %s", run_id, len(keys), src, len(pending), len(shards),
                 len(other), version)
     started = init_ray(ray_address) if pending else False
-    detectors, renderers = start_pools(params, max(1, min(cfg.actors, len(pending))),
+    detectors, renderers = start_pools(params, max(1, min(actors, len(pending))),
                                        model_path, model_label) if pending else ([], [])
     shown = ItemProgress(len(pending), logger=logger)  # a bar on a terminal
     progress.register(run_id, shown)
     try:
+        # One pool per kind for all shards: each item takes whichever actor is free.
+        pools = (ActorPool(detectors), ActorPool(renderers)) if pending else ([], [])
         with shown:
-            futures = [remaster_shard.submit(i, shard, ctx, detectors, renderers,
-                                             cfg.concurrency)
+            futures = [remaster_shard.submit(i, shard, ctx, *pools, cfg.concurrency)
                        for i, shard in enumerate(shards)]
             for shard, future in zip(shards, futures):
                 try:

@@ -48,7 +48,7 @@ def register_generator_systems(spec: str, generator: GeneratorConfig, name: str 
     def model_detected(record: Record, context: EvalContext) -> np.ndarray:
         clip, loc = context.clip(record), context.localization(record)
         return generate_array(get(context), clip.mono, loc.tracks, context.sample_rate,
-                              (loc.info.width, loc.info.height))
+                              loc.info.display_size)
 
     @register_system(f"{name}-oracle", f"generator {spec} along the true tracks",
                      needs_truth=True)

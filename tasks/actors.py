@@ -46,9 +46,12 @@ class RendererWorker:
 
     def __init__(self, render: RenderConfig, scene: SceneConfig, evaluate: EvaluateConfig,
                  generator: GeneratorConfig | None = None, model: str = "dsp",
-                 label: str | None = None, delivery: DeliveryConfig | None = None):
+                 label: str | None = None, delivery: DeliveryConfig | None = None,
+                 progress_every_s: float = 60.0):
         from binaural.spatial.hrtf import load_sofa
         from models.builders import build_generator
+
+        self.progress_every_s = progress_every_s
 
         self.hrtf = load_sofa(render.hrtf, scene.sample_rate)
         self.render_cfg, self.scene, self.evaluate = render, scene, evaluate
@@ -63,11 +66,14 @@ class RendererWorker:
         run's code version...) joins the workers' in it."""
         from binaural.pipeline.stages import render_video, write_report
         from tasks.lineage import worker_lineage
+        from tasks.scheduling import ProgressLog
 
+        progress = ProgressLog(source or name, loc.info.duration_s, self.progress_every_s)
         lineage = (lineage or {}) | {"detector": loc.lineage, "renderer": worker_lineage()}
         report = render_video(path, loc, self.generator, dest_dir, name, self.scene,
                               self.evaluate, reference, source, delivery=self.delivery,
-                              hrtf=self.hrtf, render=self.render_cfg, lineage=lineage)
+                              hrtf=self.hrtf, render=self.render_cfg, lineage=lineage,
+                              progress=progress)
         write_report(dest_dir, report)
         return report
 
@@ -104,6 +110,7 @@ def start_pools(params, actors: int, model: str = "dsp", label: str | None = Non
     detectors = [detector_cls.remote(params.detector, params.scene, params.localize)
                  for _ in range(actors)]
     renderers = [renderer_cls.remote(params.render, params.scene, params.evaluate,
-                                     params.generator, model, label, params.delivery)
+                                     params.generator, model, label, params.delivery,
+                                     cfg.progress_every_s)
                  for _ in range(actors)]
     return detectors, renderers

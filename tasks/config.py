@@ -20,3 +20,4 @@ class RemasterConfig:
     max_restarts: int = 2
     max_task_retries: int = 2
     mlflow_experiment: str = "remaster"
+    progress_every_s: float = 60.0  # a renderer logs each item's audio done this often

@@ -25,6 +25,7 @@ from binaural.io.storage import (
     safe_key,
 )
 from binaural.io.video import MediaError
+from tasks.scheduling import as_pool
 
 OUTPUT_SUFFIXES = {"wav": ".binaural.wav", "mp4": ".binaural.mp4", "json": ".json",
                    "png": ".png", "foa_wav": ".foa.wav", "foa_mp4": ".foa.mp4"}
@@ -128,7 +129,8 @@ def settled_item(key: str, ctx: ItemContext) -> dict | None:
 
 def process_item(key: str, ctx: ItemContext, detector, renderer) -> dict:
     """Run one item end to end; returns a summary line as a dict (never raises for the
-    item's own failures; infrastructure failures of the manifest itself propagate)."""
+    item's own failures; infrastructure failures of the manifest itself propagate).
+    `detector` and `renderer` are actors or tasks.scheduling.ActorPools."""
     start = time.perf_counter()
     src, dest = open_location(ctx.src_uri), open_location(ctx.dest_uri)
     manifest = Manifest(dest, ctx.version, ctx.lease_s)
@@ -156,10 +158,15 @@ def process_item(key: str, ctx: ItemContext, detector, renderer) -> dict:
             return {**base, "status": "skipped", "reason": "claimed by another run"}
         try:
             reference = _fetch_reference(src, ctx.src_uri, key, work)
-            localization = detector.localize.remote(str(local), source_id)
-            report = ray.get(renderer.render.remote(
-                str(local), localization, str(work / "out"), name, reference, source_id,
-                {"code_version": ctx.code_version, "run_id": ctx.run_id}))
+            # Hold an actor only while it works for this item: another item takes the
+            # next free one instead of queueing behind a long video (tasks.scheduling).
+            with as_pool(detector).take() as free_detector:
+                localization = free_detector.localize.remote(str(local), source_id)
+                ray.wait([localization], fetch_local=False)
+            with as_pool(renderer).take() as free_renderer:
+                report = ray.get(free_renderer.render.remote(
+                    str(local), localization, str(work / "out"), name, reference, source_id,
+                    {"code_version": ctx.code_version, "run_id": ctx.run_id}))
             outputs = ray.get(publish_outputs.remote(str(work / "out"), name, ctx.dest_uri,
                                                      ctx.version))
             first = manifest.put(ItemRecord(sha256=sha, key=key, name=name, state=DONE,

@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks import progress
 from tasks.items import ItemContext, is_transient, process_item
+from tasks.scheduling import as_pool
 
 
 def _retry_transient(task, task_run, state) -> bool:
@@ -25,15 +26,14 @@ def _retry_transient(task, task_run, state) -> bool:
       retry_condition_fn=_retry_transient)
 def remaster_shard(index: int, keys: list[str], ctx: ItemContext, detectors: list,
                    renderers: list, concurrency: int) -> list[dict]:
-    """Process the items of one shard, `concurrency` at a time across the actor pools."""
+    """Process the items of one shard in the given order, `concurrency` at a time, each on
+    whichever actor is free (`detectors`, `renderers`: ActorPools shared by the shards, or
+    lists of actors)."""
     logger = get_run_logger()
     results = []
+    detectors, renderers = as_pool(detectors), as_pool(renderers)
     with ThreadPoolExecutor(max(1, concurrency)) as pool:
-        futures = [
-            pool.submit(process_item, key, ctx, detectors[i % len(detectors)],
-                        renderers[i % len(renderers)])
-            for i, key in enumerate(keys)
-        ]
+        futures = [pool.submit(process_item, key, ctx, detectors, renderers) for key in keys]
         for future in as_completed(futures):
             item = future.result()
             results.append(item)

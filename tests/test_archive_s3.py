@@ -18,7 +18,7 @@ from s3_support import FlakyProxy, MotoS3
 from binaural.io.manifest import Manifest
 from binaural.io.storage import open_location
 from binaural.synth.config import SynthConfig
-from binaural.synth.edge_media import write_edge_cases
+from binaural.synth.edge_media import WARNED, write_edge_cases
 from binaural.synth.scenes import synthesize
 from tasks.chaos import kill_when_first_done
 
@@ -123,6 +123,9 @@ def test_odd_inputs_are_remastered_with_warnings(s3, first_run):
     assert any("resampled" in w for w in reports["rate_8k.mp4"]["warnings"])
     assert reports["portrait.mp4"]["video"]["width"] == 180
     assert reports["odd_size.mp4"]["video"]["height"] == 179
+    for key, words in WARNED.items():  # damaged and silent files: done, the cause named
+        assert any(words in w for w in reports[key]["warnings"]), (key, reports[key])
+    assert reports["phone_portrait.mp4"]["video"]["rotation_deg"] == -90
 
 
 def test_an_immediate_rerun_processes_nothing(s3, first_run):

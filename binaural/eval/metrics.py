@@ -36,6 +36,7 @@ from binaural.eval.distances import (
     phase_difference_distance,
     snr_db,
 )
+from binaural.eval.silence import LevelMeter
 from binaural.eval.spectral import (
     amplitude_distance,
     log_spectral_distance_db,
@@ -147,10 +148,15 @@ class RunningEvaluation:
             self.valid.append(tr.valid)
         self.offset += chunk.shape[1]
 
-    def result(self, tracks: list[SourceTrack]) -> tuple[dict, dict]:
+    def result(self, tracks: list[SourceTrack], level: LevelMeter | None = None,
+               silence_dbfs: float = -np.inf) -> tuple[dict, dict]:
+        """Metrics and series; with `level` (the input's), windows whose input is under
+        `silence_dbfs` are not judged."""
         cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0))  # noqa: E731
         times, az, ild = cat(self.times), cat(self.azimuth), cat(self.ild)
         valid = cat(self.valid).astype(bool)
+        if level is not None:
+            valid &= level.loud_at(times, silence_dbfs)
         visual = dominant_azimuth(tracks, times) if tracks else np.full(len(times), np.nan)
         usable = valid & ~np.isnan(visual)
         err = np.abs(az[usable] - visual[usable])
@@ -159,6 +165,8 @@ class RunningEvaluation:
             "direction_error_deg_median": float(np.median(err)) if err.size else None,
             "direction_error_deg_mean": float(np.mean(err)) if err.size else None,
             "direction_windows": int(usable.sum()),
+            # the share of the clip's windows where a direction could be judged at all
+            "direction_judged_fraction": round(float(valid.mean()), 4) if valid.size else 0.0,
         }
         series = {"times_s": times, "azimuth_deg": az, "ild_db": ild, "valid": valid,
                   "visual_azimuth_deg": visual}

@@ -15,3 +15,9 @@ class SceneConfig:
     sample_rate: int = 48000
     chunk_s: float = 10.0
     min_duration_s: float = 0.5
+    # Damaged streams are concealed (audio: silence of the lost length; video: skipped);
+    # an item fails when a stream lost more than this share of the duration.
+    max_lost_fraction: float = 0.2
+    # A track whose level (RMS over evaluate.window_s) never reaches this is silent: no
+    # direction figure; only windows at or above it count as judged.
+    silence_dbfs: float = -55.0

@@ -15,6 +15,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from binaural.io.damage import Damage, judge
+
 log = logging.getLogger(__name__)
 
 # File names taken for videos when an archive or a dataset folder is listed.
@@ -45,6 +47,16 @@ class VideoInfo:
     audio_channels: int
     audio_codec: str
     video_codec: str
+    # The picture as shown: the coded size stretched by the sample aspect ratio, then
+    # turned by the display matrix (phones store portrait video as landscape + 90 deg).
+    display_width: int = 0
+    display_height: int = 0
+    rotation_deg: int = 0  # counter-clockwise turn for display, as ffprobe: 0, 90, 180, -90
+    sample_aspect: float = 1.0
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        return (self.display_width or self.width, self.display_height or self.height)
 
 
 def _open(path: str | Path) -> av.container.InputContainer:
@@ -79,17 +91,57 @@ def probe(path: str | Path, min_duration_s: float = 0.0) -> VideoInfo:
         if duration < min_duration_s:
             raise MediaError(f"{path}: too short ({duration:.2f} s < {min_duration_s} s)")
         rate = v.average_rate or v.guessed_rate or Fraction(25)
+        width, height = v.codec_context.width, v.codec_context.height
+        sar = _sample_aspect(v)
+        rotation = _first_frame_rotation(c, v)
+        shown_w, shown_h = _display_size(width, height, sar, rotation)
         return VideoInfo(
             path=str(path),
-            width=v.codec_context.width,
-            height=v.codec_context.height,
+            width=width,
+            height=height,
             fps=float(rate),
             duration_s=duration,
             audio_rate=a.codec_context.sample_rate,
             audio_channels=a.codec_context.channels,
             audio_codec=a.codec_context.name,
             video_codec=v.codec_context.name,
+            display_width=shown_w,
+            display_height=shown_h,
+            rotation_deg=rotation,
+            sample_aspect=float(sar),
         )
+
+
+def _sample_aspect(stream) -> Fraction:
+    sar = stream.sample_aspect_ratio
+    return Fraction(sar) if sar and sar > 0 else Fraction(1)
+
+
+def _quarter_turns(rotation: float) -> int:
+    """The display rotation rounded to quarter turns, counter-clockwise, in 0..3."""
+    return int(round(rotation / 90.0)) % 4
+
+
+def _display_size(width: int, height: int, sar: Fraction, rotation: int) -> tuple[int, int]:
+    """Shown size: anamorphic pixels stretched horizontally, then the quarter turns."""
+    shown_w = max(1, int(round(width * sar))) if sar != 1 else width
+    if _quarter_turns(rotation) % 2:
+        return height, shown_w
+    return shown_w, height
+
+
+def _first_frame_rotation(container, stream) -> int:
+    """The display matrix's rotation in degrees (0, 90, 180, -90), read from the first
+    decoded frame (PyAV exposes the matrix on frames, not on streams); 0 if none decodes.
+    A mirroring matrix (a selfie camera's) is read for its rotation only."""
+    try:
+        for frame, _ in _decode_concealing(container, stream, Damage("video")):
+            if frame is not None:
+                degrees = 90 * _quarter_turns(frame.rotation)
+                return degrees - 360 if degrees > 180 else degrees
+    except av.error.FFmpegError:
+        pass
+    return 0
 
 
 def _stream_duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float:
@@ -100,14 +152,65 @@ def _stream_duration(container: av.container.InputContainer, stream: av.stream.S
     return 0.0
 
 
+def _decode_concealing(
+    container: av.container.InputContainer, stream: av.stream.Stream, damage: Damage
+) -> Iterator[tuple[av.frame.Frame | None, float]]:
+    """(frame, 0.0) for what decodes; (None, seconds) for a stretch that does not, recorded
+    in `damage` and left to the caller to fill: a packet the decoder refuses, or a gap in
+    the audio frames' timestamps (a decoder may drop a damaged frame without a word). A
+    read error ends the stream, as a player stops at a cut."""
+    origin = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+    last_s = 0.0  # the last frame's length: the guess for a packet without one
+    end_s: float | None = None  # where the last frame (or filled stretch) ended
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.error.FFmpegError as exc:
+            log.info("%s: reading stopped (%s)", container.name, exc)
+            return
+        try:
+            frames = stream.decode(packet)
+        except av.error.FFmpegError:
+            tb = packet.time_base or stream.time_base
+            seconds = float(packet.duration * tb) if packet.duration else last_s
+            at = float(packet.pts * tb) if packet.pts is not None else (end_s or origin)
+            damage.packet(at - origin, seconds)
+            end_s = at + seconds
+            yield None, seconds
+            continue
+        for frame in frames:
+            if isinstance(frame, av.AudioFrame):
+                length = frame.samples / frame.sample_rate if frame.sample_rate else last_s
+            else:
+                length = float(frame.duration * frame.time_base) if (
+                    frame.duration and frame.time_base) else last_s
+            start = frame.time
+            # Audio frames follow each other without gaps; video timestamps may skip
+            # (N-VOPs, VFR), so a silently dropped video frame is not told from them.
+            if (isinstance(frame, av.AudioFrame) and start is not None and end_s is not None
+                    and start - end_s > max(0.5 * length, 1e-3)):
+                damage.packet(end_s - origin, start - end_s)
+                yield None, start - end_s
+            last_s = length or last_s
+            if start is not None:
+                end_s = max(end_s or start, start + length)
+            yield frame, 0.0
+
+
 def iter_audio(
-    path: str | Path, sample_rate: int, chunk_s: float
+    path: str | Path, sample_rate: int, chunk_s: float, damage: Damage | None = None
 ) -> Iterator[np.ndarray]:
     """Decoded audio as mono float32 chunks of about `chunk_s` at `sample_rate`.
 
     Stereo or multichannel tracks are mixed to mono; other rates are resampled. The
     stream is trimmed to its stated duration (AAC decoders pad the last frame).
+    Undecodable packets become silence of their length and a stream that ends early is
+    padded, so the audio keeps the video's timing; `damage` (when given) records both.
     """
+    damage = damage if damage is not None else Damage("audio")
     chunk = max(1, int(round(chunk_s * sample_rate)))
     with _open(path) as c:
         if not c.streams.audio:
@@ -120,9 +223,11 @@ def iter_audio(
         buffer: list[np.ndarray] = []
         buffered = emitted = 0
         try:
-            frames = c.decode(stream)
-            for frame in frames:
-                for out in resampler.resample(frame):
+            for frame, lost_s in _decode_concealing(c, stream, damage):
+                if frame is None:
+                    buffer.append(np.zeros(int(round(lost_s * sample_rate)), np.float32))
+                    buffered += buffer[-1].shape[0]
+                for out in resampler.resample(frame) if frame is not None else ():
                     buffer.append(out.to_ndarray().mean(axis=0))
                     buffered += buffer[-1].shape[0]
                 while buffered >= chunk and emitted < total:
@@ -141,12 +246,30 @@ def iter_audio(
             if rest.shape[0]:
                 emitted += rest.shape[0]
                 yield rest.astype(np.float32)
+        damage.ended(emitted / sample_rate, total / sample_rate)
         if emitted < total:  # a short decode: pad so the output keeps the video's length
             yield np.zeros(total - emitted, dtype=np.float32)
 
 
-def iter_frames(path: str | Path, fps: float) -> Iterator[tuple[float, np.ndarray]]:
-    """Frames sampled at about `fps` as (time_s, RGB uint8 array (H, W, 3))."""
+def shown_picture(frame: av.VideoFrame, sar: Fraction) -> np.ndarray:
+    """The frame as a player shows it: RGB (H, W, 3) stretched by the sample aspect ratio
+    and turned by the display matrix."""
+    if sar != 1:
+        rgb = frame.to_ndarray(format="rgb24", width=max(1, int(round(frame.width * sar))),
+                               height=frame.height)
+    else:
+        rgb = frame.to_ndarray(format="rgb24")
+    turns = _quarter_turns(frame.rotation)
+    return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
+
+
+def iter_frames(
+    path: str | Path, fps: float, damage: Damage | None = None
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Frames sampled at about `fps` as (time_s, RGB uint8 array (H, W, 3)) of the picture
+    as shown (display rotation and sample aspect ratio applied). Undecodable packets are
+    skipped and a stream cut short ends early; `damage` (when given) records both."""
+    damage = damage if damage is not None else Damage("video")
     step = 1.0 / fps
     next_t = 0.0
     with _open(path) as c:
@@ -154,15 +277,21 @@ def iter_frames(path: str | Path, fps: float) -> Iterator[tuple[float, np.ndarra
             raise MediaError(f"{path}: no video stream")
         stream = c.streams.video[0]
         stream.thread_type = "AUTO"
+        sar = _sample_aspect(stream)
+        last_t = 0.0
         try:
-            for frame in c.decode(stream):
+            for frame, _ in _decode_concealing(c, stream, damage):
+                if frame is None:
+                    continue
                 t = float(frame.time) if frame.time is not None else next_t
+                last_t = max(last_t, t + (1.0 / float(stream.average_rate or fps)))
                 if t + 1e-6 < next_t:
                     continue
-                yield t, frame.to_ndarray(format="rgb24")
+                yield t, shown_picture(frame, sar)
                 next_t = (np.floor(t / step + 1e-6) + 1) * step
         except av.error.FFmpegError as exc:
             raise MediaError(f"{path}: video decoding failed ({exc})") from exc
+        damage.ended(last_t, _stream_duration(c, stream))
 
 
 def write_video(
@@ -257,12 +386,28 @@ def remux(
                 if piece is None:
                     break
                 pts = _encode_audio(out, b_out, piece, sample_rate, pts)
-            packet.stream = v_out if packet.stream.index == v_in.index else m_out
+            if packet.stream.index == v_in.index:
+                packet.stream = v_out
+            elif _undecodable(a_in, packet):
+                # A damaged packet (the muxer may refuse it: AC3 into MP4): the copy of the
+                # original track goes without it, as its decode did (binaural.io.damage).
+                log.warning("%s: damaged audio packet at %.2f s left out of the copy", src, t)
+                continue
+            else:
+                packet.stream = m_out
             out.mux(packet)
         for piece in chunks:
             pts = _encode_audio(out, b_out, piece, sample_rate, pts)
         for packet in b_out.encode(None):
             out.mux(packet)
+
+
+def _undecodable(stream: av.stream.Stream, packet: av.Packet) -> bool:
+    try:
+        stream.decode(packet)
+    except av.error.FFmpegError:
+        return True
+    return False
 
 
 def video_packets(path: str | Path) -> list[bytes]:
@@ -285,3 +430,17 @@ def copy_video_stream(src: str | Path, dest: str | Path) -> None:
                     continue
                 packet.stream = v_out
                 out.mux(packet)
+
+
+def damage_warning(label: str, damage: Damage, duration_s: float,
+                   max_lost_fraction: float) -> str | None:
+    """The warning naming a stream's concealed damage (None when undamaged).
+
+    Raises:
+        MediaError: more than `max_lost_fraction` of the duration was lost.
+    """
+    try:
+        text = judge(damage, duration_s, max_lost_fraction)
+    except ValueError as exc:
+        raise MediaError(f"{label}: damaged beyond use: {exc}") from exc
+    return f"{label}: damaged stream concealed: {text}" if text else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,12 @@ from binaural.delivery.loudness import (
 )
 from binaural.eval.config import EvaluateConfig
 from binaural.eval.metrics import RunningEvaluation, report_reference_metrics
+from binaural.eval.silence import SILENT_DBFS, LevelMeter
 from binaural.io.audio import iter_wav, write_wav_stream
 from binaural.io.config import SceneConfig
+from binaural.io.damage import Damage
 from binaural.io.outputs import atomic_path, file_sha256, write_json
-from binaural.io.video import iter_audio, remux
+from binaural.io.video import damage_warning, iter_audio, remux
 from binaural.spatial.config import RenderConfig
 from binaural.spatial.generator import Generator, generator_report
 from binaural.spatial.hrtf import HRTFSet
@@ -36,8 +39,12 @@ from binaural.spatial.localization import Localization
 log = logging.getLogger(__name__)
 
 
-def _mono_chunks(path: str | Path, scene: SceneConfig):
-    yield from iter_audio(path, scene.sample_rate, scene.chunk_s)
+def _mono_chunks(path: str | Path, scene: SceneConfig, damage: Damage | None = None,
+                 level: LevelMeter | None = None):
+    for chunk in iter_audio(path, scene.sample_rate, scene.chunk_s, damage):
+        if level is not None:
+            level.add(chunk)
+        yield chunk
 
 
 def render_video(
@@ -54,6 +61,7 @@ def render_video(
     hrtf: HRTFSet | None = None,
     render: RenderConfig | None = None,
     lineage: dict | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> dict:
     """Generate, evaluate, master and write the outputs; returns the report record.
 
@@ -61,7 +69,8 @@ def render_video(
     local working copy's path when None). `delivery` sets the loudness, the true-peak
     ceiling and the deliverables (default: DeliveryConfig()); the first-order ambisonics
     deliverable is encoded through the renderer of `hrtf` and `render` (both needed when
-    delivery.outputs has foa). `lineage` (where it ran) goes into the report."""
+    delivery.outputs has foa). `lineage` (where it ran) goes into the report. `progress` is
+    called with the seconds of audio done after each generated piece."""
     from binaural.pipeline.plot import plot_report  # matplotlib only where a report is drawn
 
     dest_dir = Path(dest_dir)
@@ -70,6 +79,7 @@ def render_video(
     sr = scene.sample_rate
     evaluation = RunningEvaluation(sr, evaluate)
     delivery = delivery or DeliveryConfig()
+    audio_damage, level = Damage("audio"), LevelMeter(sr, evaluate.window_s)
     # The input as a listener hears it: the mono on both ears (BS.1770 dual mono).
     input_meter, input_peak = LoudnessMeter(sr, (2.0,)), TruePeakMeter()
 
@@ -89,19 +99,30 @@ def render_video(
         warnings.append(f"{label}: visual condition {visual}")
 
     def generated():
-        pieces = generator.generate(metered(_mono_chunks(path, scene)), loc.tracks, sr,
-                                    (loc.info.width, loc.info.height))
+        pieces = generator.generate(metered(_mono_chunks(path, scene, audio_damage, level)),
+                                    loc.tracks, sr, loc.info.display_size)
         for out in pieces:
             evaluation.add(out)
+            if progress is not None:
+                progress(evaluation.offset / sr)
             yield out
 
     wav_path = dest_dir / f"{name}.binaural.wav"
     raw_path = dest_dir / f".{name}.unmastered.wav"  # evaluated, then mastered into wav_path
     frames = write_wav_stream(raw_path, generated(), sr)
     timings["generation"] = round(time.perf_counter() - t0, 3)
+    damaged = damage_warning(label, audio_damage, frames / sr, scene.max_lost_fraction)
+    if damaged:
+        warnings.append(damaged)
 
     t0 = time.perf_counter()
-    metrics, series = evaluation.result(loc.tracks)
+    metrics, series = evaluation.result(loc.tracks, level, scene.silence_dbfs)
+    peak = level.peak_dbfs()
+    metrics["input_peak_dbfs"] = round(peak, 2)
+    if peak < scene.silence_dbfs:
+        loudest = "digital silence" if peak <= SILENT_DBFS else f"loudest {peak:.1f} dBFS"
+        warnings.append(f"{label}: silent audio track ({loudest}, under "
+                        f"{scene.silence_dbfs:g} dBFS); no direction can be judged")
     if reference is not None and Path(reference).is_file():
         mono = np.concatenate(list(_mono_chunks(path, scene)))
         metrics.update(report_reference_metrics(raw_path, mono, reference, evaluate))
@@ -141,7 +162,7 @@ def render_video(
     t0 = time.perf_counter()
     png_path = dest_dir / f"{name}.png"
     with atomic_path(png_path) as tmp:
-        plot_report(tmp, name, loc.thumbnail, loc.info.width, loc.tracks, series)
+        plot_report(tmp, name, loc.thumbnail, loc.info.display_size[0], loc.tracks, series)
     timings["report"] = round(time.perf_counter() - t0, 3)
 
     return {
@@ -151,7 +172,9 @@ def render_video(
         "duration_s": round(frames / sr, 4),
         "sample_rate": sr,
         "video": {"width": loc.info.width, "height": loc.info.height, "fps": loc.info.fps,
-                  "codec": loc.info.video_codec},
+                  "codec": loc.info.video_codec, "display_width": loc.info.display_size[0],
+                  "display_height": loc.info.display_size[1],
+                  "rotation_deg": loc.info.rotation_deg},
         "audio_in": {"rate": loc.info.audio_rate, "channels": loc.info.audio_channels,
                      "codec": loc.info.audio_codec},
         "fov_deg": loc.fov_deg,
@@ -160,6 +183,7 @@ def render_video(
         **({"head": {"hrtf": hrtf.name, "digest": hrtf.digest}} if hrtf is not None else {}),
         "sources": [t.to_json() for t in loc.tracks],
         "metrics": metrics,
+        "damage": loc.damage | ({"audio": audio_damage.to_json()} if audio_damage else {}),
         "loudness": loudness,
         **({"foa": foa} if foa else {}),
         "warnings": warnings,

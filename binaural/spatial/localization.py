@@ -14,7 +14,8 @@ from typing import Protocol
 import numpy as np
 
 from binaural.io.config import SceneConfig
-from binaural.io.video import VideoInfo, iter_frames, probe
+from binaural.io.damage import Damage
+from binaural.io.video import VideoInfo, damage_warning, iter_frames, probe
 from binaural.spatial.config import LocalizeConfig
 from binaural.spatial.geometry import Camera
 from binaural.spatial.tracks import Detection, SourceTrack, build_tracks
@@ -41,6 +42,7 @@ class Localization:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     lineage: dict = field(default_factory=dict)  # where it ran (set by the task layer)
+    damage: dict = field(default_factory=dict)  # {"video": Damage.to_json()} when damaged
 
 
 def localize_video(
@@ -61,16 +63,20 @@ def localize_video(
     if info.audio_rate != scene.sample_rate:
         warnings.append(f"{label}: audio at {info.audio_rate} Hz resampled to {scene.sample_rate}")
     thumb: list[np.ndarray] = []
+    damage = Damage("video")
 
     def frames():
-        for t, rgb in iter_frames(path, scene.fps):
+        for t, rgb in iter_frames(path, scene.fps, damage):
             if not thumb and t >= min(1.0, info.duration_s / 2):
                 step = max(1, rgb.shape[1] // THUMBNAIL_WIDTH)
                 thumb.append(np.ascontiguousarray(rgb[::step, ::step]))
             yield t, rgb
 
     detections = tracker.track(frames())
-    camera = Camera(info.width, info.height, localize.fov_deg)
+    damaged = damage_warning(label, damage, info.duration_s, scene.max_lost_fraction)
+    if damaged:
+        warnings.append(damaged)
+    camera = Camera(*info.display_size, localize.fov_deg)  # boxes are on the shown picture
     tracks = build_tracks(
         detections, camera, localize.class_map, localize.class_heights_m,
         localize.smoothing_s, localize.min_track_s, localize.max_sources,
@@ -86,4 +92,5 @@ def localize_video(
         fov_deg=localize.fov_deg,
         warnings=warnings,
         seconds=time.perf_counter() - start,
+        damage={"video": damage.to_json()} if damage else {},
     )
