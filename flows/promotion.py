@@ -127,6 +127,8 @@ class PromotionRule:
         text = (f"{metric}: {len(ids)} clips, {better} better, mean improvement {mean:.4g} "
                 f"(champion {old.mean():.4g} -> {new.mean():.4g}), margin {needed:.4g}, "
                 f"{self.test} p={p:.3g} (alpha {self.alpha:g})")
+        if mean <= 0.0:
+            return False, text + ": worse on average"
         if mean <= needed:
             return False, text + ": within the margin"
         if p >= self.alpha:

@@ -113,7 +113,7 @@ def test_pairs_are_the_groups_clips_both_were_scored_on() -> None:
     assert not ok and "no paired clips" in reason
 
 
-def test_without_figures_nothing_is_compared() -> None:
+def test_without_figures_nothing_is_compared_and_worse_is_refused() -> None:
     assert RULE.first({"tf_ild_error_db": 5.0, "tf_ipd_error_rad": 0.5}) == (
         True, "no champion yet")
     assert not RULE.first({"tf_ild_error_db": 5.0})[0]  # a metric missing
@@ -121,6 +121,8 @@ def test_without_figures_nothing_is_compared() -> None:
     ok, reason = RULE.compare(_candidate(CLEAR), None)
     assert not ok and "champion has no per-clip figures" in reason
     assert not RULE.compare(None, CHAMPION_FIGURES)[0]
+    ok, reason = RULE.compare(_candidate(-CLEAR), CHAMPION_FIGURES)
+    assert not ok and "0 better" in reason and "worse on average" in reason
     with pytest.raises(ValueError):
         PromotionRule("2", METRICS, test="t-test")
 
