@@ -177,12 +177,14 @@ def _print_summary(summary: dict) -> None:
     from binaural.eval.suite import LEADING_METRICS
 
     table = summary["aggregate"].get("all", {})
-    header = f"{'system':<14}" + "".join(f"{s.label:>18}" for s in LEADING_METRICS)
+    widths = [max(18, len(s.label) + 2) for s in LEADING_METRICS]  # labels never run together
+    header = f"{'system':<14}" + "".join(f"{s.label:>{w}}"
+                                         for s, w in zip(LEADING_METRICS, widths))
     print(f"\n{header}")
     for system, values in table.items():
         cells = "".join(
-            f"{'-' if finite(values.get(s.key)) is None else f'{values[s.key]:.3f}':>18}"
-            for s in LEADING_METRICS)
+            f"{'-' if finite(values.get(s.key)) is None else f'{values[s.key]:.3f}':>{w}}"
+            for s, w in zip(LEADING_METRICS, widths))
         print(f"{system:<14}{cells}")
     for reason in summary["failed"].values():
         print(f"FAILED {reason}")

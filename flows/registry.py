@@ -1,46 +1,24 @@
 """The generator's MLflow model registry: versions, aliases, promotion.
 
 Each trained generator is registered as a new version of `train.registry_name` (its
-checkpoint is a run artifact), tagged with its held-out evaluation, and aliased
-`challenger`; it becomes `champion` only when it beats the current champion by the rule
-of params.yaml (train.promote_group, promote_metrics, promote_min_improvement).
+checkpoint is a run artifact), tagged with its held-out evaluation (aggregate tags
+eval.<group>.<metric>, and its per-clip figures as a JSON artifact of its run named by the
+tag clip_figures), and aliased `challenger`; it becomes `champion` only when a paired test
+over the held-out clips says it beats the current champion (flows.promotion, params.yaml
+train.promote_*).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
+
+from flows.promotion import PromotionRule
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 METRIC_TAG = "eval."  # version tags eval.<group>.<metric> hold its held-out evaluation
-
-
-@dataclass(frozen=True)
-class PromotionRule:
-    group: str
-    metrics: tuple[str, ...]
-    min_improvement: float = 0.0  # fraction every metric must improve by
-
-    def beats(self, candidate: dict[str, float], champion: dict[str, float] | None
-              ) -> tuple[bool, str]:
-        """Whether candidate metrics (lower is better) beat the champion's; and why."""
-        missing = [m for m in self.metrics if not _finite(candidate.get(m))]
-        if missing:
-            return False, f"candidate lacks {missing} on group {self.group}"
-        if champion is None:
-            return True, "no champion yet"
-        reasons = []
-        for m in self.metrics:
-            old, new = champion.get(m), candidate[m]
-            if not _finite(old):
-                continue
-            needed = old - self.min_improvement * abs(old)
-            if not new < needed:
-                return False, (f"{m} {new:.4f} does not beat champion {old:.4f} "
-                               f"(needs < {needed:.4f})")
-            reasons.append(f"{m} {new:.4f} < {old:.4f}")
-        return True, "; ".join(reasons) or "champion has no comparable metrics"
+CLIPS_TAG = "clip_figures"  # artifact path (in the version's run) of its per-clip figures
+CLIPS_ARTIFACT = "registry/clip_figures_v{version}.json"
 
 
 def _finite(value) -> bool:
@@ -62,6 +40,29 @@ def version_metrics(version, group: str) -> dict[str, float]:
     prefix = f"{METRIC_TAG}{group}."
     return {k[len(prefix):]: float(v) for k, v in (version.tags or {}).items()
             if k.startswith(prefix)}
+
+
+def store_clip_figures(name: str, version: str | int, figures: dict) -> str:
+    """Keep a version's per-clip figures as a JSON artifact of its run and name it in the
+    version's tag clip_figures; returns the artifact path."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    run_id = client.get_model_version(name, str(version)).run_id
+    path = CLIPS_ARTIFACT.format(version=version)
+    client.log_dict(run_id, figures, path)
+    client.set_model_version_tag(name, str(version), CLIPS_TAG, path)
+    return path
+
+
+def clip_figures_of(version) -> dict | None:
+    """A registered version's per-clip figures (None when it has none)."""
+    import mlflow
+
+    path = (version.tags or {}).get(CLIPS_TAG)
+    if not path:
+        return None
+    return mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{path}")
 
 
 def register_version(run_id: str, artifact_path: str, name: str, tags: dict[str, str]):
@@ -91,8 +92,11 @@ def champion_version(name: str):
 
 
 def register_and_promote(run_id: str, artifact_path: str, name: str, tags: dict[str, str],
-                         rule: PromotionRule) -> dict:
-    """Register, alias `challenger`, and alias `champion` when the rule says it is better.
+                         rule: PromotionRule, clips: dict | None = None) -> dict:
+    """Register (keeping `clips`, the per-clip figures of its held-out evaluation), alias
+    `challenger`, and alias `champion` when the rule's paired test over the clips says it
+    beats the champion's (with no champion yet: when its aggregate tags hold the rule's
+    metrics).
 
     Returns {version, promoted, reason, champion (the champion's version afterwards)}.
     """
@@ -100,11 +104,15 @@ def register_and_promote(run_id: str, artifact_path: str, name: str, tags: dict[
 
     client = MlflowClient()
     version = register_version(run_id, artifact_path, name, tags)
+    if clips is not None:
+        store_clip_figures(name, version.version, clips)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     current = champion_version(name)
-    candidate = version_metrics(version, rule.group)
-    better, reason = rule.beats(candidate, version_metrics(current, rule.group)
-                                if current is not None else None)
+    if current is None:
+        better, reason = rule.first(version_metrics(version, rule.group))
+    else:
+        better, reason = rule.compare(clips, clip_figures_of(current))
+        reason = f"against champion v{current.version}: {reason}"
     if better:
         client.set_registered_model_alias(name, CHAMPION, version.version)
     client.set_model_version_tag(name, version.version, "promotion",

@@ -1,5 +1,6 @@
 """The retrain flow (and DVC stage `train`): train the diffusion generator, evaluate it on
-the held-out split, register it, promote it when it beats the champion.
+the held-out split, register it (with its per-clip figures), promote it when a paired test
+over the held-out clips says it beats the champion (flows.promotion).
 
     python -m flows.retrain [--data DIR] [--val-data DIR] [--eval-data DIR] [--size small]
                             [--mono omni|downmix] [--out CKPT] [--max-minutes M] [--steps N]
@@ -126,7 +127,8 @@ def retrain(
 
     from binaural.spatial.hrtf import load_sofa
     from flows.params import load_params
-    from flows.registry import PromotionRule, load_generator, metric_tags, register_and_promote
+    from flows.promotion import PromotionRule, clip_figures
+    from flows.registry import load_generator, metric_tags, register_and_promote
     from flows.tracking import start_experiment
     from models.builders import resolve_device
     from models.generator import save_checkpoint
@@ -240,12 +242,14 @@ def retrain(
             mlflow.log_artifact(str(eval_dir / "metrics.json"), "evaluation")
             if to_registry:
                 rule = PromotionRule(tc.promote_group, tuple(tc.promote_metrics),
-                                     tc.promote_min_improvement)
+                                     tc.promote_margin, tc.promote_alpha, tc.promote_test)
                 tags = metric_tags(aggregate, "model") | {
                     "size": tc.size, "mono": tc.mono, "sampler_steps": str(params.generator.steps),
                     "generator_version": generator.version}
-                summary["registry"] = register_and_promote(run_id, "generator", tc.registry_name,
-                                                           tags, rule)
+                document = json.loads((eval_dir / "metrics.json").read_text())
+                summary["registry"] = register_and_promote(
+                    run_id, "generator", tc.registry_name, tags, rule,
+                    clips=clip_figures(document["clips"], "model"))
                 mlflow.set_tags({f"registry.{k}": str(v) for k, v in summary["registry"].items()})
     metrics_path = Path(metrics_out)
     if not metrics_path.is_absolute():

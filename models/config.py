@@ -82,9 +82,11 @@ class TrainConfig:
     layout with splits, or a paired/`binaural synth` folder); `val_data` and `eval_data`
     default to the same folder's val and test splits. `mono: downmix` trains on (L+R)/2 of
     the binaural target instead of the true mono (the control experiment only).
-    Promotion: the new model becomes `champion` when, on the held-out evaluation group
-    `promote_group` (number of sources), every metric of `promote_metrics` (lower is
-    better) is below the champion's by at least the fraction `promote_min_improvement`.
+    Promotion (flows.promotion): the new model becomes `champion` when, on the held-out
+    clips of group `promote_group` (number of sources) that both were evaluated on, every
+    metric of `promote_metrics` (lower is better) improves clip by clip: the mean
+    improvement exceeds `promote_margin` x the champion's mean there, and the one-sided
+    paired `promote_test` (wilcoxon or sign) gives p < `promote_alpha`.
     Visual condition (`visual`): the detector's embeddings of the true sources
     (truth/<id>.visual.json, scripts/embed_truth.py) enter the model when the data has
     them. `init`: a checkpoint to warm-start from (same shapes; layers it lacks, such as
@@ -135,7 +137,9 @@ class TrainConfig:
     registry_name: str = "binaural-generator"
     promote_group: str = "2"
     promote_metrics: tuple[str, ...] = ("tf_ild_error_db", "tf_ipd_error_rad")
-    promote_min_improvement: float = 0.0
+    promote_margin: float = 0.02
+    promote_alpha: float = 0.05
+    promote_test: str = "wilcoxon"
     mlflow_experiment: str = "generator"
 
     def __post_init__(self) -> None:

@@ -1,17 +1,20 @@
 """The generator registry on a real MLflow sqlite store (the session's temporary one):
-registering, aliasing challenger, promoting to champion only when better, loading by URI."""
+registering with per-clip figures, aliasing challenger, promoting to champion only when a
+paired test over the held-out clips says it is better, loading by URI."""
 
 import math
 
 import mlflow
+import numpy as np
 import pytest
 import torch
 
 from binaural.spatial.config import RenderConfig
+from flows.promotion import PromotionRule, clip_figures, one_sided_p, paired_values
 from flows.registry import (
     CHALLENGER,
     CHAMPION,
-    PromotionRule,
+    clip_figures_of,
     generator_identity,
     load_generator,
     metric_tags,
@@ -24,22 +27,104 @@ from models.generator import save_checkpoint
 from models.generator_config import preset
 from models.generator_net import GeneratorNet
 
-RULE = PromotionRule("2", ("tf_ild_error_db", "tf_ipd_error_rad"), 0.0)
+METRICS = ("tf_ild_error_db", "tf_ipd_error_rad")
+RULE = PromotionRule("2", METRICS, margin=0.02, alpha=0.05)
+N_CLIPS = 30
+_rng = np.random.default_rng(7)
+# The champion's held-out figures: 30 two-source clips, TF-ILD ~6 dB, TF-IPD ~0.6 rad.
+CHAMPION_ILD = 6.0 + _rng.standard_normal(N_CLIPS)
+CHAMPION_IPD = 0.6 + 0.1 * _rng.standard_normal(N_CLIPS)
+# Per-clip improvements (champion - candidate), as fractions of each metric's ~mean:
+# every clip 0.2 % better (consistent, but within the 2 % margin); every clip ~8 % better;
+# 12 clips 50 % better and 18 clips 8 % worse (mean +15 %, but mostly worse: noise).
+TINY = np.full(N_CLIPS, 0.002)
+CLEAR = 0.08 + 0.01 * _rng.standard_normal(N_CLIPS)
+MIXED = np.where(np.arange(N_CLIPS) < 12, 0.5, -0.08)
 
 
-def test_promotion_rule() -> None:
-    assert RULE.beats({"tf_ild_error_db": 5.0, "tf_ipd_error_rad": 0.5}, None) == (
+def _figures(ild: np.ndarray, ipd: np.ndarray, n_sources: int = 2, prefix: str = "c") -> dict:
+    """Clip figures as a metrics.json's clips would give them."""
+    clips = {f"{prefix}{i:02d}": {"n_sources": n_sources, "systems": {"model": {
+        "tf_ild_error_db": float(a), "tf_ipd_error_rad": float(b), "snr_db": None}}}
+        for i, (a, b) in enumerate(zip(ild, ipd))}
+    return clip_figures(clips, "model")
+
+
+def _candidate(improvement: np.ndarray) -> dict:
+    return _figures(CHAMPION_ILD - 6.0 * improvement, CHAMPION_IPD - 0.6 * improvement)
+
+
+def _merge(*figures: dict) -> dict:
+    return {"system": "model", "clips": {k: v for f in figures for k, v in f["clips"].items()}}
+
+
+CHAMPION_FIGURES = _figures(CHAMPION_ILD, CHAMPION_IPD)
+
+
+def test_clip_figures_keep_one_system_and_finite_values() -> None:
+    figures = _figures([5.0], [0.5])
+    assert figures == {"system": "model", "clips": {"c00": {"n_sources": 2, "metrics": {
+        "tf_ild_error_db": 5.0, "tf_ipd_error_rad": 0.5}}}}
+    assert clip_figures({"x": {"n_sources": 1, "systems": {"dsp": {}}}}, "model")["clips"] == {}
+
+
+def test_a_tiny_consistent_improvement_is_within_the_margin() -> None:
+    ok, reason = RULE.compare(_candidate(TINY), CHAMPION_FIGURES)
+    assert not ok and "within the margin" in reason
+    assert "30 clips, 30 better" in reason  # every clip better: the test alone would pass
+    _, new, old = paired_values(_candidate(TINY), CHAMPION_FIGURES, "2", "tf_ild_error_db")
+    assert one_sided_p(old - new, "wilcoxon") < 1e-6
+    # Without a margin the same figures are promoted.
+    assert PromotionRule("2", METRICS, margin=0.0).compare(_candidate(TINY), CHAMPION_FIGURES)[0]
+
+
+def test_a_clear_consistent_improvement_is_promoted() -> None:
+    ok, reason = RULE.compare(_candidate(CLEAR), CHAMPION_FIGURES)
+    assert ok, reason
+    assert reason.startswith("beats champion on group 2")
+    for metric in METRICS:
+        assert f"{metric}: 30 clips, 30 better" in reason
+    assert PromotionRule("2", METRICS, test="sign").compare(_candidate(CLEAR),
+                                                            CHAMPION_FIGURES)[0]
+
+
+@pytest.mark.parametrize("test", ["wilcoxon", "sign"])
+def test_a_mixed_improvement_is_noise(test: str) -> None:
+    # Its mean beats the margin (a few large wins), but most clips got worse.
+    assert MIXED.mean() > 0.1
+    ok, reason = PromotionRule("2", METRICS, test=test).compare(_candidate(MIXED),
+                                                                CHAMPION_FIGURES)
+    assert not ok and "not significant (noise)" in reason and f"{test} p=" in reason
+    assert "12 better" in reason
+
+
+def test_pairs_are_the_groups_clips_both_were_scored_on() -> None:
+    # One-source clips much worse, and clips the champion never saw: neither counts.
+    one_source = _figures(np.full(10, 20.0), np.full(10, 3.0), n_sources=1, prefix="one")
+    unseen = _figures(np.full(5, 30.0), np.full(5, 3.0), prefix="new")
+    champion = _merge(CHAMPION_FIGURES, _figures(np.full(10, 1.0), np.full(10, 0.1),
+                                                 n_sources=1, prefix="one"))
+    candidate = _merge(_candidate(CLEAR), one_source, unseen)
+    ids, _, _ = paired_values(candidate, champion, "2", "tf_ild_error_db")
+    assert len(ids) == N_CLIPS and all(i.startswith("c") for i in ids)
+    assert RULE.compare(candidate, champion)[0]
+    assert not PromotionRule("all", METRICS).compare(candidate, champion)[0]
+    ok, reason = PromotionRule("3", METRICS).compare(candidate, champion)
+    assert not ok and "no paired clips" in reason
+
+
+def test_without_figures_nothing_is_compared_and_worse_is_refused() -> None:
+    assert RULE.first({"tf_ild_error_db": 5.0, "tf_ipd_error_rad": 0.5}) == (
         True, "no champion yet")
-    champion = {"tf_ild_error_db": 6.0, "tf_ipd_error_rad": 0.6}
-    assert RULE.beats({"tf_ild_error_db": 5.0, "tf_ipd_error_rad": 0.5}, champion)[0]
-    better_ild_only = {"tf_ild_error_db": 5.0, "tf_ipd_error_rad": 0.7}
-    ok, reason = RULE.beats(better_ild_only, champion)
-    assert not ok and "tf_ipd_error_rad" in reason
-    assert not RULE.beats({"tf_ild_error_db": 5.0}, champion)[0]  # a metric missing
-    assert not RULE.beats({"tf_ild_error_db": math.nan, "tf_ipd_error_rad": 0.1}, champion)[0]
-    strict = PromotionRule("2", ("tf_ild_error_db",), 0.1)
-    assert not strict.beats({"tf_ild_error_db": 5.5}, champion)[0]  # 8 % is not 10 %
-    assert strict.beats({"tf_ild_error_db": 5.3}, champion)[0]
+    assert not RULE.first({"tf_ild_error_db": 5.0})[0]  # a metric missing
+    assert not RULE.first({"tf_ild_error_db": math.nan, "tf_ipd_error_rad": 0.1})[0]
+    ok, reason = RULE.compare(_candidate(CLEAR), None)
+    assert not ok and "champion has no per-clip figures" in reason
+    assert not RULE.compare(None, CHAMPION_FIGURES)[0]
+    ok, reason = RULE.compare(_candidate(-CLEAR), CHAMPION_FIGURES)
+    assert not ok and "0 better" in reason and "worse on average" in reason
+    with pytest.raises(ValueError):
+        PromotionRule("2", METRICS, test="t-test")
 
 
 def test_metric_tags_hold_one_system() -> None:
@@ -48,42 +133,55 @@ def test_metric_tags_hold_one_system() -> None:
     assert metric_tags(aggregate, "model") == {"eval.2.tf_ild_error_db": "5.25"}
 
 
-def _train_run(tmp_path, name: str, ild: float, ipd: float) -> tuple[str, dict]:
-    """An MLflow run holding a tiny checkpoint under generator/, with its evaluation."""
+def _train_run(tmp_path, name: str, figures: dict) -> tuple[str, dict]:
+    """An MLflow run holding a tiny checkpoint under generator/, with its evaluation's
+    aggregate tags."""
     torch.manual_seed(0)
     ckpt = save_checkpoint(tmp_path / f"{name}.pt", GeneratorNet(preset("tiny")),
                            {"name": name, "size": "tiny"})
     start_experiment("generator-test")
     with mlflow.start_run(run_name=name) as run:
         mlflow.log_artifact(str(ckpt), "generator")
-    aggregate = {"2": {"model": {"tf_ild_error_db": ild, "tf_ipd_error_rad": ipd}}}
-    return run.info.run_id, metric_tags(aggregate, "model")
+    means = {m: float(np.mean([c["metrics"][m] for c in figures["clips"].values()]))
+             for m in METRICS}
+    return run.info.run_id, metric_tags({"2": {"model": means}}, "model")
 
 
-def test_register_alias_and_promote_only_when_better(tmp_path, kemar) -> None:
+def test_register_alias_and_promote_by_the_paired_test(tmp_path, kemar) -> None:
     from mlflow import MlflowClient
 
     name = "binaural-generator-test"
     client = MlflowClient()
-    run, tags = _train_run(tmp_path, "g1", 6.0, 0.6)
-    first = register_and_promote(run, "generator", name, tags, RULE)
+    run, tags = _train_run(tmp_path, "g1", CHAMPION_FIGURES)
+    first = register_and_promote(run, "generator", name, tags, RULE, CHAMPION_FIGURES)
     assert first["promoted"] and first["version"] == 1 and first["champion"] == 1
-    run, tags = _train_run(tmp_path, "g2", 6.5, 0.5)  # worse ILD: stays challenger
-    second = register_and_promote(run, "generator", name, tags, RULE)
-    assert not second["promoted"] and second["champion"] == 1
-    assert int(client.get_model_version_by_alias(name, CHALLENGER).version) == 2
-    assert int(client.get_model_version_by_alias(name, CHAMPION).version) == 1
-    assert "kept challenger" in client.get_model_version(name, "2").tags["promotion"]
-    run, tags = _train_run(tmp_path, "g3", 5.0, 0.4)  # better on both: champion
-    third = register_and_promote(run, "generator", name, tags, RULE)
-    assert third["promoted"] and third["champion"] == 3
+    assert clip_figures_of(client.get_model_version(name, "1")) == CHAMPION_FIGURES
+    for version, improvement, why in ((2, TINY, "within the margin"),
+                                      (3, MIXED, "not significant (noise)")):
+        run, tags = _train_run(tmp_path, f"g{version}", _candidate(improvement))
+        kept = register_and_promote(run, "generator", name, tags, RULE, _candidate(improvement))
+        assert not kept["promoted"] and kept["champion"] == 1, kept["reason"]
+        assert why in kept["reason"] and "against champion v1" in kept["reason"]
+        assert int(client.get_model_version_by_alias(name, CHALLENGER).version) == version
+        stored = client.get_model_version(name, str(version)).tags["promotion"]
+        assert stored.startswith("kept challenger") and "wilcoxon p=" in stored
+    run, tags = _train_run(tmp_path, "g4", _candidate(CLEAR))
+    fourth = register_and_promote(run, "generator", name, tags, RULE, _candidate(CLEAR))
+    assert fourth["promoted"] and fourth["champion"] == 4, fourth["reason"]
     champion = client.get_model_version_by_alias(name, CHAMPION)
-    assert int(champion.version) == 3
-    assert version_metrics(champion, "2") == {"tf_ild_error_db": 5.0, "tf_ipd_error_rad": 0.4}
+    assert int(champion.version) == 4
+    assert clip_figures_of(champion) == _candidate(CLEAR)  # the next candidate's opponent
+    assert version_metrics(champion, "2")["tf_ild_error_db"] == pytest.approx(
+        float(np.mean(CHAMPION_ILD - 6.0 * CLEAR)), rel=1e-5)
+    # A version registered without figures cannot be compared, so it is never promoted.
+    run, tags = _train_run(tmp_path, "g5", _candidate(CLEAR))
+    fifth = register_and_promote(run, "generator", name, tags, RULE)
+    assert not fifth["promoted"] and "candidate has no per-clip figures" in fifth["reason"]
+    assert clip_figures_of(client.get_model_version(name, "5")) is None
 
     gen = load_generator(f"models:/{name}@{CHAMPION}", kemar, RenderConfig(),
                          GeneratorConfig(steps=2), "cpu")
-    assert gen.version.startswith(f"{name}/v3@")
+    assert gen.version.startswith(f"{name}/v4@")
     assert generator_identity(f"models:/{name}@{CHAMPION}") == gen.version
     assert load_generator(f"models:/{name}/2", kemar, RenderConfig(), GeneratorConfig(),
                           "cpu").version.startswith(f"{name}/v2@")

@@ -36,6 +36,18 @@ class EvaluateConfig:
     )
     tf_ild_min_hz: float = 1500.0
     tf_ipd_band_hz: tuple[float, float] = (100.0, 1500.0)
+    # Band-smoothed cue errors (binaural.eval.bands): cells of one fractional-octave band
+    # (centres 1 kHz x 2^(k / bands_per_octave) from band_low_hz to band_high_hz) and
+    # band_frame_ms of the Richard STFT's frames; ILD in the bands centred at or above
+    # band_split_hz, IPD below; cells band_dynamic_range_db or more below the reference's
+    # loudest are not scored; ear powers floored band_floor_rel_db below the mean cell power.
+    band_low_hz: float = 100.0
+    band_high_hz: float = 16000.0
+    bands_per_octave: int = 3
+    band_frame_ms: float = 40.0
+    band_split_hz: float = 1500.0
+    band_dynamic_range_db: float = 40.0
+    band_floor_rel_db: float = -60.0
     # `binaural evaluate` defaults: systems compared, dataset split, clips whose direction
     # over time is plotted, MLflow experiment.
     systems: tuple[str, ...] = ("mono", "dsp", "dsp-oracle")

@@ -190,6 +190,17 @@ def ild_direction_track(track: DirectionTrack, ild_table: AzimuthTable) -> Direc
     return dataclasses.replace(track, azimuth_deg=ild_table.to_azimuth_deg(track.ild_db))
 
 
+def itd_ild_mismatch_deg(track: DirectionTrack, ild_table: AzimuthTable) -> float | None:
+    """Median |azimuth from the ITD - azimuth from the ILD| (deg) over the track's valid
+    windows, the ILD read through ild_table: how far an output's two lateral cues disagree
+    (a per-band blend of two directions is heard as a smeared image). Reference-free; None
+    when no window is valid."""
+    valid = np.asarray(track.valid, bool)
+    by_ild = ild_table.to_azimuth_deg(track.ild_db)
+    errors = np.abs(track.azimuth_deg - by_ild)[valid]
+    return float(np.median(errors)) if errors.size else None
+
+
 def median_direction_error_deg(
     track: DirectionTrack, reference_azimuth_deg: np.ndarray
 ) -> float | None:

@@ -2,7 +2,8 @@
 
     reference_metrics:         every metric against a reference (the evaluation suite)
     reference_free_metrics:    direction errors (ITD and ILD) against the dominant visible
-                               source and the collapse score, on a whole signal
+                               source, the ITD/ILD mismatch and the collapse score, on a
+                               whole signal
     RunningEvaluation:         the same reference-free cues accumulated chunk by chunk (a
                                remaster's streamed output, bounded memory)
     report_reference_metrics:  a remaster's FAIR-Play distances against a reference binaural,
@@ -20,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from binaural.eval.bands import band_coherence_error, band_ild_error_db, band_ipd_error_rad
 from binaural.eval.config import EvaluateConfig
 from binaural.eval.cues import (
     AzimuthTable,
     ild_direction_track,
+    itd_ild_mismatch_deg,
     median_direction_error_deg,
     tf_ild_error_db,
     tf_ipd_error_rad,
@@ -60,6 +63,9 @@ def wave_l2_x1e3(pred: np.ndarray, ref: np.ndarray, sr: int, cfg: EvaluateConfig
 
 
 REFERENCE_METRIC_FNS: dict[str, MetricFn] = {
+    "band_ild_error_db": band_ild_error_db,
+    "band_ipd_error_rad": band_ipd_error_rad,
+    "band_coherence_error": band_coherence_error,
     "tf_ild_error_db": tf_ild_error_db,
     "tf_ipd_error_rad": tf_ipd_error_rad,
     "lsd_db": log_spectral_distance_db,
@@ -96,9 +102,13 @@ def reference_free_metrics(
     visual_tracks: Sequence[SourceTrack],
 ) -> tuple[dict[str, float | None], DirectionTrack]:
     """Direction error from ITD and from ILD against the dominant visible source (median
-    over windows; None without visual tracks), and the collapse score."""
+    over windows; None without visual tracks), the disagreement of the two (median over
+    windows of |ITD azimuth - ILD azimuth|, needing no source) and the collapse score."""
     track = direction_track(binaural, sample_rate, cfg)
-    metrics: dict[str, float | None] = {"collapse_score_db": finite(collapse_score_db(binaural))}
+    metrics: dict[str, float | None] = {
+        "collapse_score_db": finite(collapse_score_db(binaural)),
+        "itd_ild_mismatch_deg": finite(itd_ild_mismatch_deg(track, ild_table)),
+    }
     if visual_tracks:
         seen = dominant_azimuth(list(visual_tracks), track.times_s)
         itd_error = median_direction_error_deg(track, seen)

@@ -120,10 +120,14 @@ def write_report_md(path: str | Path, document: dict, plots: Sequence[str] = ())
         f"({len(document['failed'])} failed); systems: "
         + ", ".join(f"`{s}`" for s in systems) + ".",
         "",
-        "Spatial claims are judged on the interaural cue errors (per time-frequency bin, "
-        "weighted by the reference's energy), the log-spectral distance and the direction "
-        "error; when the reference was made with another head than the renderer's, "
-        "complex-STFT MSE and ENV reward hedged, averaged outputs, so the FAIR-Play and "
+        "Spatial claims are judged on the interaural cue errors, band-smoothed (per "
+        "third-octave band and ~40 ms: ILD, IPD, interaural coherence; in rooms these "
+        "discriminate, as a diffuse tail has random per-bin cues) and per time-frequency "
+        "bin, each weighted by the reference's energy, the log-spectral distance and the "
+        "direction error; the ITD-ILD mismatch is the median |ITD azimuth - ILD azimuth| of "
+        "an output (a blend of two directions makes them disagree); when the reference was "
+        "made with another head than the renderer's, complex-STFT MSE and ENV reward "
+        "hedged, averaged outputs, so the FAIR-Play and "
         "Richard et al. sets are reported beside them. ↓ lower is better, ↑ higher. "
         "Direction errors: median over windows of |azimuth heard - azimuth of the dominant "
         "visible source| (ITD through the measured table of metrics.py; ILD through a table "

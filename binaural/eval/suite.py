@@ -1,7 +1,8 @@
 """Per-clip evaluation of binaural systems against a reference (docs/formats.md, EVAL_DIR).
 
-    metrics:   METRICS (leading: TF cue errors, LSD, direction errors, collapse; beside them
-               the FAIR-Play and Richard et al. sets), computed by binaural.eval.metrics
+    metrics:   METRICS (leading: band and TF cue errors, LSD, direction errors, ITD/ILD
+               mismatch, collapse; beside them the FAIR-Play and Richard et al. sets),
+               computed by binaural.eval.metrics
     one clip:  evaluate_clip (every system of binaural.eval.systems, every metric) ->
                write_clip_folder (wavs, reference, frame, muted video, info.json)
 
@@ -52,14 +53,20 @@ class MetricSpec:
 
 # Spatial claims are judged on the leading metrics: when the reference was made with another
 # head than the renderer's, complex-STFT MSE and ENV reward hedged, averaged outputs
-# (DESIGN.md section 5), so those are reported beside, not in front.
+# (DESIGN.md section 5), so those are reported beside, not in front. In rooms the per-bin
+# cue errors stop discriminating (a diffuse tail has random per-bin cues): the band-smoothed
+# ones come first.
 LEADING_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("band_ild_error_db", "band ILD err dB"),
+    MetricSpec("band_ipd_error_rad", "band IPD err rad"),
+    MetricSpec("band_coherence_error", "band IC err"),
     MetricSpec("tf_ild_error_db", "TF-ILD err dB"),
     MetricSpec("tf_ipd_error_rad", "TF-IPD err rad"),
     MetricSpec("lsd_db", "LSD dB"),
     MetricSpec("direction_error_itd_deg", "dir err ITD deg", needs_reference=False),
     MetricSpec("direction_error_ild_deg", "dir err ILD deg", needs_reference=False),
     MetricSpec("direction_vs_reference_deg", "dir vs ref ITD deg"),
+    MetricSpec("itd_ild_mismatch_deg", "ITD-ILD mismatch deg", needs_reference=False),
     MetricSpec("collapse_score_db", "collapse dB", lower_is_better=False, needs_reference=False),
 )
 FAIRPLAY_METRICS: tuple[MetricSpec, ...] = (
