@@ -432,15 +432,17 @@ def copy_video_stream(src: str | Path, dest: str | Path) -> None:
                 out.mux(packet)
 
 
-def damage_warning(label: str, damage: Damage, duration_s: float,
+def damage_warning(path: str | Path, label: str, damage: Damage, duration_s: float,
                    max_lost_fraction: float) -> str | None:
-    """The warning naming a stream's concealed damage (None when undamaged).
+    """The warning naming a stream's concealed damage (None when undamaged), the video
+    named by `label` (an archive key or URI).
 
     Raises:
-        MediaError: more than `max_lost_fraction` of the duration was lost.
+        MediaError: more than `max_lost_fraction` of the duration was lost; it names the
+            file at `path`, as every MediaError does (the item's record names its key).
     """
     try:
         text = judge(damage, duration_s, max_lost_fraction)
     except ValueError as exc:
-        raise MediaError(f"{label}: damaged beyond use: {exc}") from exc
+        raise MediaError(f"{path}: damaged beyond use: {exc}") from exc
     return f"{label}: damaged stream concealed: {text}" if text else None

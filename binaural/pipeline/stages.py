@@ -111,7 +111,7 @@ def render_video(
     raw_path = dest_dir / f".{name}.unmastered.wav"  # evaluated, then mastered into wav_path
     frames = write_wav_stream(raw_path, generated(), sr)
     timings["generation"] = round(time.perf_counter() - t0, 3)
-    damaged = damage_warning(label, audio_damage, frames / sr, scene.max_lost_fraction)
+    damaged = damage_warning(path, label, audio_damage, frames / sr, scene.max_lost_fraction)
     if damaged:
         warnings.append(damaged)
 

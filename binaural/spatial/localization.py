@@ -73,7 +73,7 @@ def localize_video(
             yield t, rgb
 
     detections = tracker.track(frames())
-    damaged = damage_warning(label, damage, info.duration_s, scene.max_lost_fraction)
+    damaged = damage_warning(path, label, damage, info.duration_s, scene.max_lost_fraction)
     if damaged:
         warnings.append(damaged)
     camera = Camera(*info.display_size, localize.fov_deg)  # boxes are on the shown picture
