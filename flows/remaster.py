@@ -136,11 +136,12 @@ def log_to_mlflow(experiment: str, summary: dict, params, items: list[dict],
             for key, value in item["report"]["metrics"].items():
                 if isinstance(value, (int, float)):
                     metrics[f"{item['name']}/{key}"] = float(value)
-            err = item["report"]["metrics"].get("direction_error_deg_median")
-            if err is not None:
+            m = item["report"]["metrics"]
+            err = m.get("agreement_with_detection_deg")
+            if err is not None and m.get("detections_reliable", True):
                 errors.append(err)
-        if errors:
-            metrics["direction_error_deg_median"] = float(sorted(errors)[len(errors) // 2])
+        if errors:  # over the videos whose detections look reliable
+            metrics["agreement_with_detection_deg"] = float(sorted(errors)[len(errors) // 2])
         mlflow.log_metrics(metrics)
         with tempfile.TemporaryDirectory() as tmp:
             for item in done:

@@ -133,7 +133,7 @@ def test_mlflow_holds_the_run(remastered):
     run = mlflow.get_run(summary["mlflow_run_id"])
     assert run.data.metrics["videos_done"] == CLIPS
     assert run.data.metrics["videos_failed"] == 3
-    assert "direction_error_deg_median" in run.data.metrics
+    assert "agreement_with_detection_deg" in run.data.metrics
     artifacts = [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "reports")]
     assert len(artifacts) == CLIPS
 

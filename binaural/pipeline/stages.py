@@ -75,6 +75,7 @@ def render_video(
 
     t0 = time.perf_counter()
     metrics, series = evaluation.result(loc.tracks)
+    metrics["detections_reliable"] = loc.reliability is None or loc.reliability.reliable
     if reference is not None and Path(reference).is_file():
         mono = np.concatenate(list(_mono_chunks(path, scene)))
         metrics.update(report_reference_metrics(wav_path, mono, reference, evaluate))
@@ -104,7 +105,8 @@ def render_video(
                      "codec": loc.info.audio_codec},
         "fov_deg": loc.fov_deg,
         "generator": generator_report(generator, loc.tracks),
-        "detector": {"version": loc.detector_version},
+        "detector": {"version": loc.detector_version,
+                     "reliability": loc.reliability.to_json() if loc.reliability else None},
         "sources": [t.to_json() for t in loc.tracks],
         "metrics": metrics,
         "warnings": warnings,

@@ -54,6 +54,14 @@ class LocalizeConfig:
     smoothing_s: float = 0.6
     min_track_s: float = 0.4
     max_sources: int = 4
+    # Detections look unreliable (binaural.spatial.reliability; the report warns and the
+    # CLI prints no agreement figure) below this mean confidence, above this share of
+    # detections off their track's class, or above this share of tracks shorter than
+    # short_track_s.
+    min_mean_confidence: float = 0.5
+    max_label_flicker: float = 0.2
+    short_track_s: float = 1.0
+    max_short_tracks: float = 0.5
 
 
 @dataclass(frozen=True)

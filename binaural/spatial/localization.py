@@ -17,6 +17,7 @@ from binaural.io.config import SceneConfig
 from binaural.io.video import VideoInfo, iter_frames, probe
 from binaural.spatial.config import LocalizeConfig
 from binaural.spatial.geometry import Camera
+from binaural.spatial.reliability import Reliability, assess_detections
 from binaural.spatial.tracks import Detection, SourceTrack, build_tracks
 
 THUMBNAIL_WIDTH = 480
@@ -40,6 +41,7 @@ class Localization:
     fov_deg: float
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    reliability: Reliability | None = None  # of the detections (binaural.spatial.reliability)
 
 
 def localize_video(
@@ -77,6 +79,12 @@ def localize_video(
     )
     if not tracks:
         warnings.append(f"{label}: no sound source found; rendered straight ahead")
+    reliability = assess_detections(
+        detections, localize.class_map, localize.short_track_s, localize.min_mean_confidence,
+        localize.max_label_flicker, localize.max_short_tracks)
+    if not reliability.reliable:
+        warnings.append(f"{label}: detections look unreliable: " + "; ".join(reliability.reasons)
+                        + " (the report's agreement with the detection vouches for nothing)")
     return Localization(
         info=info,
         tracks=tracks,
@@ -85,4 +93,5 @@ def localize_video(
         fov_deg=localize.fov_deg,
         warnings=warnings,
         seconds=time.perf_counter() - start,
+        reliability=reliability,
     )
