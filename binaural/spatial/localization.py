@@ -18,6 +18,7 @@ from binaural.io.video import VideoInfo, iter_frames, probe
 from binaural.spatial.config import LocalizeConfig
 from binaural.spatial.geometry import Camera
 from binaural.spatial.reliability import Reliability, assess_detections
+from binaural.spatial.track_hygiene import relink_tracks
 from binaural.spatial.tracks import Detection, SourceTrack, build_tracks
 
 THUMBNAIL_WIDTH = 480
@@ -70,7 +71,9 @@ def localize_video(
                 thumb.append(np.ascontiguousarray(rgb[::step, ::step]))
             yield t, rgb
 
-    detections = tracker.track(frames())
+    detections = relink_tracks(tracker.track(frames()), localize.class_map,
+                               localize.duplicate_iou, localize.bridge_gap_s,
+                               localize.bridge_distance, localize.bridge_size_ratio)
     camera = Camera(info.width, info.height, localize.fov_deg)
     tracks = build_tracks(
         detections, camera, localize.class_map, localize.class_heights_m,
