@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +123,41 @@ def test_drawn_people_crossing_in_front_of_the_real_detectors_stay_two_tracks():
     directions = sorted(np.sign(ds[-1].box[0] - ds[0].box[0]) for ds in long.values())
     assert directions == [-1, 1]
     assert len(_ids(people)) <= len({d.track_id for d in raw if d.label == "person"})
+
+
+VTEST = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"  # Debian opencv-doc
+
+
+@pytest.mark.skipif(not Path(VTEST).is_file(), reason=f"{VTEST} absent (apt-get install "
+                    "opencv-doc): no real pedestrians")
+def test_real_pedestrians_get_fewer_ids_and_none_teleports():
+    """12 s of vtest.avi's pedestrians, the pose model alone at the size its small people
+    need: relinking leaves fewer ids, no two on one person at once, and no id whose
+    person jumps further than walking allows between two sightings."""
+    from binaural.io.video import iter_frames
+    from binaural.spatial.box_merge import iou_matrix
+    from flows.params import load_params
+    from models.builders import build_detector
+
+    cfg = load_params().detector
+    pose = replace(cfg.models[0], imgsz=1280)
+    detector = build_detector(replace(cfg, models=(pose,), device="cpu", threads=2))
+    frames = [(t, f) for t, f in iter_frames(VTEST, 5.0) if t < 12.0]
+    raw = detector.track(frames)
+    out = _relink(raw)
+    assert len(_ids(out)) < len(_ids(raw))
+    tracks = {tid: [d for d in out if d.track_id == tid] for tid in _ids(out)}
+    for tid, dets in tracks.items():
+        for a, b in zip(dets, dets[1:]):
+            height = a.box[3] - a.box[1]
+            moved = np.hypot((a.box[0] + a.box[2] - b.box[0] - b.box[2]) / 2,
+                             (a.box[1] + a.box[3] - b.box[1] - b.box[3]) / 2)
+            assert moved <= height * (1.0 + (b.t - a.t)), (tid, a.t, b.t)
+        for other, odets in tracks.items():
+            if other <= tid:
+                continue
+            at = {d.t: d for d in odets}
+            shared = [(d, at[d.t]) for d in dets if d.t in at]
+            same = sum(iou_matrix(np.array([x.box]), np.array([y.box]))[0, 0]
+                       >= CFG.duplicate_iou for x, y in shared)
+            assert not shared or same * 2 < len(shared)
