@@ -22,19 +22,28 @@ from flows.synth import add_synth_parser
 SAMPLE_ARCHIVE = PROJECT_ROOT / "data" / "sample"
 
 
+def _agreement_cell(metrics: dict) -> str:
+    """The agreement with the detection, or why none is printed: a small figure for
+    detections nobody can vouch for would read as accuracy."""
+    if not metrics.get("detections_reliable", True):
+        return "unreliable"
+    value = metrics.get("agreement_with_detection_deg")
+    return "-" if value is None else f"{value:.1f}"
+
+
 def _print_summary(summary: dict) -> None:
-    print(f"\n{'video':<32} {'status':<8} {'sources':>7} {'dir.err deg':>11} "
+    print(f"\n{'video':<32} {'status':<8} {'sources':>7} {'agree w/ det deg':>16} "
           f"{'collapse dB':>11}")
     for item in summary.get("items", []):
         if item["status"] == "done":
             m = item["report"]["metrics"]
-            err = m.get("direction_error_deg_median")
             print(f"{item['key']:<32} {'done':<8} {len(item['report']['sources']):>7} "
-                  f"{'-' if err is None else f'{err:.1f}':>11} {m['collapse_score_db']:>11.1f}")
+                  f"{_agreement_cell(m):>16} {m['collapse_score_db']:>11.1f}")
         elif item["status"] == "failed":
             print(f"{item['key']:<32} {'FAILED':<8} {item['error']}")
         else:
             print(f"{item['key']:<32} {'skipped':<8} {item.get('reason', '')}")
+    print("agree w/ det: heard direction vs the system's own detection (not vs the truth)")
     print(f"\n{len(summary['done'])} done, {len(summary['already_done'])} already done, "
           f"{len(summary['failed'])} failed; outputs in {summary['dest']}/{summary['version']}/; "
           f"MLflow run {summary.get('mlflow_run_id')}")

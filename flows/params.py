@@ -64,13 +64,29 @@ def section_from_mapping(cls: type, values: Mapping[str, Any], where: str) -> An
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
-    defaults = cls()
     kwargs = {}
     for name, value in values.items():
-        if isinstance(getattr(defaults, name), tuple) and isinstance(value, list):
+        f = known[name]
+        default = (f.default if f.default is not dataclasses.MISSING else
+                   f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        if isinstance(default, tuple) and isinstance(value, list):
+            if default and dataclasses.is_dataclass(default[0]):  # a list of sections
+                value = [section_from_mapping(type(default[0]), v, f"{where}.{name}[{i}]")
+                         for i, v in enumerate(value)]
             value = tuple(value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def _legacy_detector(values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`detector.weights: X` (one detector, every label) as `detector.models`."""
+    if "weights" not in values:
+        return values
+    if "models" in values:
+        raise ValueError("detector: `weights` and `models` both given; list the weights "
+                         "under `models`")
+    rest = {k: v for k, v in values.items() if k != "weights"}
+    return rest | {"models": [{"weights": values["weights"]}]}
 
 
 def params_from_mapping(data: Mapping[str, Any], where: str = "params") -> Params:
@@ -82,7 +98,10 @@ def params_from_mapping(data: Mapping[str, Any], where: str = "params") -> Param
     kwargs = {}
     for name in fields:
         section_cls = type(getattr(Params(), name))
-        kwargs[name] = section_from_mapping(section_cls, data.get(name) or {}, f"{where}:{name}")
+        values = data.get(name) or {}
+        if name == "detector":
+            values = _legacy_detector(values)
+        kwargs[name] = section_from_mapping(section_cls, values, f"{where}:{name}")
     return Params(**kwargs)
 
 
@@ -104,7 +123,8 @@ def resolve_paths(params: Params, base: Path) -> Params:
 
     return replace(
         params,
-        detector=replace(params.detector, weights=fix(params.detector.weights)),
+        detector=replace(params.detector, models=tuple(
+            replace(m, weights=fix(m.weights)) for m in params.detector.models)),
         render=replace(params.render, hrtf=fix(params.render.hrtf),
                        activity_model=fix(params.render.activity_model),
                        reverb_model=fix(params.render.reverb_model)),

@@ -63,7 +63,7 @@ def generator_version(params, identity: str) -> str:
     flows.registry.generator_identity's ("dsp" for the renderer). It names the output
     folder: a new
     generator re-does everything under a new version."""
-    from models.detector import weights_digest
+    from models.detector import spec_digest
 
     hrtf = params.render.hrtf
     parts = {
@@ -71,7 +71,8 @@ def generator_version(params, identity: str) -> str:
         "generator_cfg": ({k: v for k, v in asdict(params.generator).items()
                            if k not in ("model", "device")} if identity != "dsp" else None),
         "hrtf": _digest(hrtf) or hrtf,
-        "detector": weights_digest(params.detector.weights),
+        # every detector's content, in order (a pkg: spec resolved to its file)
+        "detector": [spec_digest(m.weights) for m in params.detector.models],
         "render": asdict(params.render) | {
             "hrtf": None,
             # the gate's and the reverberation detector's content, not just their paths
@@ -80,7 +81,9 @@ def generator_version(params, identity: str) -> str:
         "localize": asdict(params.localize),
         "scene": asdict(params.scene),
         "detector_cfg": {k: v for k, v in asdict(params.detector).items()
-                         if k not in ("weights", "device", "threads")},
+                         if k not in ("device", "threads")} | {
+            "models": [asdict(m) | {"weights": Path(m.weights).name}
+                       for m in params.detector.models]},
         # what is delivered: outputs, loudness target and ceiling
         "delivery": asdict(params.delivery),
     }
@@ -138,7 +141,7 @@ def log_to_mlflow(experiment: str, summary: dict, params, items: list[dict],
             "generator": generator, "generator_steps": params.generator.steps,
             "generator_sampler": params.generator.sampler,
             "hrtf": Path(params.render.hrtf).name,
-            "detector_weights": Path(params.detector.weights).name,
+            "detector_weights": "+".join(Path(m.weights).name for m in params.detector.models),
             "fov_deg": params.localize.fov_deg, "scene_fps": params.scene.fps,
             "sample_rate": params.scene.sample_rate, "block": params.render.block,
             "shard_size": params.remaster.shard_size, "actors": params.remaster.actors,

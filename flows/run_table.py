@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 TABLE_FILE = "clips.json"  # mlflow.log_table artifact
+HEADLINE = "agreement_with_detection_deg"  # the heard direction against the detection
 PERCENTILES = {"median": 50.0, "p90": 90.0}
 # Per-clip figures kept from a report besides its metrics.
 LOUDNESS_FIGURES = ("input_lufs", "output_lufs", "output_true_peak_dbtp",
@@ -31,7 +32,9 @@ def clip_rows(items: list[dict]) -> list[dict]:
                "warnings": " | ".join(report.get("warnings", [])),
                "duration_s": report.get("duration_s"), "seconds": item.get("seconds")}
         for key, value in (report.get("metrics") or {}).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, bool):
+                row[key] = value
+            elif isinstance(value, (int, float)):
                 row[key] = float(value)
         loudness = report.get("loudness") or {}
         row.update({k: loudness.get(k) for k in LOUDNESS_FIGURES if k in loudness})
@@ -45,7 +48,7 @@ def figure_names(rows: list[dict]) -> list[str]:
     for row in rows:
         for key, value in row.items():
             if key not in ("key", "name", "status", "error", "warnings") and isinstance(
-                    value, (int, float)):
+                    value, (int, float)) and not isinstance(value, bool):
                 names.setdefault(key, None)
     return list(names)
 
@@ -61,13 +64,16 @@ def aggregates(rows: list[dict], skipped: int, wall_s: float) -> dict[str, float
            "audio_hours": audio_s / 3600.0,
            "audio_s_per_s": audio_s / wall_s if wall_s > 0 else 0.0}
     for name in figure_names(done):
-        values = np.array([r[name] for r in done
+        # agreement with the system's own detection counts only where the detections
+        # look reliable (binaural.spatial.reliability): elsewhere nobody can vouch for it
+        judged = [r for r in done if name != HEADLINE or r.get("detections_reliable", True)]
+        values = np.array([r[name] for r in judged
                            if isinstance(r.get(name), (int, float)) and math.isfinite(r[name])])
         if values.size:
             for label, q in PERCENTILES.items():
                 out[f"{label}/{name}"] = float(np.percentile(values, q))
-    if "median/direction_error_deg_median" in out:  # the headline figure, as before
-        out["direction_error_deg_median"] = out["median/direction_error_deg_median"]
+    if f"median/{HEADLINE}" in out:  # the headline figure
+        out[HEADLINE] = out[f"median/{HEADLINE}"]
     return out
 
 

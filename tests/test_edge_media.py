@@ -191,7 +191,7 @@ def test_odd_files_are_remastered_with_their_warning(edge_dir, detector, kemar, 
 
 def test_a_silent_track_has_no_direction_figure(edge_dir, detector, kemar, tmp_path):
     report = _remaster(edge_dir / "silent_audio.mp4", detector, kemar, tmp_path)
-    assert report["metrics"]["direction_error_deg_median"] is None
+    assert report["metrics"]["agreement_with_detection_deg"] is None
     assert report["metrics"]["direction_judged_fraction"] == 0.0
     assert report["metrics"]["input_peak_dbfs"] < -100
 

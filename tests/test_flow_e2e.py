@@ -116,9 +116,13 @@ def test_report_records_versions_timings_and_metrics(remastered):
     assert gen["name"] == "generator-small" and gen["size"] == "small"
     assert gen["version"].startswith("generator-small@") and gen["steps"] >= 1
     assert summary["version"].startswith("generator-small-")
-    assert report["detector"]["version"].startswith("detector.pt@")
+    # every detector of the default list, each with its content hash
+    assert [v.split("@")[0] for v in report["detector"]["version"].split("+")] == [
+        "yolo11n-pose.pt", "detector.pt"]
+    assert report["detector"]["reliability"]["reliable"] is report["metrics"]["detections_reliable"]
     assert set(report["timings_s"]) >= {"localization", "generation", "evaluation", "mux"}
     m = report["metrics"]
+    assert set(m) >= {"agreement_with_detection_deg", "detections_reliable"}
     # The render beats copying the mono on both reference metrics.
     assert m["stft_distance"] < m["mono_copy_stft_distance"]
     assert m["envelope_distance"] < m["mono_copy_envelope_distance"]
@@ -146,7 +150,7 @@ def test_mlflow_holds_the_run(remastered):
     run = mlflow.get_run(summary["mlflow_run_id"])
     assert run.data.metrics["videos_done"] == CLIPS
     assert run.data.metrics["videos_failed"] == 3
-    assert "direction_error_deg_median" in run.data.metrics
+    assert "agreement_with_detection_deg" in run.data.metrics
     assert not [k for k in run.data.metrics if k.startswith("scene_")]  # no per-clip keys
     table = mlflow.load_table("clips.json", run_ids=[run.info.run_id])
     assert len(table) == CLIPS + 3 and set(table["status"]) == {"done", "failed"}

@@ -74,7 +74,7 @@ def test_render_video_writes_four_outputs_and_one_report_schema(scene, localizat
     assert {"name", "version", "hrtf", "fallback", "visual", "reverberant", "t60_s"} <= set(gen)
     assert gen["name"] == "dsp" and gen["fallback"] is None
     # Heard where the picture shows the source (reference-free, against the tracks).
-    assert report["metrics"]["direction_error_deg_median"] < 10.0
+    assert report["metrics"]["agreement_with_detection_deg"] < 10.0
     assert set(report["timings_s"]) == {"localization", "generation", "evaluation",
                                         "loudness", "mux", "report"}
 
@@ -97,3 +97,21 @@ def test_the_model_falls_back_to_the_renderer_and_says_so_with_the_source_name(
                        "clip", SCENE, EVALUATE)
     assert np.array_equal(fallback, read_wav(tmp_path / "dsp" / "clip.binaural.wav")[0])
     assert dsp["input"] == str(scene)  # no source name: the local path
+
+
+def test_the_report_says_when_its_detections_look_unreliable(scene, localization, kemar,
+                                                             tmp_path):
+    """The same video with a threshold no detection meets: the report keeps its agreement
+    figure but flags it, and warns with the reason."""
+    assert localization.reliability.reliable  # a drawn source: confident and steady
+    strict = replace(LocalizeConfig(), min_mean_confidence=1.01)
+    loc = localize_video(scene, build_detector(replace(load_params().detector, device="cpu")),
+                         SCENE, strict, source="archive/clip.mp4")
+    assert not loc.reliability.reliable
+    assert any(w.startswith("archive/clip.mp4: detections look unreliable: low detection")
+               for w in loc.warnings)
+    report = render_video(scene, loc, DSPGenerator(kemar, RenderConfig()), tmp_path, "clip",
+                          SCENE, EVALUATE, source="archive/clip.mp4")
+    assert report["metrics"]["detections_reliable"] is False
+    assert report["detector"]["reliability"]["reasons"]
+    assert report["metrics"]["agreement_with_detection_deg"] is not None

@@ -172,9 +172,11 @@ class RunningEvaluation:
         err = np.abs(az[usable] - visual[usable])
         metrics = {
             "collapse_score_db": 10 * np.log10((self.side + 1e-12) / (self.mid + 1e-12)),
-            "direction_error_deg_median": float(np.median(err)) if err.size else None,
-            "direction_error_deg_mean": float(np.mean(err)) if err.size else None,
-            "direction_windows": int(usable.sum()),
+            # The heard direction against the system's own detection: agreement with it,
+            # not an error against the world (a wrong detection agrees as well).
+            "agreement_with_detection_deg": float(np.median(err)) if err.size else None,
+            "agreement_with_detection_deg_mean": float(np.mean(err)) if err.size else None,
+            "agreement_windows": int(usable.sum()),
             # the share of the clip's windows where a direction could be judged at all
             "direction_judged_fraction": round(float(valid.mean()), 4) if valid.size else 0.0,
         }

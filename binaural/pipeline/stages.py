@@ -123,6 +123,7 @@ def render_video(
         loudest = "digital silence" if peak <= SILENT_DBFS else f"loudest {peak:.1f} dBFS"
         warnings.append(f"{label}: silent audio track ({loudest}, under "
                         f"{scene.silence_dbfs:g} dBFS); no direction can be judged")
+    metrics["detections_reliable"] = loc.reliability is None or loc.reliability.reliable
     if reference is not None and Path(reference).is_file():
         mono = np.concatenate(list(_mono_chunks(path, scene)))
         metrics.update(report_reference_metrics(raw_path, mono, reference, evaluate))
@@ -179,7 +180,8 @@ def render_video(
                      "codec": loc.info.audio_codec},
         "fov_deg": loc.fov_deg,
         "generator": generator_report(generator, loc.tracks),
-        "detector": {"version": loc.detector_version},
+        "detector": {"version": loc.detector_version,
+                     "reliability": loc.reliability.to_json() if loc.reliability else None},
         **({"head": {"hrtf": hrtf.name, "digest": hrtf.digest}} if hrtf is not None else {}),
         "sources": [t.to_json() for t in loc.tracks],
         "metrics": metrics,

@@ -54,6 +54,23 @@ class LocalizeConfig:
     smoothing_s: float = 0.6
     min_track_s: float = 0.4
     max_sources: int = 4
+    # One track per object (binaural.spatial.track_hygiene): ids of one sound class whose
+    # boxes overlap by IoU >= duplicate_iou in half their shared frames are merged; an id
+    # starting within bridge_gap_s after another ended, where it was heading (within
+    # bridge_distance box heights) and of a like size (height ratio <= bridge_size_ratio),
+    # continues it.
+    duplicate_iou: float = 0.5
+    bridge_gap_s: float = 2.0
+    bridge_distance: float = 1.0
+    bridge_size_ratio: float = 1.5
+    # Detections look unreliable (binaural.spatial.reliability; the report warns and the
+    # CLI prints no agreement figure) below this mean confidence, above this share of
+    # detections off their track's class, or above this share of tracks shorter than
+    # short_track_s.
+    min_mean_confidence: float = 0.5
+    max_label_flicker: float = 0.2
+    short_track_s: float = 1.0
+    max_short_tracks: float = 0.5
 
 
 @dataclass(frozen=True)

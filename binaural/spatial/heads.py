@@ -1,44 +1,30 @@
 """HRTF sets by name: package-relative specs, loading, and the held-out head policy.
 
 A head is named by a SOFA path or by `pkg:<package>/<file>`, a file shipped inside an
-installed Python package (the SONICOM examples of `spatialaudiometrics`), found through
-importlib.resources so no site-packages path is written anywhere. Held-out heads are
+installed Python package (the SONICOM examples of `spatialaudiometrics`; resolved by
+binaural.io.resources, the one resolver of such specs). Held-out heads are
 matched by content, so a renamed copy of one is refused as well.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from binaural.io.outputs import file_sha256
+from binaural.io.resources import resolve_resource
 from binaural.spatial.hrtf import HRTFSet, load_sofa
 
-PACKAGE_PREFIX = "pkg:"
 DIGEST_CHARS = 16  # as HRTFSet.digest
 
 
 def resolve_hrtf(spec: str, base: str | Path | None = None) -> Path:
-    """The file a head spec names: `pkg:<package>/<file>`, an absolute path, or a path
-    relative to `base` (when it exists there) or the working directory.
+    """The file a head spec names (binaural.io.resources.resolve_resource).
 
     Raises:
         FileNotFoundError: the package or the file does not exist.
     """
-    if spec.startswith(PACKAGE_PREFIX):
-        package, _, name = spec[len(PACKAGE_PREFIX):].partition("/")
-        try:
-            path = Path(str(importlib.resources.files(package) / name))
-        except ModuleNotFoundError as exc:
-            raise FileNotFoundError(f"{spec}: package {package!r} is not installed") from exc
-    else:
-        path = Path(spec)
-        if not path.is_absolute() and base is not None and (Path(base) / path).exists():
-            path = Path(base) / path
-    if not path.is_file():
-        raise FileNotFoundError(f"{spec}: HRTF file not found ({path})")
-    return path
+    return resolve_resource(spec, base, "HRTF file")
 
 
 def head_digest(path: str | Path) -> str:

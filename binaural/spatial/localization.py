@@ -18,6 +18,8 @@ from binaural.io.damage import Damage
 from binaural.io.video import VideoInfo, damage_warning, iter_frames, probe
 from binaural.spatial.config import LocalizeConfig
 from binaural.spatial.geometry import Camera
+from binaural.spatial.reliability import Reliability, assess_detections
+from binaural.spatial.track_hygiene import relink_tracks
 from binaural.spatial.tracks import Detection, SourceTrack, build_tracks
 
 THUMBNAIL_WIDTH = 480
@@ -43,6 +45,7 @@ class Localization:
     seconds: float = 0.0
     lineage: dict = field(default_factory=dict)  # where it ran (set by the task layer)
     damage: dict = field(default_factory=dict)  # {"video": Damage.to_json()} when damaged
+    reliability: Reliability | None = None  # of the detections (binaural.spatial.reliability)
 
 
 def localize_video(
@@ -72,7 +75,9 @@ def localize_video(
                 thumb.append(np.ascontiguousarray(rgb[::step, ::step]))
             yield t, rgb
 
-    detections = tracker.track(frames())
+    detections = relink_tracks(tracker.track(frames()), localize.class_map,
+                               localize.duplicate_iou, localize.bridge_gap_s,
+                               localize.bridge_distance, localize.bridge_size_ratio)
     damaged = damage_warning(path, label, damage, info.duration_s, scene.max_lost_fraction)
     if damaged:
         warnings.append(damaged)
@@ -84,6 +89,12 @@ def localize_video(
     )
     if not tracks:
         warnings.append(f"{label}: no sound source found; rendered straight ahead")
+    reliability = assess_detections(
+        detections, localize.class_map, localize.short_track_s, localize.min_mean_confidence,
+        localize.max_label_flicker, localize.max_short_tracks)
+    if not reliability.reliable:
+        warnings.append(f"{label}: detections look unreliable: " + "; ".join(reliability.reasons)
+                        + " (the report's agreement with the detection vouches for nothing)")
     return Localization(
         info=info,
         tracks=tracks,
@@ -93,4 +104,5 @@ def localize_video(
         warnings=warnings,
         seconds=time.perf_counter() - start,
         damage={"video": damage.to_json()} if damage else {},
+        reliability=reliability,
     )
