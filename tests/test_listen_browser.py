@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import warnings
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,6 @@ from fake_eval_dir import expected_answers_per_system, make_eval_dir
 
 from binaural.listening.store import ListeningStore
 from flows.listen import SUMMARY_JSON, cmd_listen
-
-with warnings.catch_warnings():  # Starlette 1.10 prefers httpx2 over the installed httpx
-    warnings.simplefilter("ignore")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

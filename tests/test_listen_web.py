@@ -17,10 +17,6 @@ with warnings.catch_warnings():  # Starlette 1.10 prefers httpx2 over the instal
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture()
