@@ -223,7 +223,7 @@ def remaster(
                 "skipped); version %s", run_id, len(keys), src, len(pending), len(shards),
                 len(other), version)
     started = init_ray(ray_address) if pending else False
-    detectors, renderers = start_pools(params, max(1, min(actors, len(pending))),
+    detectors, renderers = start_pools(params, actors,
                                        model_path, model_label) if pending else ([], [])
     shown = ItemProgress(len(pending), logger=logger)  # a bar on a terminal
     progress.register(run_id, shown)

@@ -80,7 +80,7 @@ class ProgressLog:
 
 def _progress_logger() -> logging.Logger:
     """INFO lines on stderr, whatever the worker process's root logging says."""
-    logger = logging.getLogger("tasks.progress")
+    logger = logging.getLogger("tasks.scheduling.progress")
     if not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s progress %(message)s"))

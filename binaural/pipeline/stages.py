@@ -39,12 +39,8 @@ from binaural.spatial.localization import Localization
 log = logging.getLogger(__name__)
 
 
-def _mono_chunks(path: str | Path, scene: SceneConfig, damage: Damage | None = None,
-                 level: LevelMeter | None = None):
-    for chunk in iter_audio(path, scene.sample_rate, scene.chunk_s, damage):
-        if level is not None:
-            level.add(chunk)
-        yield chunk
+def _mono_chunks(path: str | Path, scene: SceneConfig, damage: Damage | None = None):
+    yield from iter_audio(path, scene.sample_rate, scene.chunk_s, damage)
 
 
 def render_video(
@@ -84,7 +80,9 @@ def render_video(
     input_meter, input_peak = LoudnessMeter(sr, (2.0,)), TruePeakMeter()
 
     def metered(chunks):
+        """The input's level (silence), loudness and true peak, on the way to the generator."""
         for chunk in chunks:
+            level.add(chunk)
             input_meter.add(chunk[None])
             input_peak.add(chunk[None])
             yield chunk
@@ -99,7 +97,7 @@ def render_video(
         warnings.append(f"{label}: visual condition {visual}")
 
     def generated():
-        pieces = generator.generate(metered(_mono_chunks(path, scene, audio_damage, level)),
+        pieces = generator.generate(metered(_mono_chunks(path, scene, audio_damage)),
                                     loc.tracks, sr, loc.info.display_size)
         for out in pieces:
             evaluation.add(out)
