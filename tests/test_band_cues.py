@@ -21,7 +21,7 @@ from binaural.eval.cues import (
     tf_ild_error_db,
 )
 from binaural.eval.direction import direction_track
-from binaural.eval.metrics import REFERENCE_METRIC_FNS, reference_free_metrics
+from binaural.eval.metrics import REFERENCE_METRIC_FNS, RunningEvaluation, reference_free_metrics
 from binaural.eval.spectral import richard_stft
 from binaural.eval.suite import LEADING_METRICS
 from binaural.spatial.render import direction_filter, spatialize
@@ -204,6 +204,12 @@ def test_itd_ild_mismatch_of_one_direction_and_of_a_blend(kemar) -> None:
     assert itd_ild_mismatch_deg(blend_track, table) > 40.0
     free, _ = reference_free_metrics(blend, SAMPLE_RATE_HZ, CFG, table, [])
     assert free["itd_ild_mismatch_deg"] == itd_ild_mismatch_deg(blend_track, table)
+    # streamed (a remaster's report): the same figure as the whole signal's
+    running = RunningEvaluation(SAMPLE_RATE_HZ, CFG)
+    running.add(blend)
+    streamed, _ = running.result([], ild_table=table)
+    assert streamed["itd_ild_mismatch_deg"] == pytest.approx(free["itd_ild_mismatch_deg"])
+    assert "itd_ild_mismatch_deg" not in running.result([])[0]
     silent = direction_track(np.zeros((2, SAMPLE_RATE_HZ)), SAMPLE_RATE_HZ, CFG)
     assert itd_ild_mismatch_deg(silent, table) is None
 

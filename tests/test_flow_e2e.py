@@ -126,6 +126,12 @@ def test_report_records_versions_timings_and_metrics(remastered):
     # The render beats copying the mono on both reference metrics.
     assert m["stft_distance"] < m["mono_copy_stft_distance"]
     assert m["envelope_distance"] < m["mono_copy_envelope_distance"]
+    # the band cue errors that judge rooms, each beside the mono copy's; the ITD/ILD
+    # agreement of the output (reference-free, through the output head's ILD table)
+    for key in ("band_ild_error_db", "band_ipd_error_rad", "band_coherence_error"):
+        assert m[key] is not None and m[f"mono_copy_{key}"] is not None
+    assert m["band_ild_error_db"] < m["mono_copy_band_ild_error_db"]
+    assert 0.0 <= m["itd_ild_mismatch_deg"] < 30.0
     track = report["sources"][0]["track"]
     assert {"t", "azimuth_deg", "elevation_deg", "distance_m"} <= set(track[0])
     # lineage: the Ray node and worker of each stage, the code version, the versions

@@ -97,6 +97,9 @@ def test_the_model_falls_back_to_the_renderer_and_says_so_with_the_source_name(
                        "clip", SCENE, EVALUATE)
     assert np.array_equal(fallback, read_wav(tmp_path / "dsp" / "clip.binaural.wav")[0])
     assert dsp["input"] == str(scene)  # no source name: the local path
+    # one line says it, whichever generator: the model's fallback or the renderer's
+    for rep in (report, dsp):
+        assert sum("no sound source found" in w for w in rep["warnings"]) == 1
 
 
 def test_the_report_says_when_its_detections_look_unreliable(scene, localization, kemar,

@@ -6,8 +6,8 @@
                                whole signal
     RunningEvaluation:         the same reference-free cues accumulated chunk by chunk (a
                                remaster's streamed output, bounded memory)
-    report_reference_metrics:  a remaster's FAIR-Play distances against a reference binaural,
-                               with the mono-copy baseline beside them
+    report_reference_metrics:  a remaster's band cue errors and FAIR-Play distances against a
+                               reference binaural, with the mono-copy baseline beside them
     direction_vs_reference_deg: the direction heard in an output against the one heard in
                                the reference, window by window
 """
@@ -159,9 +159,11 @@ class RunningEvaluation:
         self.offset += chunk.shape[1]
 
     def result(self, tracks: list[SourceTrack], level: LevelMeter | None = None,
-               silence_dbfs: float = -np.inf) -> tuple[dict, dict]:
+               silence_dbfs: float = -np.inf, ild_table: AzimuthTable | None = None
+               ) -> tuple[dict, dict]:
         """Metrics and series; with `level` (the input's), windows whose input is under
-        `silence_dbfs` are not judged."""
+        `silence_dbfs` are not judged; with `ild_table` (the output head's), the ITD/ILD
+        mismatch of the judged windows too."""
         cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0))  # noqa: E731
         times, az, ild = cat(self.times), cat(self.azimuth), cat(self.ild)
         valid = cat(self.valid).astype(bool)
@@ -180,6 +182,10 @@ class RunningEvaluation:
             # the share of the clip's windows where a direction could be judged at all
             "direction_judged_fraction": round(float(valid.mean()), 4) if valid.size else 0.0,
         }
+        if ild_table is not None:
+            judged = DirectionTrack(times_s=times, azimuth_deg=az, itd_s=np.full_like(az, np.nan),
+                                    ild_db=ild, valid=valid)
+            metrics["itd_ild_mismatch_deg"] = finite(itd_ild_mismatch_deg(judged, ild_table))
         series = {"times_s": times, "azimuth_deg": az, "ild_db": ild, "valid": valid,
                   "visual_azimuth_deg": visual}
         return metrics, series
@@ -187,8 +193,10 @@ class RunningEvaluation:
 
 def report_reference_metrics(output_wav: str | Path, mono: np.ndarray, reference_wav: str | Path,
                       evaluate: EvaluateConfig) -> dict:
-    """STFT distance and ENV (FAIR-Play conventions) against a reference binaural, with
-    the mono-copy baseline beside them."""
+    """Band-smoothed cue errors (ILD, IPD, coherence: the figures that judge rooms), STFT
+    distance and ENV (FAIR-Play conventions; the STFT distance rewards hedged outputs, see
+    DESIGN.md section 5) against a reference binaural, with the mono-copy baseline beside
+    each."""
     out, sr = read_wav(output_wav)
     ref, ref_sr = read_wav(reference_wav)
     if ref_sr != sr or ref.shape[0] != 2:
@@ -198,7 +206,12 @@ def report_reference_metrics(output_wav: str | Path, mono: np.ndarray, reference
     n = min(out.shape[1], ref.shape[1], mono.shape[0])
     out, ref = out[:, :n], ref[:, :n]
     mono = np.stack([mono[:n], mono[:n]])  # the mono-copy baseline: L = R = input
-    return {
+    band = {f"{prefix}{key}": finite(fn(signal, ref, sr, evaluate))
+            for prefix, signal in (("", out), ("mono_copy_", mono))
+            for key, fn in (("band_ild_error_db", band_ild_error_db),
+                            ("band_ipd_error_rad", band_ipd_error_rad),
+                            ("band_coherence_error", band_coherence_error))}
+    return band | {
         "stft_distance": fairplay_stft_distance(out, ref, sr, evaluate),
         "envelope_distance": envelope_distance(out, ref, sr, evaluate),
         "mono_copy_stft_distance": fairplay_stft_distance(mono, ref, sr, evaluate),

@@ -24,6 +24,7 @@ from binaural.delivery.loudness import (
     master_wav,
 )
 from binaural.eval.config import EvaluateConfig
+from binaural.eval.cues import measure_ild_table
 from binaural.eval.metrics import RunningEvaluation, report_reference_metrics
 from binaural.eval.silence import SILENT_DBFS, LevelMeter
 from binaural.io.audio import iter_wav, write_wav_stream
@@ -37,6 +38,8 @@ from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.localization import Localization
 
 log = logging.getLogger(__name__)
+
+NO_SOURCE = "no sound source found; rendered straight ahead"
 
 
 def _mono_chunks(path: str | Path, scene: SceneConfig, damage: Damage | None = None):
@@ -90,8 +93,8 @@ def render_video(
     t0 = time.perf_counter()
     warnings = list(loc.warnings)
     fallback = generator.fallback_reason(loc.tracks)
-    if fallback:
-        warnings.append(f"{label}: {fallback}")
+    if fallback or not loc.tracks:  # one line: the generator's, else the renderer's
+        warnings.append(f"{label}: {fallback or NO_SOURCE}")
     visual, degraded = generator.visual_use(loc.tracks)
     if degraded and not fallback:
         warnings.append(f"{label}: visual condition {visual}")
@@ -114,7 +117,8 @@ def render_video(
         warnings.append(damaged)
 
     t0 = time.perf_counter()
-    metrics, series = evaluation.result(loc.tracks, level, scene.silence_dbfs)
+    metrics, series = evaluation.result(loc.tracks, level, scene.silence_dbfs,
+                                        measure_ild_table(hrtf) if hrtf is not None else None)
     peak = level.peak_dbfs()
     metrics["input_peak_dbfs"] = round(peak, 2)
     if peak < scene.silence_dbfs:

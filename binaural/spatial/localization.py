@@ -87,8 +87,6 @@ def localize_video(
         localize.smoothing_s, localize.min_track_s, localize.max_sources,
         tracker.embedding_source,
     )
-    if not tracks:
-        warnings.append(f"{label}: no sound source found; rendered straight ahead")
     reliability = assess_detections(
         detections, localize.class_map, localize.short_track_s, localize.min_mean_confidence,
         localize.max_label_flicker, localize.max_short_tracks)
