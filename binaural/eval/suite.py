@@ -20,6 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from binaural.eval.association import association_accuracy, heard_direction_error_deg
 from binaural.eval.datasets import Record
 from binaural.eval.direction import DirectionTrack
 from binaural.eval.metrics import (
@@ -104,6 +105,10 @@ class ClipResult:
     reference_direction: DirectionTrack
     skipped: dict[str, str] = field(default_factory=dict)
     audio: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # The truth's group (real-footage layouts) and the localization's association
+    # scores (binaural.eval.association; None: no truth, no detection or no estimate).
+    group: str | None = None
+    association: dict | None = None
 
 
 def _fit_length(audio: np.ndarray, n: int, name: str) -> np.ndarray:
@@ -146,6 +151,16 @@ def evaluate_clip(record: Record, context: EvalContext, systems: Sequence[System
     for name in audio:
         metrics[name]["direction_vs_reference_deg"] = direction_vs_reference_deg(
             directions[name], ref_direction)
+    association = None
+    if clip.truth is not None:  # against the source sounding at each time
+        for name in audio:
+            metrics[name]["heard_direction_error_deg"] = finite(heard_direction_error_deg(
+                directions[name], clip.truth, clip.truth_tracks))
+        ref_free["heard_direction_error_deg"] = finite(heard_direction_error_deg(
+            ref_direction, clip.truth, clip.truth_tracks))
+        if (loc := context.cached_localization(record)) is not None:
+            association = association_accuracy(loc.tracks, clip.truth, clip.truth_tracks,
+                                               clip.duration_s)
     middle = dominant_azimuth(visual, np.array([clip.duration_s / 2.0])) if visual else [np.nan]
     return ClipResult(
         clip_id=record.id, n_sources=clip.n_sources, duration_s=clip.duration_s,
@@ -153,6 +168,8 @@ def evaluate_clip(record: Record, context: EvalContext, systems: Sequence[System
         visual_tracks=visual, visual_azimuth_deg=finite(float(middle[0])),
         metrics=metrics, directions=directions, reference_metrics=ref_free,
         reference_direction=ref_direction, skipped=skipped, audio=audio,
+        group=clip.truth.get("group") if clip.truth is not None else None,
+        association=association,
     )
 
 
