@@ -36,6 +36,7 @@ LICENCES: tuple[tuple[str, str, str], ...] = (
 )
 PAUSE_S = (0.08, 0.35)  # silence between two prompts of one voice
 VOICE_RMS = 0.1  # every voice is levelled to this RMS over its sounding part
+NOT_SPEECH = ("beep", "2tone")  # prompts that are tones, not a voice (asterisk's)
 
 
 @dataclass(frozen=True)
@@ -117,9 +118,13 @@ def resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def voice_files(folder: str | Path) -> list[str]:
-    """The wav prompts directly in `folder`, sorted (empty when it is absent)."""
+    """The spoken wav prompts directly in `folder` (tones left out), sorted; empty when
+    the folder is absent."""
     folder = Path(folder)
-    return sorted(str(p) for p in folder.glob("*.wav")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(str(p) for p in folder.glob("*.wav")
+                  if not any(word in p.name for word in NOT_SPEECH))
 
 
 def _read(path: str, sample_rate: int) -> np.ndarray:
