@@ -66,6 +66,9 @@ LEADING_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("lsd_db", "LSD dB"),
     MetricSpec("direction_error_itd_deg", "dir err ITD deg", needs_reference=False),
     MetricSpec("direction_error_ild_deg", "dir err ILD deg", needs_reference=False),
+    # against the one source sounding at each time (truth only: turn-taking, silent
+    # distractors; binaural.eval.association)
+    MetricSpec("heard_direction_error_deg", "dir err heard deg", needs_reference=False),
     MetricSpec("direction_vs_reference_deg", "dir vs ref ITD deg"),
     MetricSpec("itd_ild_mismatch_deg", "ITD-ILD mismatch deg", needs_reference=False),
     MetricSpec("collapse_score_db", "collapse dB", lower_is_better=False, needs_reference=False),
@@ -120,6 +123,12 @@ def _fit_length(audio: np.ndarray, n: int, name: str) -> np.ndarray:
     return audio[:, :n]
 
 
+def _heard_error(direction: DirectionTrack, clip: Clip) -> float | None:
+    if clip.truth is None:
+        return None
+    return finite(heard_direction_error_deg(direction, clip.truth, clip.truth_tracks))
+
+
 def evaluate_clip(record: Record, context: EvalContext, systems: Sequence[SystemSpec]
                   ) -> ClipResult:
     """Run every system on one record and measure every metric.
@@ -152,15 +161,12 @@ def evaluate_clip(record: Record, context: EvalContext, systems: Sequence[System
         metrics[name]["direction_vs_reference_deg"] = direction_vs_reference_deg(
             directions[name], ref_direction)
     association = None
-    if clip.truth is not None:  # against the source sounding at each time
-        for name in audio:
-            metrics[name]["heard_direction_error_deg"] = finite(heard_direction_error_deg(
-                directions[name], clip.truth, clip.truth_tracks))
-        ref_free["heard_direction_error_deg"] = finite(heard_direction_error_deg(
-            ref_direction, clip.truth, clip.truth_tracks))
-        if (loc := context.cached_localization(record)) is not None:
-            association = association_accuracy(loc.tracks, clip.truth, clip.truth_tracks,
-                                               clip.duration_s)
+    for name in audio:  # against the source sounding at each time (None without truth)
+        metrics[name]["heard_direction_error_deg"] = _heard_error(directions[name], clip)
+    ref_free["heard_direction_error_deg"] = _heard_error(ref_direction, clip)
+    if clip.truth is not None and (loc := context.cached_localization(record)) is not None:
+        association = association_accuracy(loc.tracks, clip.truth, clip.truth_tracks,
+                                           clip.duration_s)
     middle = dominant_azimuth(visual, np.array([clip.duration_s / 2.0])) if visual else [np.nan]
     return ClipResult(
         clip_id=record.id, n_sources=clip.n_sources, duration_s=clip.duration_s,
