@@ -139,3 +139,23 @@ def test_group_table_takes_medians_and_pools_windows():
     lines = group_table_md(table, ["dsp"])
     assert "| turn-taking | 1 | dsp | 9.00 | n/a |" in lines[-1]
     assert group_table({"x": {"n_sources": 1, "systems": {}}}, ["dsp"]) is None
+
+
+def test_the_report_groups_clips_by_their_named_group(tmp_path):
+    from binaural.eval.report import metrics_document, write_report_md
+
+    def entry(group, heard):
+        values = {"heard_direction_error_deg": heard, "band_ild_error_db": 2.0}
+        return {"group": group, "n_sources": 1, "systems": {"dsp": values},
+                "reference": {"heard_direction_error_deg": 0.5}}
+
+    clips = {"a": entry("1 person", 1.0), "b": entry("distractor static", 20.0),
+             "c": entry("1 person", 3.0)}
+    document = metrics_document(["dsp"], clips, {}, {"dataset": "real", "split": "all"})
+    assert list(document["aggregate"]) == ["all", "1 person", "distractor static"]
+    assert document["counts"] == {"all": 3, "1 person": 2, "distractor static": 1}
+    assert document["groups"]["1 person"]["systems"]["dsp"]["heard_direction_error_deg"] == 2.0
+    write_report_md(tmp_path / "report.md", document)
+    report = (tmp_path / "report.md").read_text()
+    assert "## Per group" in report and "## Group: distractor static (1)" in report
+    assert "| distractor static | 1 | dsp | 20.00 | n/a |" in report
