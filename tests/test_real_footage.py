@@ -41,15 +41,18 @@ def real_set(tmp_path_factory):
     backgrounds, names = person_free_frames(CFG, model)
     hrtf = load_sofa(resolve_resource(CFG.head), CFG.sample_rate)
     out = tmp_path_factory.mktemp("real_footage")
+    again = compose(CFG, hrtf, 3, backgrounds, names, people, voice_files(CFG.voices))
     clips = []
     for index in range(CFG.clips):
         clip = compose(CFG, hrtf, index, backgrounds, names, people, voice_files(CFG.voices))
         write_clip(clip, out, CFG)
         clips.append(clip)
+    assert again.truth == clips[3].truth and np.array_equal(again.mono, clips[3].mono)
     return out, clips
 
 
 def test_the_set_reads_as_a_dataset_with_one_group_per_layout(real_set):
+    """(The fixture also checks that a clip composed twice is the same clip.)"""
     out, clips = real_set
     records = load_dataset(out, "all")
     assert [r.id for r in records] == [c.truth["name"] for c in clips]

@@ -127,6 +127,90 @@ def _layout_geometry(cfg: RealFootageConfig, person: Person, alone: bool,
     return float(scale), float(bottom / cfg.height)
 
 
+@dataclass(frozen=True)
+class Placed:
+    """An actor in the frame: the scaled crop, its top-left corner per frame (x0 (F,), y0),
+    the person's box per frame (F, 4) and the mouth's opening per frame (F,)."""
+
+    actor: Actor
+    person: Person
+    scale: float
+    crop: np.ndarray
+    x0: np.ndarray
+    y0: int
+    boxes: np.ndarray
+    opening: np.ndarray
+
+    def mouth_at(self, i: int) -> tuple[float, float, float]:
+        """The mouth's centre x, y and width in frame i (frame pixels)."""
+        return (self.x0[i] + self.person.mouth[0] * self.scale,
+                self.y0 + self.person.mouth[1] * self.scale, self.person.mouth_width * self.scale)
+
+
+def place(cfg: RealFootageConfig, actor: Actor, person: Person, alone: bool,
+          rng: np.random.Generator, video_t: np.ndarray, opening: np.ndarray) -> Placed:
+    """Scale the person's crop, keep it inside the frame and move its box centre from
+    actor.x[0] to actor.x[1] (smoothstep over the clip)."""
+    scale, bottom = _layout_geometry(cfg, person, alone, rng)
+    crop = resize(person.image, max(1, round(person.image.shape[1] * scale)),
+                  max(1, round(person.image.shape[0] * scale)))
+    half = crop.shape[1] / 2.0 / cfg.width + 0.01
+    x = [float(np.clip(v, half, 1 - half)) for v in actor.x]
+    ramp = np.clip(video_t / max(cfg.duration_s - 1.0 / cfg.fps, 1e-9), 0, 1)
+    cx = cfg.width * (x[0] + (x[1] - x[0]) * ramp * ramp * (3 - 2 * ramp))
+    x0 = np.round(cx - (person.box[0] + person.box[2]) / 2.0 * scale).astype(int)
+    y0 = int(round(bottom * cfg.height - person.box[3] * scale))
+    frames = len(video_t)
+    boxes = np.stack([x0 + person.box[0] * scale, np.full(frames, y0 + person.box[1] * scale),
+                      x0 + person.box[2] * scale, np.full(frames, y0 + person.box[3] * scale)],
+                     axis=1)
+    boxes = np.clip(boxes, 0, [cfg.width, cfg.height, cfg.width, cfg.height])
+    return Placed(actor, person, scale, crop, x0, y0, boxes, opening)
+
+
+def render_voices(cfg: RealFootageConfig, hrtf: HRTFSet, placed: list[Placed],
+                  positions: list[tuple[np.ndarray, ...]], voices: list[np.ndarray],
+                  video_t: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(mono (N,), binaural (2, N), the scale that brings their peak to PEAK_LEVEL): each
+    heard voice propagated from where its person is, and rendered there with `hrtf`."""
+    sr, n = cfg.sample_rate, len(voices[0])
+    mono, binaural = np.zeros(n), np.zeros((2, n))
+    audio_t = np.arange(n) / sr
+    control_t = np.arange(0, cfg.duration_s + 2 * CONTROL_S, CONTROL_S)
+    for p, (az, el, dist) in zip(placed, positions):
+        if p.actor.voice is None:
+            continue
+        wet = propagate(voices[p.actor.voice], np.interp(audio_t, video_t, dist), sr)
+        mono += wet
+        filt = direction_filter(hrtf, control_t, np.interp(control_t, video_t, az),
+                                np.interp(control_t, video_t, el))
+        binaural += spatialize(wet, filt, hrtf.taps, sr)
+    return mono, binaural, PEAK_LEVEL / max(np.abs(mono).max(), np.abs(binaural).max(), 1e-9)
+
+
+def source_record(k: int, p: Placed, position: tuple[np.ndarray, ...], spans: list,
+                  prompts: list[list[str]], video_t: np.ndarray) -> dict:
+    """The truth's entry of one person (the synthesizer's schema, plus `mouth` per point,
+    `mouth_driver` and `medium`)."""
+    az, el, dist = position
+    heard, on = p.actor.voice is not None, is_sounding(spans, video_t)
+    if p.actor.mouth is None:
+        driver = "none (still)"
+    else:
+        driver = "own voice" if heard else "unheard voice: " + ", ".join(prompts[p.actor.mouth])
+    return {
+        "id": k, "class": "person", "gain": 1.0 if heard else 0.0, "silent": not heard,
+        "audio": ", ".join(prompts[p.actor.voice]) if heard else "none",
+        "mouth_driver": driver, "medium": p.person.source, "sounding": spans, "gaps": [],
+        "track": [{"t": round(float(t), 4), "azimuth_deg": round(float(az[i]), 3),
+                   "elevation_deg": round(float(el[i]), 3),
+                   "distance_m": round(float(dist[i]), 3),
+                   "box": [round(float(v), 1) for v in p.boxes[i]],
+                   "mouth": [round(float(v), 1) for v in p.mouth_at(i)],
+                   "sounding": bool(on[i])} for i, t in enumerate(video_t)],
+    }
+
+
 def compose(cfg: RealFootageConfig, hrtf: HRTFSet, index: int, backgrounds: list[np.ndarray],
             background_names: list[str], people: list[Person], voice_files: list[str]
             ) -> RealClip:
@@ -137,73 +221,23 @@ def compose(cfg: RealFootageConfig, hrtf: HRTFSet, index: int, backgrounds: list
     layout = LAYOUTS[index % len(LAYOUTS)]
     sr, fps = cfg.sample_rate, cfg.fps
     n, frames = int(round(cfg.duration_s * sr)), int(round(cfg.duration_s * fps))
-    camera = Camera(cfg.width, cfg.height, cfg.fov_deg)
     bg_index = int(rng.integers(len(backgrounds)))
     actors, n_voices = plan_actors(layout, rng, len(people), cfg.slide_prob)
     drawn = [speech(voice_files, cfg.duration_s, sr, rng) for _ in range(n_voices)]
-    voices = [v[:n] for v, _ in drawn]
+    voices, prompts = [v[:n] for v, _ in drawn], [used for _, used in drawn]
     if layout == "turn-taking":
         voices = [v * g for v, g in zip(voices, turn_gates(n, sr, rng, cfg.turn_s))]
     video_t = np.arange(frames) / fps
-    placed = []
-    for actor in actors:
-        person = people[actor.person]
-        scale, bottom = _layout_geometry(cfg, person, len(actors) == 1, rng)
-        crop = resize(person.image, max(1, round(person.image.shape[1] * scale)),
-                      max(1, round(person.image.shape[0] * scale)))
-        half = crop.shape[1] / 2.0 / cfg.width + 0.01
-        x = [float(np.clip(v, half, 1 - half)) for v in actor.x]
-        ramp = np.clip(video_t / max(cfg.duration_s - 1.0 / fps, 1e-9), 0, 1)
-        cx = cfg.width * (x[0] + (x[1] - x[0]) * ramp * ramp * (3 - 2 * ramp))
-        box_cx = (person.box[0] + person.box[2]) / 2.0 * scale
-        x0 = np.round(cx - box_cx).astype(int)
-        y0 = int(round(bottom * cfg.height - person.box[3] * scale))
-        boxes = np.stack([x0 + person.box[0] * scale, np.full(frames, y0 + person.box[1] * scale),
-                          x0 + person.box[2] * scale, np.full(frames, y0 + person.box[3] * scale)],
-                         axis=1)
-        boxes = np.clip(boxes, 0, [cfg.width, cfg.height, cfg.width, cfg.height])
-        opening = (envelope_per_frame(voices[actor.mouth], sr, fps, frames)
-                   if actor.mouth is not None else np.zeros(frames))
-        placed.append((actor, person, scale, crop, x0, y0, boxes, opening))
-
-    # audio: the heard voices, each propagated from where its person is
-    mono, binaural = np.zeros(n), np.zeros((2, n))
-    audio_t, control_t = np.arange(n) / sr, np.arange(0, cfg.duration_s + 2 * CONTROL_S, CONTROL_S)
-    positions = []
-    for actor, _, _, _, _, _, boxes, _ in placed:
-        az, el, dist = camera.box_to_position(boxes, DEFAULT_CLASS_HEIGHTS_M["person"])
-        positions.append((az, el, dist))
-        if actor.voice is None:
-            continue
-        wet = propagate(voices[actor.voice], np.interp(audio_t, video_t, dist), sr)
-        mono += wet
-        filt = direction_filter(hrtf, control_t, np.interp(control_t, video_t, az),
-                                np.interp(control_t, video_t, el))
-        binaural += spatialize(wet, filt, hrtf.taps, sr)
-    scale_all = PEAK_LEVEL / max(np.abs(mono).max(), np.abs(binaural).max(), 1e-9)
-
-    sources = []
-    for k, ((actor, person, scale, _, x0, y0, boxes, _), (az, el, dist)) in enumerate(
-            zip(placed, positions)):
-        heard = actor.voice is not None
-        spans = sounding_intervals(voices[actor.voice] * scale_all, sr) if heard else []
-        on = is_sounding(spans, video_t)
-        mouth = [(x0[i] + person.mouth[0] * scale, y0 + person.mouth[1] * scale,
-                  person.mouth_width * scale) for i in range(frames)]
-        sources.append({
-            "id": k, "class": "person", "gain": 1.0 if heard else 0.0, "silent": not heard,
-            "audio": ", ".join(drawn[actor.voice][1]) if heard else "none",
-            "mouth_driver": ("own voice" if heard else "unheard voice: "
-                             + ", ".join(drawn[actor.mouth][1])) if actor.mouth is not None
-            else "none (still)",
-            "medium": person.source, "sounding": spans, "gaps": [],
-            "track": [{"t": round(float(t), 4), "azimuth_deg": round(float(az[i]), 3),
-                       "elevation_deg": round(float(el[i]), 3),
-                       "distance_m": round(float(dist[i]), 3),
-                       "box": [round(float(v), 1) for v in boxes[i]],
-                       "mouth": [round(float(v), 1) for v in mouth[i]],
-                       "sounding": bool(on[i])} for i, t in enumerate(video_t)],
-        })
+    placed = [place(cfg, a, people[a.person], len(actors) == 1, rng, video_t,
+                    envelope_per_frame(voices[a.mouth], sr, fps, frames)
+                    if a.mouth is not None else np.zeros(frames)) for a in actors]
+    camera = Camera(cfg.width, cfg.height, cfg.fov_deg)
+    positions = [camera.box_to_position(p.boxes, DEFAULT_CLASS_HEIGHTS_M["person"])
+                 for p in placed]
+    mono, binaural, gain = render_voices(cfg, hrtf, placed, positions, voices, video_t)
+    sources = [source_record(k, p, position, sounding_intervals(voices[p.actor.voice] * gain, sr)
+                             if p.actor.voice is not None else [], prompts, video_t)
+               for k, (p, position) in enumerate(zip(placed, positions))]
     name = f"real_{cfg.seed:03d}_{index:04d}"
     truth = {
         "name": name, "seed": seed, "group": layout, "fov_deg": cfg.fov_deg,
@@ -213,25 +247,25 @@ def compose(cfg: RealFootageConfig, hrtf: HRTFSet, index: int, backgrounds: list
         "mono_description": "true mono: the heard voices at the camera (no downmix)",
         "microphone": None, "ambience_db": None, "noise_db": None,
         "media": {"background": background_names[bg_index],
-                  "people": [p.source for _, p, *_ in placed],
-                  "voices": sorted({f for _, used in drawn for f in used})},
+                  "people": [p.person.source for p in placed],
+                  "voices": sorted({f for used in prompts for f in used})},
         "sources": sources,
     }
     background = backgrounds[bg_index]
 
     def render() -> Iterator[np.ndarray]:
-        far_first = sorted(placed, key=lambda p: p[6][0, 3] - p[6][0, 1])
+        far_first = sorted(placed, key=lambda p: p.boxes[0, 3] - p.boxes[0, 1])
         for i in range(frames):
             frame = background.copy()
-            for _, person, scale, crop, x0, y0, _, opening in far_first:
-                mouth = (person.mouth[0] * scale, person.mouth[1] * scale)
-                shown = open_mouth(crop, mouth, person.mouth_width * scale, float(opening[i]),
-                                   cfg.mouth_darkening)
-                paste(frame, shown, int(x0[i]), y0)
+            for p in far_first:
+                mouth = (p.person.mouth[0] * p.scale, p.person.mouth[1] * p.scale)
+                shown = open_mouth(p.crop, mouth, p.person.mouth_width * p.scale,
+                                   float(p.opening[i]), cfg.mouth_darkening)
+                paste(frame, shown, int(p.x0[i]), p.y0)
             yield frame
 
-    return RealClip(truth, (mono * scale_all).astype(np.float32),
-                    (binaural * scale_all).astype(np.float32), voices, render())
+    return RealClip(truth, (mono * gain).astype(np.float32),
+                    (binaural * gain).astype(np.float32), voices, render())
 
 
 def write_clip(clip: RealClip, out_dir: str | Path, cfg: RealFootageConfig) -> None:
