@@ -78,6 +78,13 @@ def log_to_mlflow(experiment: str, dataset: str, out_dir: Path, params, document
             for system, values in by_system.items():
                 metrics.update({f"{group}/{system}/{key}": value
                                 for key, value in values.items() if value is not None})
+        for group, row in (document.get("groups") or {}).items():
+            key = group.replace(" ", "_")
+            if row["association_accuracy"] is not None:
+                metrics[f"group/{key}/association_accuracy"] = row["association_accuracy"]
+            for system, values in row["systems"].items():
+                metrics.update({f"group/{key}/{system}/{k}": v for k, v in values.items()
+                                if v is not None})
         mlflow.log_metrics(metrics)
         mlflow.log_artifact(str(out_dir / "report.md"))
         mlflow.log_artifact(str(out_dir / "metrics.json"))
@@ -101,7 +108,8 @@ def evaluate(
     `hrtf` (a SOFA file) replaces params render.hrtf: the head the systems render with.
 
     `model` names the generator of the `model` systems (default params generator.model).
-    Returns a summary: out, clips (count), failed ({clip: reason}), aggregate, mlflow_run_id.
+    Returns a summary: out, clips (count), failed ({clip: reason}), aggregate, groups (the
+    per-group table when the truths name groups, else None), mlflow_run_id.
     """
     from binaural.eval.datasets import load_dataset
     from binaural.eval.plots import box_plots, direction_plot, pick_sample_clips
@@ -169,7 +177,8 @@ def evaluate(
                     sorted(str(p.relative_to(out_dir)) for p in plots))
     run_id = log_to_mlflow(cfg.mlflow_experiment, str(dataset), out_dir, params, document)
     return {"out": str(out_dir), "clips": len(clips), "failed": failed,
-            "aggregate": document["aggregate"], "mlflow_run_id": run_id}
+            "aggregate": document["aggregate"], "groups": document.get("groups"),
+            "mlflow_run_id": run_id}
 
 
 def _print_summary(summary: dict) -> None:
@@ -186,6 +195,10 @@ def _print_summary(summary: dict) -> None:
             f"{'-' if finite(values.get(s.key)) is None else f'{values[s.key]:.3f}':>{w}}"
             for s, w in zip(LEADING_METRICS, widths))
         print(f"{system:<14}{cells}")
+    if summary.get("groups"):
+        from binaural.eval.groups import group_table_text
+
+        print("\n" + group_table_text(summary["groups"], list(table)))
     for reason in summary["failed"].values():
         print(f"FAILED {reason}")
     print(f"\n{summary['clips']} clips evaluated into {summary['out']}; "

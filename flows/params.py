@@ -23,6 +23,7 @@ from binaural.synth.config import (
     DetectorDataConfig,
     GeneratorDataConfig,
     PrepareConfig,
+    RealFootageConfig,
     SampleConfig,
     SynthConfig,
 )
@@ -52,6 +53,7 @@ class Params:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     generator_data: GeneratorDataConfig = field(default_factory=GeneratorDataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    real_footage: RealFootageConfig = field(default_factory=RealFootageConfig)
 
 
 def section_from_mapping(cls: type, values: Mapping[str, Any], where: str) -> Any:

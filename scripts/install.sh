@@ -7,8 +7,10 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
 # Measured HRTFs (libmysofa1), sampled instruments (FluidR3), offline speech (espeak-ng),
-# headless Chromium for the listening-test page's browser test.
+# headless Chromium for the listening-test page's browser test; the real media of the
+# real-footage evaluation set (recorded voices, real photos and frames).
 DEBS="libmysofa1 fluid-soundfont-gm espeak-ng chromium"
+DEBS="$DEBS asterisk-core-sounds-en-wav darknet opencv-doc"
 missing=""
 for pkg in $DEBS; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"

