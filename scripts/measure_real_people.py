@@ -1,7 +1,7 @@
 """People on real frames: our shipped detector alone against the default detector list.
 
     PYTHONPATH=. YOLO_OFFLINE=1 .venv/bin/python scripts/measure_real_people.py [--fps 1]
-        [--held-out] [--weights W] [--only CONFIG ...]
+        [--held-out] [--weights W] [--only "ours alone" ...]
 
 --held-out: only the frames the detector never trained on (params detector_data: each
 video's part from its held_out_from_s, sampled at its fps, and the held-out photos;
@@ -89,8 +89,8 @@ def main() -> None:
         cfg = replace(cfg, models=tuple(own_spec if m is own else m for m in cfg.models))
         own = own_spec
     configs = {
-        "ours alone (before)": replace(cfg, models=(DetectorModel(own.weights),)),
-        "default list (after)": cfg,
+        "ours alone": replace(cfg, models=(DetectorModel(own.weights),)),
+        "default list (pose + ours)": cfg,
         "default, pose at imgsz 320": replace(cfg, models=tuple(
             replace(m, imgsz=320) if m is pose else m for m in cfg.models)),
         "default, pose at imgsz 1280": replace(cfg, models=tuple(
