@@ -247,7 +247,7 @@ def _moving(source_class: str, x: np.ndarray, y: np.ndarray, m: float) -> list[L
     the sprite: a person's mouth opens, a guitar's strumming hand and a violin's bow hand
     travel, piano keys go down, a trumpet's bell brightens."""
     if source_class == "person":
-        return [(_ellipse(x, y, 0.0, -0.392, 0.024, 0.003 + 0.02 * m), MOUTH)]
+        return [(_ellipse(x, y, 0.0, -0.39, 0.032, 0.004 + 0.026 * m), MOUTH)]
     if source_class == "guitar":
         return [(_ellipse(x, y, 0.0, 0.04 + 0.16 * m, 0.05, 0.035), SKIN)]
     if source_class == "violin":
