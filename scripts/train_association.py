@@ -7,8 +7,8 @@ one sounding and one silent but moving, the rest the configured mix.
 Scenes use seeds from --seed on (scripts/measure_association.py measures on others);
 each is rendered, written as a video and read back through the association's own decode
 pass, with the truth's tracks thinned to the detection rate and jittered. Labels: the
-truth's sounding spans. Fits a one-hidden-layer MLP (sklearn; features clipped to their 1st..99th training
-percentiles, as inference does) saved as
+truth's sounding spans. Fits a one-hidden-layer MLP (sklearn; features clipped to their
+1st..99th training percentiles, as inference does) saved as
 binaural.spatial.association.AssociationModel; prints held-back window accuracy.
 """
 
