@@ -37,22 +37,32 @@ def recipe(index: int, rng: np.random.Generator) -> tuple[str, str]:
     return "pair", "person" if rng.random() < 0.5 else str(rng.choice(SPRITE_CLASSES[1:]))
 
 
+def scene_list(args) -> list[tuple[str, str, int]]:
+    """(recipe, class, seed) of every training scene: `scenes` from `seed` (recipe()),
+    then `instrument_pairs` pairs of instruments from `instrument_seed`."""
+    rng = np.random.default_rng(args.seed)
+    out = [(*recipe(i, rng), args.seed + i) for i in range(args.scenes)]
+    instruments = SPRITE_CLASSES[1:]
+    return out + [("pair", instruments[i % len(instruments)], args.instrument_seed + i)
+                  for i in range(args.instrument_pairs)]
+
+
 def collect(args, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cfg = replace(params.synth, duration_s=args.duration)
     heads = load_heads(cfg.heads or (cfg.hrtf,), cfg.sample_rate, base=PROJECT_ROOT)
     assoc = params.localize.associate
     activity = ActivityModel.load(assoc.activity_model) if assoc.activity_model else None
     xs, ys, groups = [], [], []
-    rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
-    for i in range(args.scenes):
-        kind, cls = recipe(i, rng)
-        x, y, *_ = scene_examples(cfg, heads, kind, cls, args.seed + i, assoc, activity)
+    scenes = scene_list(args)
+    for i, (kind, cls, seed) in enumerate(scenes):
+        x, y, *_ = scene_examples(cfg, heads, kind, cls, seed, assoc, activity)
         xs.append(x)
         ys.append(y)
         groups.append(np.full(len(y), i))
         if (i + 1) % 10 == 0:
-            print(f"{i + 1}/{args.scenes} scenes, {time.perf_counter() - start:.0f} s", flush=True)
+            print(f"{i + 1}/{len(scenes)} scenes, {time.perf_counter() - start:.0f} s",
+                  flush=True)
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(groups)
 
 
@@ -62,6 +72,9 @@ def main() -> None:
     parser.add_argument("--params", default=None)
     parser.add_argument("--scenes", type=int, default=160)
     parser.add_argument("--seed", type=int, default=500000)
+    parser.add_argument("--instrument-pairs", type=int, default=0,
+                        help="extra same-instrument pairs (one silent but moving)")
+    parser.add_argument("--instrument-seed", type=int, default=600000)
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--hidden", type=int, default=16)
     parser.add_argument("--cache", default="", help=".npz of the features (reused if present)")
