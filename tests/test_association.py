@@ -191,3 +191,27 @@ def test_synthesized_mouth_opens_with_the_own_envelope() -> None:
     assert abs(np.corrcoef(mouth[1], own)[0, 1]) < 0.5  # ...not the voice's
     still = synth_scene(replace(cfg, animate=False), hrtf, "still", 41, 1)
     assert not any(np.all(f == MOUTH, axis=-1).any() for f in still.frames())
+
+
+@pytest.mark.parametrize(("rotation", "sar"), [(0, 1), (-90, 1), (0, 2)])
+def test_grey_frames_are_the_shown_picture_downscaled(tmp_path, rotation, sar) -> None:
+    """Phone portrait (display rotation) and anamorphic (SAR) clips: the grey frames have
+    the shown picture's shape (width at most the asked one) and content."""
+    from fractions import Fraction
+
+    from binaural.io.grey import iter_grey_frames
+    from binaural.synth.edge_media import write_clip
+
+    shown_h, shown_w = (320, 180) if rotation else (180, 320)
+    picture = np.full((shown_h, shown_w, 3), 40, np.uint8)
+    picture[: shown_h // 4, : shown_w // 4] = 230  # a bright top-left corner as shown
+    path = tmp_path / "clip.mp4"
+    write_clip(path, [picture] * 10, 10, np.zeros(16000, np.float32), 16000, rotation,
+               Fraction(sar))
+    frames = list(iter_grey_frames(path, 5.0, 90))
+    assert 4 <= len(frames) <= 6
+    t, grey = frames[1]
+    assert t == pytest.approx(0.2, abs=0.05)
+    assert grey.shape[1] == 90 and grey.shape[0] == pytest.approx(90 * shown_h / shown_w, abs=2)
+    h, w = grey.shape
+    assert grey[: h // 5, : w // 5].mean() > 180 and grey[h // 2:, w // 2:].mean() < 80
