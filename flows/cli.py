@@ -31,19 +31,29 @@ def _agreement_cell(metrics: dict) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _association_cell(metrics: dict) -> str:
+    """Which track sounds, how surely: mean margin / confident share; '-' without one."""
+    margin = metrics.get("association_confidence")
+    share = metrics.get("association_confident_fraction")
+    return "-" if margin is None or share is None else f"{margin:.2f}/{share:.0%}"
+
+
 def _print_summary(summary: dict) -> None:
     print(f"\n{'video':<32} {'status':<8} {'sources':>7} {'agree w/ det deg':>16} "
-          f"{'collapse dB':>11}")
+          f"{'collapse dB':>11} {'who sounds':>10}")
     for item in summary.get("items", []):
         if item["status"] == "done":
             m = item["report"]["metrics"]
             print(f"{item['key']:<32} {'done':<8} {len(item['report']['sources']):>7} "
-                  f"{_agreement_cell(m):>16} {m['collapse_score_db']:>11.1f}")
+                  f"{_agreement_cell(m):>16} {m['collapse_score_db']:>11.1f} "
+                  f"{_association_cell(m):>10}")
         elif item["status"] == "failed":
             print(f"{item['key']:<32} {'FAILED':<8} {item['error']}")
         else:
             print(f"{item['key']:<32} {'skipped':<8} {item.get('reason', '')}")
     print("agree w/ det: heard direction vs the system's own detection (not vs the truth)")
+    print("who sounds: the association's mean margin for the sounding track / share of "
+          "time with a confident sounding source")
     print(f"\n{len(summary['done'])} done, {len(summary['already_done'])} already done, "
           f"{len(summary['failed'])} failed; outputs in {summary['dest']}/{summary['version']}/; "
           f"MLflow run {summary.get('mlflow_run_id')}")

@@ -71,6 +71,8 @@ def section_from_mapping(cls: type, values: Mapping[str, Any], where: str) -> An
         f = known[name]
         default = (f.default if f.default is not dataclasses.MISSING else
                    f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        if dataclasses.is_dataclass(default) and isinstance(value, Mapping):  # a subsection
+            value = section_from_mapping(type(default), value, f"{where}.{name}")
         if isinstance(default, tuple) and isinstance(value, list):
             if default and dataclasses.is_dataclass(default[0]):  # a list of sections
                 value = [section_from_mapping(type(default[0]), v, f"{where}.{name}[{i}]")
@@ -127,6 +129,9 @@ def resolve_paths(params: Params, base: Path) -> Params:
         params,
         detector=replace(params.detector, models=tuple(
             replace(m, weights=fix(m.weights)) for m in params.detector.models)),
+        localize=replace(params.localize, associate=replace(
+            params.localize.associate, model=fix(params.localize.associate.model),
+            activity_model=fix(params.localize.associate.activity_model))),
         render=replace(params.render, hrtf=fix(params.render.hrtf),
                        activity_model=fix(params.render.activity_model),
                        reverb_model=fix(params.render.reverb_model)),

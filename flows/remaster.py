@@ -78,7 +78,10 @@ def generator_version(params, identity: str) -> str:
             # the gate's and the reverberation detector's content, not just their paths
             "activity_model": _digest(params.render.activity_model),
             "reverb_model": _digest(params.render.reverb_model)},
-        "localize": asdict(params.localize),
+        "localize": asdict(params.localize) | {"associate": asdict(params.localize.associate) | {
+            # the association's models by content (which track sounds shapes the render)
+            "model": _digest(params.localize.associate.model),
+            "activity_model": _digest(params.localize.associate.activity_model)}},
         "scene": asdict(params.scene),
         "detector_cfg": {k: v for k, v in asdict(params.detector).items()
                          if k not in ("device", "threads")} | {

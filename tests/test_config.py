@@ -31,6 +31,10 @@ def test_every_key_of_params_yaml_reaches_its_typed_section():
                     for name, v in raw_model.items():
                         got_v = getattr(model, name)
                         assert (str(got_v).endswith(v) if name == "weights" else got_v == v)
+            elif dataclasses.is_dataclass(got):  # a subsection (localize.associate)
+                for name, v in value.items():
+                    got_v = getattr(got, name)
+                    assert (str(got_v).endswith(v) if name.endswith("model") else got_v == v)
             elif (section, key) in resolved_paths:
                 assert str(got).endswith(str(value)), (section, key)
             elif isinstance(value, list):

@@ -75,6 +75,8 @@ def render_video(
     dest_dir = Path(dest_dir)
     label = source or str(path)
     timings = {"localization": round(loc.seconds, 3)}
+    if loc.association:  # the association's second pass, part of the localization
+        timings["association"] = loc.association.get("seconds")
     sr = scene.sample_rate
     evaluation = RunningEvaluation(sr, evaluate)
     delivery = delivery or DeliveryConfig()
@@ -126,6 +128,9 @@ def render_video(
         warnings.append(f"{label}: silent audio track ({loudest}, under "
                         f"{scene.silence_dbfs:g} dBFS); no direction can be judged")
     metrics["detections_reliable"] = loc.reliability is None or loc.reliability.reliable
+    for key in ("confidence", "confident_fraction"):  # which track sounds, how surely
+        if loc.association.get(key) is not None:
+            metrics[f"association_{key}"] = loc.association[key]
     if reference is not None and Path(reference).is_file():
         mono = np.concatenate(list(_mono_chunks(path, scene)))
         metrics.update(report_reference_metrics(raw_path, mono, reference, evaluate))
@@ -186,6 +191,7 @@ def render_video(
                      "reliability": loc.reliability.to_json() if loc.reliability else None},
         **({"head": {"hrtf": hrtf.name, "digest": hrtf.digest}} if hrtf is not None else {}),
         "sources": [t.to_json() for t in loc.tracks],
+        **({"association": loc.association} if loc.association else {}),
         "metrics": metrics,
         "damage": loc.damage | ({"audio": audio_damage.to_json()} if audio_damage else {}),
         "loudness": loudness,

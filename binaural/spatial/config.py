@@ -43,6 +43,34 @@ DEFAULT_CLASS_MAP: Mapping[str, str] = {
 
 
 @dataclass(frozen=True)
+class AssociateConfig:
+    """Which visible object is sounding (binaural.spatial.association; params.yaml
+    `localize.associate`): `model` (.npz; empty: off) on a second decode pass at `fps`
+    (capped at the video's rate), grey frames at most `width` pixels wide, the mono read in
+    chunks of `chunk_s`; features over windows of `window_s` every `hop_s`, motion lagging
+    the sound by min_lag_s..max_lag_s; `activity_model` (empty: none) gives the class
+    activity feature. A window has a confident sounding source where its likeliest track
+    has a probability >= `confident`."""
+
+    model: str = ""
+    fps: float = 25.0
+    width: int = 320
+    chunk_s: float = 10.0
+    window_s: float = 2.0
+    hop_s: float = 0.5
+    min_lag_s: float = -0.08
+    max_lag_s: float = 0.2
+    activity_model: str = ""
+    confident: float = 0.7
+
+    def __post_init__(self) -> None:
+        if self.fps <= 0 or self.window_s <= 0 or self.hop_s <= 0 or self.width < 8:
+            raise ValueError("localize.associate: fps, window_s, hop_s positive; width >= 8")
+        if self.min_lag_s > self.max_lag_s:
+            raise ValueError("localize.associate: min_lag_s > max_lag_s")
+
+
+@dataclass(frozen=True)
 class LocalizeConfig:
     """Camera model and track post-processing."""
 
@@ -71,6 +99,7 @@ class LocalizeConfig:
     max_label_flicker: float = 0.2
     short_track_s: float = 1.0
     max_short_tracks: float = 0.5
+    associate: AssociateConfig = field(default_factory=AssociateConfig)
 
 
 @dataclass(frozen=True)
@@ -114,6 +143,10 @@ class RenderConfig:
     activity_sharpness: float = 2.0
     activity_smoothing_s: float = 0.3
     activity_unknown: float = 0.5
+    # Association (SourceTrack.sounding, where localize.associate made it): each share is
+    # also scaled by max(p, association_floor) ** association_sharpness.
+    association_floor: float = 0.05
+    association_sharpness: float = 2.0
 
     def __post_init__(self) -> None:
         if self.diffuse_mode not in ("coherent", "decorrelated"):
@@ -123,3 +156,6 @@ class RenderConfig:
             raise ValueError("render.direct_floor and render.t60_quantile: in [0, 1]")
         if self.activity_floor <= 0 or self.activity_sharpness <= 0:
             raise ValueError("render.activity_floor and render.activity_sharpness: positive")
+        if self.association_floor <= 0 or self.association_sharpness <= 0:
+            raise ValueError("render.association_floor and render.association_sharpness: "
+                             "positive")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -16,7 +17,9 @@ import numpy as np
 from binaural.io.config import SceneConfig
 from binaural.io.damage import Damage
 from binaural.io.video import VideoInfo, damage_warning, iter_frames, probe
+from binaural.spatial.association import AssociationModel, associate_video
 from binaural.spatial.config import LocalizeConfig
+from binaural.spatial.gate import ActivityModel
 from binaural.spatial.geometry import Camera
 from binaural.spatial.reliability import Reliability, assess_detections
 from binaural.spatial.track_hygiene import relink_tracks
@@ -46,6 +49,9 @@ class Localization:
     lineage: dict = field(default_factory=dict)  # where it ran (set by the task layer)
     damage: dict = field(default_factory=dict)  # {"video": Damage.to_json()} when damaged
     reliability: Reliability | None = None  # of the detections (binaural.spatial.reliability)
+    # Which track sounds (binaural.spatial.association.summarize, with its seconds and
+    # fps); empty where no association model is configured.
+    association: dict = field(default_factory=dict)
 
 
 def localize_video(
@@ -87,6 +93,12 @@ def localize_video(
         localize.smoothing_s, localize.min_track_s, localize.max_sources,
         tracker.embedding_source,
     )
+    association = {}
+    if localize.associate.model and tracks:
+        tracks, association = associate_video(
+            path, tracks, info.display_size, info.fps, info.duration_s, scene.sample_rate,
+            localize.associate, _association_model(localize.associate.model),
+            _activity_model(localize.associate.activity_model))
     reliability = assess_detections(
         detections, localize.class_map, localize.short_track_s, localize.min_mean_confidence,
         localize.max_label_flicker, localize.max_short_tracks)
@@ -103,4 +115,15 @@ def localize_video(
         seconds=time.perf_counter() - start,
         damage={"video": damage.to_json()} if damage else {},
         reliability=reliability,
+        association=association,
     )
+
+
+@lru_cache(maxsize=2)
+def _association_model(path: str) -> AssociationModel:
+    return AssociationModel.load(path)
+
+
+@lru_cache(maxsize=2)
+def _activity_model(path: str) -> ActivityModel | None:
+    return ActivityModel.load(path) if path and Path(path).is_file() else None

@@ -1,6 +1,7 @@
 """The DSP renderer of the remaster pipeline and the evaluation: room-aware and gated.
 
     gated_mixture_filter: mixture_filter's shares (1/r^2) times each track's class activity
+                          and its association probability (which track sounds)
     SceneSpatializer:     Spatializer whose frames are split into a direct/early part,
                           rendered through the HRTF at the sources' directions, and a
                           late/diffuse part rendered binaurally diffuse, energy preserved
@@ -73,6 +74,30 @@ def activity_weights(tracker: ActivityTracker, classes: Sequence[str], floor: fl
         return out
 
     return weights_at
+
+
+def association_weights(tracks: Sequence[SourceTrack], floor: float, sharpness: float
+                        ) -> WeightFn | None:
+    """Per track, max(p, floor) ** sharpness with p its probability of sounding at the
+    time (SourceTrack.sounding, binaural.spatial.association); a track without one weighs
+    one. None when no track has one."""
+    if all(t.sounding is None for t in tracks):
+        return None
+
+    def weights_at(t: np.ndarray) -> np.ndarray:
+        out = np.ones((len(tracks), len(t)))
+        for k, tr in enumerate(tracks):
+            if tr.sounding is not None:
+                out[k] = np.maximum(np.interp(t, tr.times_s, tr.sounding), floor) ** sharpness
+        return out
+
+    return weights_at
+
+
+def _product(first: WeightFn | None, second: WeightFn | None) -> WeightFn | None:
+    if first is None or second is None:
+        return first or second
+    return lambda t: first(t) * second(t)
 
 
 def decorrelation_filters(hrtf: HRTFSet, taps: int, nfft: int, seed: int = DIFFUSE_SEED
@@ -219,7 +244,8 @@ def build_spatializer(
 
     With render.reverb off and no activity gate (render.activity_model empty, the model
     missing, or use_activity False: e.g. tracks already cut to where they sound) this is
-    mixture_filter + Spatializer, the renderer the generator's hypotheses use.
+    mixture_filter + Spatializer, the renderer the generator's hypotheses use. Tracks
+    with a `sounding` probability (the association) are gated by it too (use_activity).
 
     `directions` (default `hrtf`) gives the filters per direction (`.taps`,
     `.interpolate`), and `spatializer_cls` (a SceneSpatializer) renders with them: the
@@ -229,10 +255,13 @@ def build_spatializer(
     model = load_activity_model(render.activity_model) if (
         use_activity and render.activity_model and tracks) else None
     activity = ActivityTracker(model, sample_rate, render.activity_smoothing_s) if model else None
+    weights = association_weights(tracks, render.association_floor,
+                                  render.association_sharpness) if use_activity else None
     if activity is not None:
-        weights = activity_weights(activity, [t.source_class for t in tracks],
-                                   render.activity_floor, render.activity_sharpness,
-                                   render.activity_unknown)
+        weights = _product(activity_weights(activity, [t.source_class for t in tracks],
+                                            render.activity_floor, render.activity_sharpness,
+                                            render.activity_unknown), weights)
+    if weights is not None:
         filt = gated_mixture_filter(directions, as_tuples, weights, render.neighbours)
     else:
         filt = mixture_filter(directions, as_tuples, render.neighbours)

@@ -44,6 +44,9 @@ class SourceTrack:
     boxes: np.ndarray  # (T, 4)
     embedding: np.ndarray | None = field(default=None, compare=False)
     embedding_source: str = ""
+    # Per time the probability that this object is the one sounding (binaural.spatial.
+    # association); None where no association ran. JSON: "sounding_p" per track point.
+    sounding: np.ndarray | None = field(default=None, compare=False)
 
     def as_tuple(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.times_s, self.azimuth_deg, self.elevation_deg, self.distance_m
@@ -62,9 +65,11 @@ class SourceTrack:
                     "distance_m": round(float(d), 3),
                     "box": [round(float(x), 1) for x in b],
                 }
-                for t, a, e, d, b in zip(
+                | ({} if p is None else {"sounding_p": round(float(p), 4)})
+                for t, a, e, d, b, p in zip(
                     self.times_s, self.azimuth_deg, self.elevation_deg, self.distance_m,
                     self.boxes,
+                    [None] * len(self.times_s) if self.sounding is None else self.sounding,
                 )
             ],
         }
@@ -89,6 +94,8 @@ class SourceTrack:
             boxes=np.array([p.get("box", [0, 0, 0, 0]) for p in track], dtype=np.float64),
             embedding=(np.asarray(embedding["values"], np.float32) if embedding else None),
             embedding_source=str(embedding["source"]) if embedding else "",
+            sounding=(np.array([p["sounding_p"] for p in track], dtype=np.float64)
+                      if track and all("sounding_p" in p for p in track) else None),
         )
 
 

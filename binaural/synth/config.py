@@ -75,6 +75,12 @@ class SynthConfig:
     # A folder of WAV/FLAC files used as source material (<class>/ subfolders pin the
     # class); empty: the built-in instruments and speech.
     source_audio: str = ""
+    # Sprites that move with their own audio (binaural/synth/animation.py): the mouth,
+    # hands, keys or bell follow the source's envelope times animate_gain; silent objects
+    # move with an unrelated random envelope; everyone sways by `sway` of their height.
+    animate: bool = False
+    animate_gain: float = 1.0
+    sway: float = 0.01
 
     def __post_init__(self) -> None:
         if self.room not in ROOM_KINDS:

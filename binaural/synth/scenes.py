@@ -34,6 +34,7 @@ from binaural.spatial.geometry import Camera
 from binaural.spatial.hrtf import HRTFSet, direction_vectors
 from binaural.spatial.render import direction_filter, propagate, spatialize
 from binaural.synth.ambience import ambience_bed, noise_bed
+from binaural.synth.animation import own_envelope, random_envelope, sway
 from binaural.synth.config import SynthConfig
 from binaural.synth.microphone import MicColour, colour, draw_mic
 from binaural.synth.rooms import ShoeboxRoom, control_times, draw_room, render_room
@@ -49,6 +50,7 @@ SECTOR_MARGIN_DEG = 1.5  # free angle kept at each side of a source's sector
 DIRECT_CONTROL_S = 0.01  # direction updates of the direct path
 # Random streams beside the v1 one (np.random.default_rng([scene seed, stream, ...])).
 EXTRAS_STREAM, ROOM_STREAM, BED_STREAM, MIC_STREAM, FILE_STREAM, HEAD_STREAM = range(1, 7)
+ANIM_STREAM = 7
 MONO_DESCRIPTIONS = {
     "omni": "true omni capture at the camera",
     "downmix": "(L+R)/2 downmix of the binaural target (control experiment, not a capture)",
@@ -264,14 +266,20 @@ def render_scene(cfg: SynthConfig, hrtf: HRTFSet, name: str, seed: int, sources:
     video_t = np.arange(int(round(duration * cfg.video_fps))) / cfg.video_fps
     mono, binaural, dry, sounding = render_audio(cfg, hrtf, plan, seed)
     tracks = [trajectory(obj, video_t, duration) for obj in plan.objects]
-    sprites = []  # per frame: (class, cx, cy, height_px) per object
+    poses = _poses(cfg, plan, dry, seed, video_t) if cfg.animate else None
+    sprites = []  # per frame: (class, cx, cy, height_px[, motion]) per object
     for i in range(len(video_t)):
         row = []
-        for obj, (az, el, dist) in zip(plan.objects, tracks):
+        for k, (obj, (az, el, dist)) in enumerate(zip(plan.objects, tracks)):
             u, v, _ = camera.project(az[i], el[i], dist[i])
             h = camera.box_height_px(DEFAULT_CLASS_HEIGHTS_M[obj.source_class],
                                      az[i], el[i], dist[i])
-            row.append((obj.source_class, float(u), float(v), float(h)))
+            if poses is None:
+                row.append((obj.source_class, float(u), float(v), float(h)))
+            else:
+                level, (sx, sy) = poses[0][k][i], poses[1][k][i]
+                row.append((obj.source_class, float(u + sx * h), float(v + sy * h), float(h),
+                            float(level)))
         sprites.append(row)
 
     def frames() -> Iterator[np.ndarray]:
@@ -297,7 +305,7 @@ def render_scene(cfg: SynthConfig, hrtf: HRTFSet, name: str, seed: int, sources:
                     "elevation_deg": round(float(el[i]), 3),
                     "distance_m": round(float(dist[i]), 3),
                     "box": [round(float(x), 1) for x in
-                            _clipped(sprite_box(*sprites[i][k]), cfg.width, cfg.height)],
+                            _clipped(sprite_box(*sprites[i][k][:4]), cfg.width, cfg.height)],
                     "sounding": bool(on[i]),
                 }
                 for i, t in enumerate(video_t)
@@ -323,6 +331,20 @@ def render_scene(cfg: SynthConfig, hrtf: HRTFSet, name: str, seed: int, sources:
         "sources": records,
     }
     return Scene(truth, mono, binaural, dry, frames)
+
+
+def _poses(cfg: SynthConfig, plan: ScenePlan, dry: np.ndarray, seed: int,
+           video_t: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per object its motion level per frame (a sounding object's own envelope, a silent
+    one's unrelated random envelope) and its sway (T, 2) in heights."""
+    levels, sways = [], []
+    for k in range(len(plan.objects)):
+        rng = np.random.default_rng([seed, ANIM_STREAM, k])
+        levels.append(random_envelope(rng, cfg.video_fps, len(video_t)) if plan.silent[k]
+                      else own_envelope(dry[k], cfg.sample_rate, cfg.video_fps, len(video_t),
+                                        cfg.animate_gain))
+        sways.append(sway(rng, video_t, cfg.sway))
+    return levels, sways
 
 
 def write_scene_video(scene: Scene, path: str | Path, cfg: SynthConfig) -> None:

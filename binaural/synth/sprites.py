@@ -235,6 +235,36 @@ def _trumpet(x: np.ndarray, y: np.ndarray, px: float) -> list[Layer]:
             (highlight, BRASS_LIGHT), (mouthpiece, SILVER), (cup, SILVER)]
 
 
+MOUTH: Colour = (110, 25, 35)
+
+
+def _mix(a: Colour, b: Colour, m: float) -> Colour:
+    return tuple(int(round(u + (v - u) * m)) for u, v in zip(a, b))  # type: ignore[return-value]
+
+
+def _moving(source_class: str, x: np.ndarray, y: np.ndarray, m: float) -> list[Layer]:
+    """What moves with the object's sound (m in [0, 1]: its envelope now), drawn over
+    the sprite: a person's mouth opens, a guitar's strumming hand and a violin's bow hand
+    travel, piano keys go down, a trumpet's bell brightens."""
+    if source_class == "person":
+        return [(_ellipse(x, y, 0.0, -0.39, 0.032, 0.004 + 0.026 * m), MOUTH)]
+    if source_class == "guitar":
+        return [(_ellipse(x, y, 0.0, 0.04 + 0.16 * m, 0.05, 0.035), SKIN)]
+    if source_class == "violin":
+        u = 0.25 + 0.5 * m  # along the bow, lower left to upper right
+        bx = SPRITE_ASPECT["violin"] / 2 - 0.03
+        hx, hy = -bx + 2 * bx * u, BOW_Y[0] + (BOW_Y[1] - BOW_Y[0]) * u
+        return [(_ellipse(x, y, hx, hy, 0.04, 0.035), SKIN)]
+    if source_class == "piano":
+        half = SPRITE_ASPECT["piano"] / 2
+        kx0, kx1 = -half + 0.07, half - 0.07
+        k = np.floor((x - kx0) / ((kx1 - kx0) / PIANO_WHITE_KEYS)).astype(int)
+        down = (k * 7 + int(m * 20)) % PIANO_WHITE_KEYS < int(round(m * 8))
+        return [(_rect(x, y, kx0, kx1, 0.09, 0.145) & down, KEY_GAP)]
+    return [(_ellipse(x, y, SPRITE_ASPECT["trumpet"] / 2 - 0.025, TUBE_Y, 0.025,
+                      BELL_RADIUS - 0.04), _mix(BRASS_DARK, BRASS_LIGHT, m))]
+
+
 _SPRITES: dict[str, Callable[[np.ndarray, np.ndarray, float], list[Layer]]] = {
     "person": _person,
     "piano": _piano,
@@ -256,12 +286,13 @@ def sprite_box(source_class: str, cx: float, cy: float, height_px: float) -> Box
     return (cx - half_w, cy - height_px / 2, cx + half_w, cy + height_px / 2)
 
 
-def draw_sprite(frame: np.ndarray, source_class: str, cx: float, cy: float, height_px: float
-                ) -> Box:
+def draw_sprite(frame: np.ndarray, source_class: str, cx: float, cy: float, height_px: float,
+                motion: float | None = None) -> Box:
     """Draw a sprite in place, centred at (cx, cy) pixels, and return its clipped box.
 
     A pixel is painted when its centre falls inside a shape. The box is clipped to the
-    frame; it has zero area when the sprite lies wholly outside.
+    frame; it has zero area when the sprite lies wholly outside. `motion` (in [0, 1];
+    None: a still sprite) poses what moves with the object's sound (_moving).
     """
     x1, y1, x2, y2 = sprite_box(source_class, cx, cy, height_px)
     height, width = frame.shape[:2]
@@ -278,7 +309,10 @@ def draw_sprite(frame: np.ndarray, source_class: str, cx: float, cy: float, heig
     x, y = np.broadcast_arrays(x, y)
     inside = (np.abs(x) <= SPRITE_ASPECT[source_class] / 2) & (np.abs(y) <= 0.5)
     region = frame[r0:r1, c0:c1]
-    for mask, colour in _SPRITES[source_class](x, y, height_px):
+    layers = _SPRITES[source_class](x, y, height_px)
+    if motion is not None:
+        layers += _moving(source_class, x, y, float(np.clip(motion, 0.0, 1.0)))
+    for mask, colour in layers:
         region[mask & inside] = colour
     return box
 
@@ -330,12 +364,12 @@ def draw_background(height: int, width: int, rng: np.random.Generator) -> np.nda
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-def render_frame(background: np.ndarray, sprites: list[tuple[str, float, float, float]]
+def render_frame(background: np.ndarray, sprites: list[tuple]
                  ) -> tuple[np.ndarray, list[Box]]:
-    """Copy the background and draw each (class, cx, cy, height_px) in order.
+    """Copy the background and draw each (class, cx, cy, height_px[, motion]) in order.
 
     Pass far sprites first so near ones cover them. Returns the frame and the clipped boxes.
     """
     frame = background.copy()
-    boxes = [draw_sprite(frame, cls, cx, cy, h) for cls, cx, cy, h in sprites]
+    boxes = [draw_sprite(frame, *sprite) for sprite in sprites]
     return frame, boxes

@@ -1,0 +1,91 @@
+"""Scenes for the audio-visual association (scripts/train_association.py, scripts/
+measure_association.py): animated sprites, truth tracks as a detector would give them,
+and per window and track whether it sounds.
+
+    pair:  two objects of one class, one sounding, one silent but moving (its own random
+           envelope), the case a class-activity gate cannot tell apart
+    mixed: one to `max_sources` objects of the configured classes, maybe a silent one
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from binaural.spatial.association import track_series, window_features
+from binaural.spatial.config import AssociateConfig
+from binaural.spatial.gate import ActivityModel
+from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.tracks import SourceTrack
+from binaural.synth.config import SynthConfig
+from binaural.synth.scenes import Scene, pick_head, render_scene, write_scene_video
+
+DETECTOR_FPS = 5.0  # truth tracks are thinned to the detection rate...
+BOX_JITTER = 0.03  # ...and their boxes jittered by this share of their height
+LABEL_HALF_S = 0.25  # a window's label: the track sounds in most of its central 0.5 s
+
+
+def scene_config(cfg: SynthConfig, kind: str, source_class: str) -> tuple[SynthConfig, int]:
+    """The synth settings and source count of one recipe (module docstring)."""
+    cfg = replace(cfg, animate=True)
+    if kind == "pair":
+        return replace(cfg, classes=(source_class,) * 3, silent_object_prob=1.0), 1
+    return cfg, cfg.max_sources
+
+
+def detected_tracks(truth: dict, rng: np.random.Generator) -> list[SourceTrack]:
+    """The truth's tracks thinned to DETECTOR_FPS with jittered boxes (the truth ids)."""
+    step = max(1, int(round(truth["fps"] / DETECTOR_FPS)))
+    tracks = []
+    for source in truth["sources"]:
+        points = source["track"][::step]
+        track = SourceTrack.from_json({"id": source["id"], "class": source["class"],
+                                       "track": points})
+        heights = (track.boxes[:, 3] - track.boxes[:, 1])[:, None]
+        boxes = track.boxes + rng.normal(0.0, BOX_JITTER, track.boxes.shape) * heights
+        tracks.append(replace(track, boxes=boxes))
+    return tracks
+
+
+def sounding_fraction(truth_source: dict, t0: float, t1: float) -> float:
+    """Share of [t0, t1] inside the source's sounding intervals."""
+    covered = sum(max(0.0, min(t1, b) - max(t0, a)) for a, b in truth_source["sounding"])
+    return covered / max(t1 - t0, 1e-9)
+
+
+def scene_windows(scene: Scene, video: Path, tracks: list[SourceTrack], cfg: AssociateConfig,
+                  activity: ActivityModel | None):
+    """(features, labels, index, series) of one written scene video."""
+    truth = scene.truth
+    fps = min(cfg.fps, float(truth["fps"]))
+    series = track_series(video, tracks, (truth["width"], truth["height"]), fps,
+                          truth["duration_s"], truth["sample_rate"], cfg, activity)
+    features, index = window_features(*series, fps, cfg)
+    labels = np.array([
+        sounding_fraction(truth["sources"][k], c / fps - LABEL_HALF_S, c / fps + LABEL_HALF_S)
+        >= 0.5 for _, k, c in index], dtype=np.float64)
+    return features, labels, index, series
+
+
+def make_scene(cfg: SynthConfig, heads: list[HRTFSet], kind: str, source_class: str, seed: int,
+               folder: Path) -> tuple[Scene, Path]:
+    """Render one recipe scene and write its video (frames + mono) into `folder`."""
+    scfg, sources = scene_config(cfg, kind, source_class)
+    scene = render_scene(scfg, pick_head(heads, seed), f"assoc_{seed}", seed, sources)
+    video = folder / f"assoc_{seed}.mp4"
+    write_scene_video(scene, video, scfg)
+    return scene, video
+
+
+def scene_examples(cfg: SynthConfig, heads: list[HRTFSet], kind: str, source_class: str,
+                   seed: int, associate: AssociateConfig, activity: ActivityModel | None):
+    """(features, labels, truth, tracks, series) of one fresh scene (video in a temp dir)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        scene, video = make_scene(cfg, heads, kind, source_class, seed, Path(tmp))
+        tracks = detected_tracks(scene.truth, np.random.default_rng([seed, 99]))
+        features, labels, _, series = scene_windows(scene, video, tracks, associate, activity)
+    return features, labels, scene, tracks, series
+

@@ -1,0 +1,217 @@
+"""Which visible object is sounding: the synthesized animation, the motion and audio
+measurements, the learned association (binaural.spatial.association), its JSON and the
+renderer following it."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from binaural.constants import LEFT, RIGHT
+from binaural.spatial.association import (
+    FEATURES,
+    AssociationModel,
+    _ncc,
+    associate_tracks,
+    summarize,
+)
+from binaural.spatial.config import AssociateConfig, RenderConfig
+from binaural.spatial.motion import audio_envelope, part_box, track_motion
+from binaural.spatial.scene_render import render_scene
+from binaural.spatial.tracks import SourceTrack
+from binaural.synth.animation import own_envelope, random_envelope
+from binaural.synth.config import SynthConfig
+from binaural.synth.scenes import _poses, draw_scene
+from binaural.synth.scenes import render_scene as synth_scene
+from binaural.synth.sprites import MOUTH
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "weights" / "association.npz"
+FPS = 25.0
+SR = 16000
+FRAME = (180, 320)  # grey frame (h, w), also the display size
+BOXES = ((40.0, 20.0, 100.0, 160.0), (200.0, 20.0, 260.0, 160.0))
+CFG = AssociateConfig()
+
+
+def _track(sid: int, box, duration_s: float, azimuth: float = 0.0) -> SourceTrack:
+    times = np.arange(0.0, duration_s + 1e-9, 0.2)
+    return SourceTrack(sid, "person", "person", 0.9, times, np.full(times.size, azimuth),
+                       np.zeros(times.size), np.full(times.size, 2.0),
+                       np.tile(np.asarray(box, float), (times.size, 1)))
+
+
+def _mouth_frames(envelopes, seed: int = 0):
+    """Grey frames with a textured backdrop and, in each box's face, a dark mouth whose
+    height follows its envelope; faint noise per frame."""
+    rng = np.random.default_rng(seed)
+    backdrop = 120 + 20 * rng.standard_normal(FRAME)
+    yy, xx = np.mgrid[:FRAME[0], :FRAME[1]]
+    for i in range(len(envelopes[0])):
+        frame = backdrop + rng.normal(0.0, 1.0, FRAME)
+        for box, env in zip(BOXES, envelopes):
+            cx, cy = (box[0] + box[2]) / 2, box[1] + 0.12 * (box[3] - box[1])
+            ry = 0.5 + 5.0 * env[i]
+            frame[((xx - cx) / 6.0) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0] = 30.0
+        yield i / FPS, frame.astype(np.float32)
+
+
+def _speech_like(env: np.ndarray, seed: int) -> np.ndarray:
+    """Noise under the envelope (held per video frame, lightly smoothed)."""
+    per_sample = np.repeat(env, int(SR / FPS))
+    per_sample = np.convolve(per_sample, np.ones(160) / 160, mode="same")
+    return np.random.default_rng(seed).standard_normal(per_sample.size) * per_sample * 0.3
+
+
+@pytest.fixture(scope="module")
+def two_mouths():
+    """Two people: the first's mouth follows the audio, the second's another envelope."""
+    n = int(8 * FPS)
+    envs = [random_envelope(np.random.default_rng(s), FPS, n) for s in (1, 2)]
+    tracks = [_track(0, BOXES[0], n / FPS), _track(1, BOXES[1], n / FPS)]
+    box, part = track_motion(_mouth_frames(envs), tracks, (FRAME[1], FRAME[0]), FPS, n)
+    mono = _speech_like(envs[0], 3)
+    envelope, probs = audio_envelope([mono[:SR], mono[SR:]], SR, FPS, n, ["person"] * 2)
+    return tracks, envs, box, part, envelope, probs
+
+
+def test_part_motion_follows_the_own_mouth(two_mouths) -> None:
+    _, envs, _, part, envelope, probs = two_mouths
+    for k in range(2):
+        change = np.abs(np.diff(envs[k], prepend=envs[k][:1]))
+        assert _ncc(np.nan_to_num(part[k]), change, [0]) > 0.8
+    audio_change = np.abs(np.diff(envelope, prepend=envelope[:1]))
+    lags = range(-2, 6)
+    assert (_ncc(np.nan_to_num(part[0]), audio_change, lags)
+            > _ncc(np.nan_to_num(part[1]), audio_change, lags) + 0.3)
+    assert np.all(probs == 0.5)  # no activity model: the neutral value
+
+
+def test_the_moving_mouth_that_matches_the_audio_is_the_sounding_one(two_mouths) -> None:
+    tracks, _, box, part, envelope, _ = two_mouths
+    model = AssociationModel.load(MODEL)
+    heard = np.full((2, envelope.size), 0.9)  # the class-activity model hears a voice
+    out, summary = associate_tracks(tracks, box, part, envelope, heard, FPS, model, CFG)
+    speaker, silent = out[0].sounding, out[1].sounding
+    assert speaker.shape == tracks[0].times_s.shape
+    assert speaker.mean() > silent.mean() + 0.3
+    assert np.mean(speaker > silent) >= 0.8
+    assert summary["tracks"]["0"] > summary["tracks"]["1"]
+    assert 0.0 < summary["confidence"] <= 1.0
+
+
+def test_model_round_trips_and_refuses_other_features(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    d = len(FEATURES)
+    model = AssociationModel(np.full(d, -2.0), np.full(d, 2.0), np.zeros(d), np.ones(d),
+                             rng.standard_normal((d, 4)),
+                             np.zeros(4), rng.standard_normal((4, 1)), np.zeros(1))
+    model.save(tmp_path / "m.npz")
+    again = AssociationModel.load(tmp_path / "m.npz")
+    x = rng.standard_normal((5, d))
+    np.testing.assert_allclose(again.predict(x), model.predict(x))
+    np.testing.assert_allclose(model.predict(100 * x), model.predict(np.clip(100 * x, -2, 2)))
+    with np.load(tmp_path / "m.npz") as data:
+        np.savez(tmp_path / "other.npz", **{k: data[k] for k in data.files} | {
+            "features": np.array(FEATURES[:-1])})
+    with pytest.raises(ValueError, match="other features"):
+        AssociationModel.load(tmp_path / "other.npz")
+
+
+def test_summary_margin_and_confident_share() -> None:
+    tracks = [_track(3, BOXES[0], 2.0), _track(4, BOXES[1], 2.0)]
+    probs = np.array([[0.9, 0.6, np.nan], [0.1, 0.5, 0.8]])
+    s = summarize(probs, tracks, 0.7)
+    assert s["confidence"] == pytest.approx(np.mean([0.8, 0.1, 0.6]), abs=1e-4)
+    assert s["confident_fraction"] == pytest.approx(2 / 3, abs=1e-4)
+    assert s["tracks"] == {"3": 0.75, "4": pytest.approx(0.4667, abs=1e-4)}
+
+
+def test_face_part_of_a_person_and_whole_box_of_an_instrument() -> None:
+    box = np.array([100.0, 50.0, 140.0, 250.0])
+    np.testing.assert_allclose(part_box(box, "person"), [110.0, 50.0, 130.0, 90.0])
+    np.testing.assert_allclose(part_box(box, "guitar"), box)
+
+
+def test_sounding_probability_round_trips_through_json() -> None:
+    track = replace(_track(7, BOXES[0], 1.0), sounding=np.linspace(0.1, 0.9, 6))
+    data = track.to_json()
+    assert [p["sounding_p"] for p in data["track"]] == pytest.approx(np.linspace(0.1, 0.9, 6))
+    assert all("sounding" not in p for p in data["track"])  # the truth's boolean key
+    back = SourceTrack.from_json(data)
+    np.testing.assert_allclose(back.sounding, track.sounding)
+    assert SourceTrack.from_json(_track(7, BOXES[0], 1.0).to_json()).sounding is None
+
+
+def _ild_db(binaural: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(binaural[LEFT] ** 2) / np.sum(binaural[RIGHT] ** 2)))
+
+
+def test_renderer_follows_the_sounding_track(kemar, sample_rate) -> None:
+    rng = np.random.default_rng(5)
+    mono = 0.1 * rng.standard_normal(2 * sample_rate)
+    render = RenderConfig(activity_model="", reverb_model="", reverb=False)
+    left, right = _track(0, BOXES[0], 3.0, 40.0), _track(1, BOXES[1], 3.0, -40.0)
+    alone = {k: _ild_db(render_scene(mono, kemar, [t], render, sample_rate))
+             for k, t in (("left", left), ("right", right))}
+    assert alone["left"] > 6 > -6 > alone["right"]
+    p = np.full(left.times_s.size, 0.97)
+    for speaker, pl, pr in (("left", p, 1 - p), ("right", 1 - p, p)):
+        both = [replace(left, sounding=pl), replace(right, sounding=pr)]
+        ild = _ild_db(render_scene(mono, kemar, both, render, sample_rate))
+        assert ild == pytest.approx(alone[speaker], abs=1.5)
+    unknown = _ild_db(render_scene(mono, kemar, [left, right], render, sample_rate))
+    assert abs(unknown) < 3  # no association: both share the mixture
+
+
+def test_synthesized_mouth_opens_with_the_own_envelope() -> None:
+    cfg = replace(SynthConfig(), animate=True, classes=("person",) * 3, silent_object_prob=1.0,
+                  duration_s=3.0, width=320, height=180, seed=0)
+    from binaural.spatial.hrtf import load_sofa
+
+    hrtf = load_sofa(cfg.hrtf, cfg.sample_rate)
+    scene = synth_scene(cfg, hrtf, "anim", 41, 1)
+    frames = list(scene.frames())
+    again = list(synth_scene(cfg, hrtf, "anim", 41, 1).frames())
+    assert all(np.array_equal(a, b) for a, b in zip(frames, again))  # seeded
+    sources = scene.truth["sources"]
+    assert [s["silent"] for s in sources] == [False, True]
+    mouth = [np.zeros(len(frames)), np.zeros(len(frames))]
+    for i, frame in enumerate(frames):
+        painted = np.all(frame == MOUTH, axis=-1)
+        for k, s in enumerate(sources):
+            x1, y1, x2, y2 = (int(round(v)) for v in s["track"][i]["box"])
+            mouth[k][i] = painted[y1:y2, x1:x2].sum()
+    n = len(frames)
+    own = own_envelope(scene.dry[0], cfg.sample_rate, cfg.video_fps, n)
+    assert np.corrcoef(mouth[0], own)[0, 1] > 0.9  # the speaker's mouth follows its voice
+    plan, _ = draw_scene(cfg, 41, 1)
+    levels, _ = _poses(cfg, plan, scene.dry, 41, np.arange(n) / cfg.video_fps)
+    assert mouth[1].std() > 0 and np.corrcoef(mouth[1], levels[1])[0, 1] > 0.9  # its own
+    assert abs(np.corrcoef(mouth[1], own)[0, 1]) < 0.5  # ...not the voice's
+    still = synth_scene(replace(cfg, animate=False), hrtf, "still", 41, 1)
+    assert not any(np.all(f == MOUTH, axis=-1).any() for f in still.frames())
+
+
+@pytest.mark.parametrize(("rotation", "sar"), [(0, 1), (-90, 1), (0, 2)])
+def test_grey_frames_are_the_shown_picture_downscaled(tmp_path, rotation, sar) -> None:
+    """Phone portrait (display rotation) and anamorphic (SAR) clips: the grey frames have
+    the shown picture's shape (width at most the asked one) and content."""
+    from fractions import Fraction
+
+    from binaural.io.grey import iter_grey_frames
+    from binaural.synth.edge_media import write_clip
+
+    shown_h, shown_w = (320, 180) if rotation else (180, 320)
+    picture = np.full((shown_h, shown_w, 3), 40, np.uint8)
+    picture[: shown_h // 4, : shown_w // 4] = 230  # a bright top-left corner as shown
+    path = tmp_path / "clip.mp4"
+    write_clip(path, [picture] * 10, 10, np.zeros(16000, np.float32), 16000, rotation,
+               Fraction(sar))
+    frames = list(iter_grey_frames(path, 5.0, 90))
+    assert 4 <= len(frames) <= 6
+    t, grey = frames[1]
+    assert t == pytest.approx(0.2, abs=0.05)
+    assert grey.shape[1] == 90 and grey.shape[0] == pytest.approx(90 * shown_h / shown_w, abs=2)
+    h, w = grey.shape
+    assert grey[: h // 5, : w // 5].mean() > 180 and grey[h // 2:, w // 2:].mean() < 80
