@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--ref-scale", type=float, default=1.7)
     parser.add_argument("--ref-conf", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--pose-sizes", type=int, nargs="*", default=[320, 1280],
+                        help="the default list with the pose model at these imgsz too")
     args = parser.parse_args()
 
     from models.builders import build_detector
@@ -110,11 +112,11 @@ def main() -> None:
     configs = {
         "ours alone (before)": replace(cfg, models=(DetectorModel(own.weights),)),
         "default list (after)": cfg,
-        "default, pose at imgsz 320": replace(cfg, models=tuple(
-            replace(m, imgsz=320) if m is pose else m for m in cfg.models)),
-        "default, pose at imgsz 1280": replace(cfg, models=tuple(
-            replace(m, imgsz=1280) if m is pose else m for m in cfg.models)),
-    }
+        "default, pose in fp32": replace(cfg, models=tuple(
+            replace(m, precision="fp32") if m is pose else m for m in cfg.models)),
+    } | {f"default, pose at imgsz {size}": replace(cfg, models=tuple(
+            replace(m, imgsz=size) if m is pose else m for m in cfg.models))
+         for size in args.pose_sizes}
     detectors = {name: build_detector(c) for name, c in configs.items()}
     print(f"reference people: {pose.weights}, conf {args.ref_conf}")
     for set_name, frames in frame_sets(args.fps).items():
