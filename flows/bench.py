@@ -37,6 +37,7 @@ class MemorySampler:
         self.peak_total = 0
         self.peak_process: dict[str, int] = {}
         self._cpu: dict[int, tuple[float, float]] = {}  # pid -> (first, last) CPU seconds
+        self._names: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -58,6 +59,9 @@ class MemorySampler:
                 self._cpu[proc.pid] = (first, cpu)
                 total += rss
                 key = name if name.startswith("ray::") else proc.name()
+                # an actor by its class, whatever its method, and as its 15-character
+                # process name when the title is not readable ("ray::DetectorWo")
+                self._names[proc.pid] = key.split(".")[0][:15]
                 self.peak_process[key] = max(self.peak_process.get(key, 0), rss)
             self.peak_total = max(self.peak_total, total)
             time.sleep(self.period_s)
@@ -66,6 +70,14 @@ class MemorySampler:
     def cpu_s(self) -> float:
         """CPU seconds of every sampled process (this one's included) while sampled."""
         return sum(last - first for first, last in self._cpu.values())
+
+    @property
+    def cpu_process_s(self) -> dict[str, float]:
+        """cpu_s per kind of process (actors by class, others by name), largest first."""
+        out: dict[str, float] = {}
+        for pid, (first, last) in self._cpu.items():
+            out[self._names[pid]] = out.get(self._names[pid], 0.0) + last - first
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
     def __enter__(self) -> MemorySampler:
         self._thread.start()
@@ -108,6 +120,7 @@ def run_bench(out: Path, clips: int, duration_s: float, workers: list[int], seed
             "stage_compute_s": round(compute, 2),
             "overhead_ratio": round(wall / compute, 2) if compute else None,
             "cpu_s": round(mem.cpu_s, 1),  # every process of the run: load = cpu_s / wall_s
+            "cpu_process_s": {k: round(v, 1) for k, v in list(mem.cpu_process_s.items())[:6]},
             "peak_rss_total_mb": round(mem.peak_total / 2**20, 1),
             "peak_rss_process_mb": {k: round(v / 2**20, 1)
                                     for k, v in sorted(mem.peak_process.items(),
@@ -130,6 +143,8 @@ def print_table(results: dict) -> None:
     for r in results["runs"]:
         top = ", ".join(f"{k} {v:.0f} MB" for k, v in r["peak_rss_process_mb"].items())
         print(f"  {r['workers']} workers, largest processes: {top}")
+        busy = ", ".join(f"{k} {v:.1f} s" for k, v in r["cpu_process_s"].items())
+        print(f"  {r['workers']} workers, CPU by process: {busy}")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
