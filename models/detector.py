@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import types
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from binaural.io.resources import is_package_spec, resolve_resource
 from binaural.spatial.box_merge import FrameBoxes, merge_frame
 from binaural.spatial.tracks import Detection
 from models.config import DetectorConfig, DetectorModel
+from models.yolo_pass import YoloPass
 
 log = logging.getLogger(__name__)
 
@@ -81,25 +81,6 @@ def resolve_precision(requested: str, device: str) -> str:
     return "bf16" if device == "cpu" and cpu_has_bf16_matrix_units() else "fp32"
 
 
-def _float_decode(head, x: dict):
-    """A Detect head's box (and keypoint) decoding in fp32 outside autocast: bf16 holds
-    only 8 bits, so decoded pixel coordinates would snap to 2-4 px steps at 640."""
-    import torch
-
-    with torch.autocast(x["boxes"].device.type, enabled=False):
-        return type(head)._inference(head, {k: v.float() if torch.is_tensor(v) else
-                                            [f.float() for f in v] for k, v in x.items()})
-
-
-def decode_in_fp32(net) -> None:
-    """Make the detection head of an Ultralytics network decode in fp32 (its convolutions
-    keep the caller's precision). Bound to the head, so it survives the deepcopy
-    Ultralytics' predictor makes."""
-    head = net.model[-1]
-    if hasattr(type(head), "_inference"):
-        head._inference = types.MethodType(_float_decode, head)
-
-
 class DetectorModelRunner:
     """One loaded Ultralytics model of the list, with its class map and thresholds."""
 
@@ -111,13 +92,13 @@ class DetectorModelRunner:
         self.model = YOLO(self.weights)  # the task (detect, pose) from the checkpoint
         self.names: dict[int, str] = dict(self.model.names)
         self.precision = resolve_precision(spec.precision, device)
-        if self.precision == "bf16":
-            decode_in_fp32(self.model.model)
         self.version = (f"{Path(self.weights).name}@{weights_digest(self.weights)}"
                         + ("" if self.precision == "fp32" else f":{self.precision}"))
         self.conf = spec.conf or cfg.conf
         self.imgsz = spec.imgsz or cfg.imgsz
         self.iou = cfg.iou
+        self.boxes = YoloPass(self.model, self.imgsz, self.conf, self.iou, device,
+                              self.precision)
 
     def label(self, cls: int) -> str | None:
         """The label a box of class index `cls` carries (None: dropped)."""
@@ -128,17 +109,8 @@ class DetectorModelRunner:
         return {x for i in self.names if (x := self.label(i)) is not None}
 
     def detect(self, bgr: np.ndarray) -> FrameBoxes:
-        import torch
-
-        # bf16: the network under autocast; Ultralytics' box decoding and NMS see floats
-        with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16,
-                            enabled=self.precision == "bf16"):
-            result = self.model.predict(bgr, conf=self.conf, iou=self.iou, imgsz=self.imgsz,
-                                        device=self.device, verbose=False)[0]
-        boxes = result.boxes
-        keep = [(b, c, lab) for b, c, k in zip(boxes.xyxy.cpu().numpy(),
-                                               boxes.conf.cpu().numpy(),
-                                               boxes.cls.cpu().numpy())
+        boxes, confidences, classes = self.boxes(bgr)
+        keep = [(b, c, lab) for b, c, k in zip(boxes, confidences, classes)
                 if (lab := self.label(int(k))) is not None]
         return FrameBoxes(np.array([b for b, _, _ in keep], np.float64).reshape(-1, 4),
                           np.array([c for _, c, _ in keep], np.float64),

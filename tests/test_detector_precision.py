@@ -3,6 +3,8 @@ it, and decode their boxes in fp32."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -74,8 +76,40 @@ def test_bf16_boxes_are_decoded_in_fp32(pose_pair):
     pixel coordinates come out as fp32 (bf16 would snap them to 2-4 px steps)."""
     import torch
 
-    net = pose_pair[1].runners[0].model.model
+    net = pose_pair[1].runners[0].boxes.net
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = net(torch.rand(1, 3, 192, 320))
     decoded = out[0] if isinstance(out, (list, tuple)) else out
     assert decoded.dtype == torch.float32
+    assert decoded.shape[1] == 4 + 1  # boxes and the person score: no keypoints computed
+
+
+def test_the_direct_pass_finds_what_ultralytics_predict_finds(pose_pair):
+    """models.yolo_pass replaces Ultralytics' predictor: the same boxes, scores and
+    classes (fp32), though it skips the pose model's keypoints."""
+    fp32 = pose_pair[0].runners[0]
+    compared = 0
+    for frame in _people_frames():
+        bgr = np.ascontiguousarray(frame[..., ::-1])
+        boxes, confidences, classes = fp32.boxes(bgr)
+        ref = fp32.model.predict(bgr, conf=fp32.conf, iou=fp32.iou, imgsz=fp32.imgsz,
+                                 device="cpu", verbose=False)[0].boxes
+        assert len(boxes) == len(ref)
+        np.testing.assert_allclose(boxes, ref.xyxy.numpy(), atol=1e-3)
+        np.testing.assert_allclose(confidences, ref.conf.numpy(), atol=1e-5)
+        assert list(classes) == [int(k) for k in ref.cls.numpy()]
+        compared += len(boxes)
+    assert compared >= 1
+
+
+def test_tracking_never_imports_torchvision():
+    """Ultralytics' predictor imports torchvision for its NMS, and torchvision imports
+    torch._dynamo (seconds of CPU in every detector process); the direct pass does not."""
+    code = ("import sys; from dataclasses import replace; import numpy as np; "
+            "from flows.params import load_params; from models.builders import build_detector; "
+            "d = build_detector(replace(load_params().detector, device='cpu')); "
+            "d.track([(0.0, np.zeros((360, 640, 3), np.uint8))]); "
+            "print('torchvision' in sys.modules, 'torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[-2:] == ["False", "False"]
