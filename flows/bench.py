@@ -24,35 +24,62 @@ from pathlib import Path
 
 import psutil
 
-STAGES = ("localization", "association", "generation", "evaluation", "mux", "report")
+STAGES = ("localization", "association", "generation", "evaluation", "loudness", "mux",
+          "report")
 PART_OF_LOCALIZATION = ("association",)  # shown apart, counted once
 
 
 class MemorySampler:
-    """Peak RSS of this process and all its descendants (Ray's workers among them)."""
+    """Peak RSS of this process and all its descendants (Ray's workers among them), and
+    the CPU seconds they spent meanwhile (each process's last reading less its reading at
+    the start, 0 for one started since; one that lives between two samples is missed)."""
 
     def __init__(self, period_s: float = 0.2) -> None:
         self.period_s = period_s
         self.peak_total = 0
         self.peak_process: dict[str, int] = {}
+        self._cpu: dict[int, tuple[float, float]] = {}  # pid -> (first, last) CPU seconds
+        self._names: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         me = psutil.Process()
+        self._start = time.time()
         while not self._stop.is_set():
             total = 0
             for proc in [me, *me.children(recursive=True)]:
                 try:
                     rss = proc.memory_info().rss
                     name = " ".join(proc.cmdline()[:1])[:40] or proc.name()
+                    times = proc.cpu_times()
+                    born = proc.create_time()
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
+                cpu = times.user + times.system
+                first = self._cpu.get(proc.pid, (0.0 if born >= self._start else cpu,))[0]
+                self._cpu[proc.pid] = (first, cpu)
                 total += rss
                 key = name if name.startswith("ray::") else proc.name()
+                # an actor by its class, whatever its method, and as its 15-character
+                # process name when the title is not readable ("ray::DetectorWo")
+                self._names[proc.pid] = key.split(".")[0][:15]
                 self.peak_process[key] = max(self.peak_process.get(key, 0), rss)
             self.peak_total = max(self.peak_total, total)
             time.sleep(self.period_s)
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds of every sampled process (this one's included) while sampled."""
+        return sum(last - first for first, last in self._cpu.values())
+
+    @property
+    def cpu_process_s(self) -> dict[str, float]:
+        """cpu_s per kind of process (actors by class, others by name), largest first."""
+        out: dict[str, float] = {}
+        for pid, (first, last) in self._cpu.items():
+            out[self._names[pid]] = out.get(self._names[pid], 0.0) + last - first
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
     def __enter__(self) -> MemorySampler:
         self._thread.start()
@@ -94,6 +121,8 @@ def run_bench(out: Path, clips: int, duration_s: float, workers: list[int], seed
             "stage_rtf": {s: round(v / audio_s, 4) for s, v in stage_s.items()},
             "stage_compute_s": round(compute, 2),
             "overhead_ratio": round(wall / compute, 2) if compute else None,
+            "cpu_s": round(mem.cpu_s, 1),  # every process of the run: load = cpu_s / wall_s
+            "cpu_process_s": {k: round(v, 1) for k, v in list(mem.cpu_process_s.items())[:6]},
             "peak_rss_total_mb": round(mem.peak_total / 2**20, 1),
             "peak_rss_process_mb": {k: round(v / 2**20, 1)
                                     for k, v in sorted(mem.peak_process.items(),
@@ -107,15 +136,17 @@ def print_table(results: dict) -> None:
     print(f"\n{results['clips']} clips x {results['clip_seconds']} s "
           f"({results['audio_seconds']} s of audio)\n")
     head = f"{'workers':>7} {'wall s':>8} {'audio s/s':>9} " + " ".join(
-        f"{'RTF ' + s[:5]:>10}" for s in STAGES) + f" {'overhead':>8} {'peak MB':>8}"
+        f"{'RTF ' + s[:5]:>10}" for s in STAGES) + f" {'overhead':>8} {'CPU s':>6} {'peak MB':>8}"
     print(head)
     for r in results["runs"]:
         print(f"{r['workers']:>7} {r['wall_s']:>8.1f} {r['throughput_audio_s_per_s']:>9.3f} "
               + " ".join(f"{r['stage_rtf'][s]:>10.4f}" for s in STAGES)
-              + f" {r['overhead_ratio']:>8.2f} {r['peak_rss_total_mb']:>8.0f}")
+              + f" {r['overhead_ratio']:>8.2f} {r['cpu_s']:>6.1f} {r['peak_rss_total_mb']:>8.0f}")
     for r in results["runs"]:
         top = ", ".join(f"{k} {v:.0f} MB" for k, v in r["peak_rss_process_mb"].items())
         print(f"  {r['workers']} workers, largest processes: {top}")
+        busy = ", ".join(f"{k} {v:.1f} s" for k, v in r["cpu_process_s"].items())
+        print(f"  {r['workers']} workers, CPU by process: {busy}")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -9,11 +9,14 @@ Registry URIs (models:/NAME@ALIAS) are resolved to a local checkpoint by the flo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from binaural.spatial.config import RenderConfig
-from binaural.spatial.generator import DSPGenerator, Generator
-from binaural.spatial.hrtf import HRTFSet
 from models.config import DetectorConfig, GeneratorConfig
+
+if TYPE_CHECKING:  # the renderer's modules (scipy.signal...) stay out of detector actors
+    from binaural.spatial.config import RenderConfig
+    from binaural.spatial.generator import Generator
+    from binaural.spatial.hrtf import HRTFSet
 
 DSP = "dsp"  # the generator spec that names the DSP renderer alone
 
@@ -55,6 +58,8 @@ def build_generator(spec: str, hrtf: HRTFSet, render: RenderConfig,
     Raises:
         FileNotFoundError: a checkpoint path that does not exist.
     """
+    from binaural.spatial.generator import DSPGenerator
+
     if spec == DSP:
         return DSPGenerator(hrtf, render)
     if not Path(spec).is_file():

@@ -76,6 +76,8 @@ def main() -> None:
                         help="only the held-out frames of params detector_data")
     parser.add_argument("--weights", help="our detector's weights (default: params')")
     parser.add_argument("--only", nargs="+", help="configurations to run (by name)")
+    parser.add_argument("--pose-sizes", type=int, nargs="*", default=[320, 1280],
+                        help="the default list with the pose model at these imgsz too")
     args = parser.parse_args()
 
     from models.builders import build_detector
@@ -91,11 +93,11 @@ def main() -> None:
     configs = {
         "ours alone": replace(cfg, models=(DetectorModel(own.weights),)),
         "default list (pose + ours)": cfg,
-        "default, pose at imgsz 320": replace(cfg, models=tuple(
-            replace(m, imgsz=320) if m is pose else m for m in cfg.models)),
-        "default, pose at imgsz 1280": replace(cfg, models=tuple(
-            replace(m, imgsz=1280) if m is pose else m for m in cfg.models)),
-    }
+        "default, pose in fp32": replace(cfg, models=tuple(
+            replace(m, precision="fp32") if m is pose else m for m in cfg.models)),
+    } | {f"default, pose at imgsz {size}": replace(cfg, models=tuple(
+            replace(m, imgsz=size) if m is pose else m for m in cfg.models))
+         for size in args.pose_sizes}
     configs = {k: v for k, v in configs.items() if not args.only or k in args.only}
     detectors = {name: build_detector(c) for name, c in configs.items()}
     print(f"our detector: {own.weights}; reference people: {pose.weights}, "

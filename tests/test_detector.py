@@ -46,7 +46,10 @@ def test_detector_knows_the_source_classes(detector):
 def test_every_detector_is_in_the_version_and_ours_embeds(detector):
     versions = detector.version.split("+")
     assert [v.split("@")[0] for v in versions] == ["yolo11n-pose.pt", "detector.pt"]
-    assert all(len(v.split("@")[1]) == 16 for v in versions)  # content hashes
+    assert all(len(v.split("@")[1].split(":")[0]) == 16 for v in versions)  # content hashes
+    # a precision other than fp32 is named after the hash (models.detector.resolve_precision)
+    assert [v.partition(":")[2] or "fp32" for v in versions] == [
+        r.precision for r in detector.runners]
     assert detector.embedding_source.startswith(versions[1] + "/")
 
 
