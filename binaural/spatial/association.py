@@ -95,10 +95,8 @@ def window_features(box: np.ndarray, part: np.ndarray, envelope: np.ndarray,
     change = np.abs(np.diff(envelope, prepend=envelope[:1]))
     log_env = np.log(envelope + 1e-4 * max(envelope.max(), 1e-9))
     onset = np.maximum(np.diff(log_env, prepend=log_env[:1]), 0.0)
-    # A window per centre frame every hop, the clip's edges included: there the long
-    # window stays inside the clip and only the short and centre parts sit on the centre.
-    centres = list(range(hop // 2, n, hop))
-    starts = [int(np.clip(c - length // 2, 0, max(n - length, 0))) for c in centres]
+    starts = list(range(0, max(n - length, 0) + 1, hop))
+    centres = [min(s + length // 2, n - 1) for s in starts]
     window_rms = [np.sqrt(np.mean(envelope[s:s + length] ** 2)) for s in starts]
     top = max(max(window_rms, default=0.0), 1e-9)
     rows, index = [], []
