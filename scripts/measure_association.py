@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=900000)
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--source-class", default="person")
+    parser.add_argument("--closeup", type=float, default=0.0,
+                        help="share of people's boxes cut to head and shoulders")
     args = parser.parse_args()
     params = load_params(args.params)
     cfg = replace(params.synth, duration_s=args.duration)
@@ -81,7 +83,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             scene, video = make_scene(cfg, heads, "pair", args.source_class, seed, Path(tmp))
             truth = scene.truth
-            tracks = detected_tracks(truth, np.random.default_rng([seed, 99]))
+            tracks = detected_tracks(truth, np.random.default_rng([seed, 99]), args.closeup)
             start = time.perf_counter()
             _, _, _, series = scene_windows(scene, video, tracks, assoc, activity)
             fps = min(assoc.fps, float(truth["fps"]))

@@ -1,8 +1,10 @@
 """Train the association model (which visible object sounds) on synthesized scenes with
 animated sprites (binaural.synth.association_data): half of them two objects of one class,
-one sounding and one silent but moving, the rest the configured mix.
+one sounding and one silent but moving, the rest the configured mix; half of the people's
+boxes cut to head and shoulders (--closeup: the mouth lies lower in the box).
 
-    python scripts/train_association.py --scenes 160 --out models/weights/association.npz
+    python scripts/train_association.py --scenes 100 --workers 3 \
+        --out models/weights/association.npz
 
 Scenes use seeds from --seed on (scripts/measure_association.py measures on others);
 each is rendered, written as a video and read back through the association's own decode
@@ -24,7 +26,7 @@ import numpy as np
 from binaural.spatial.association import AssociationModel
 from binaural.spatial.gate import ActivityModel
 from binaural.spatial.heads import load_heads
-from binaural.synth.association_data import scene_examples
+from binaural.synth.association_data import CLOSEUP_PROB, scene_examples
 from binaural.synth.sprites import SPRITE_CLASSES
 from flows.environment import PROJECT_ROOT
 from flows.params import load_params
@@ -47,22 +49,33 @@ def scene_list(args) -> list[tuple[str, str, int]]:
                   for i in range(args.instrument_pairs)]
 
 
-def collect(args, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _scene(job) -> tuple[np.ndarray, np.ndarray]:
+    args, params, (kind, cls, seed) = job
     cfg = replace(params.synth, duration_s=args.duration)
     heads = load_heads(cfg.heads or (cfg.hrtf,), cfg.sample_rate, base=PROJECT_ROOT)
     assoc = params.localize.associate
     activity = ActivityModel.load(assoc.activity_model) if assoc.activity_model else None
+    x, y, *_ = scene_examples(cfg, heads, kind, cls, seed, assoc, activity, args.closeup)
+    return x, y
+
+
+def collect(args, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels and scene index of every window; scenes over `workers` processes
+    (the same scenes and order for any count)."""
+    from multiprocessing import get_context
+
     xs, ys, groups = [], [], []
     start = time.perf_counter()
     scenes = scene_list(args)
-    for i, (kind, cls, seed) in enumerate(scenes):
-        x, y, *_ = scene_examples(cfg, heads, kind, cls, seed, assoc, activity)
-        xs.append(x)
-        ys.append(y)
-        groups.append(np.full(len(y), i))
-        if (i + 1) % 10 == 0:
-            print(f"{i + 1}/{len(scenes)} scenes, {time.perf_counter() - start:.0f} s",
-                  flush=True)
+    jobs = [(args, params, scene) for scene in scenes]
+    with get_context("fork").Pool(args.workers) as pool:
+        for i, (x, y) in enumerate(pool.imap(_scene, jobs)):
+            xs.append(x)
+            ys.append(y)
+            groups.append(np.full(len(y), i))
+            if (i + 1) % 10 == 0:
+                print(f"{i + 1}/{len(scenes)} scenes, {time.perf_counter() - start:.0f} s",
+                      flush=True)
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(groups)
 
 
@@ -76,7 +89,10 @@ def main() -> None:
                         help="extra same-instrument pairs (one silent but moving)")
     parser.add_argument("--instrument-seed", type=int, default=600000)
     parser.add_argument("--duration", type=float, default=4.0)
+    parser.add_argument("--closeup", type=float, default=CLOSEUP_PROB,
+                        help="share of people's boxes cut to head and shoulders")
     parser.add_argument("--hidden", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1, help="processes making scenes")
     parser.add_argument("--cache", default="", help=".npz of the features (reused if present)")
     parser.add_argument("--out", default="models/weights/association.npz")
     args = parser.parse_args()

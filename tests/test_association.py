@@ -17,7 +17,7 @@ from binaural.spatial.association import (
     summarize,
 )
 from binaural.spatial.config import AssociateConfig, RenderConfig
-from binaural.spatial.motion import audio_envelope, part_box, track_motion
+from binaural.spatial.motion import PERSON_PART_ROWS, audio_envelope, part_cells, track_motion
 from binaural.spatial.scene_render import render_scene
 from binaural.spatial.tracks import SourceTrack
 from binaural.synth.animation import own_envelope, random_envelope
@@ -41,16 +41,17 @@ def _track(sid: int, box, duration_s: float, azimuth: float = 0.0) -> SourceTrac
                        np.tile(np.asarray(box, float), (times.size, 1)))
 
 
-def _mouth_frames(envelopes, seed: int = 0):
-    """Grey frames with a textured backdrop and, in each box's face, a dark mouth whose
-    height follows its envelope; faint noise per frame."""
+def _mouth_frames(envelopes, seed: int = 0, mouth_at: float = 0.12):
+    """Grey frames with a textured backdrop and, in each box's face (`mouth_at` of its
+    height from the top), a dark mouth whose height follows its envelope; faint noise per
+    frame."""
     rng = np.random.default_rng(seed)
     backdrop = 120 + 20 * rng.standard_normal(FRAME)
     yy, xx = np.mgrid[:FRAME[0], :FRAME[1]]
     for i in range(len(envelopes[0])):
         frame = backdrop + rng.normal(0.0, 1.0, FRAME)
         for box, env in zip(BOXES, envelopes):
-            cx, cy = (box[0] + box[2]) / 2, box[1] + 0.12 * (box[3] - box[1])
+            cx, cy = (box[0] + box[2]) / 2, box[1] + mouth_at * (box[3] - box[1])
             ry = 0.5 + 5.0 * env[i]
             frame[((xx - cx) / 6.0) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0] = 30.0
         yield i / FPS, frame.astype(np.float32)
@@ -79,11 +80,11 @@ def test_part_motion_follows_the_own_mouth(two_mouths) -> None:
     _, envs, _, part, envelope, probs = two_mouths
     for k in range(2):
         change = np.abs(np.diff(envs[k], prepend=envs[k][:1]))
-        assert _ncc(np.nan_to_num(part[k]), change, [0]) > 0.8
+        assert _ncc(np.nan_to_num(part[k, 0]), change, [0]) > 0.8  # the top cell
     audio_change = np.abs(np.diff(envelope, prepend=envelope[:1]))
     lags = range(-2, 6)
-    assert (_ncc(np.nan_to_num(part[0]), audio_change, lags)
-            > _ncc(np.nan_to_num(part[1]), audio_change, lags) + 0.3)
+    assert (_ncc(np.nan_to_num(part[0, 0]), audio_change, lags)
+            > _ncc(np.nan_to_num(part[1, 0]), audio_change, lags) + 0.3)
     assert np.all(probs == 0.5)  # no activity model: the neutral value
 
 
@@ -127,10 +128,47 @@ def test_summary_margin_and_confident_share() -> None:
     assert s["tracks"] == {"3": 0.75, "4": pytest.approx(0.4667, abs=1e-4)}
 
 
-def test_face_part_of_a_person_and_whole_box_of_an_instrument() -> None:
+def test_face_cells_of_a_person_and_whole_box_of_an_instrument() -> None:
     box = np.array([100.0, 50.0, 140.0, 250.0])
-    np.testing.assert_allclose(part_box(box, "person"), [110.0, 50.0, 130.0, 90.0])
-    np.testing.assert_allclose(part_box(box, "guitar"), box)
+    cells = part_cells(box, "person")
+    assert cells.shape == (len(PERSON_PART_ROWS), 4)
+    np.testing.assert_allclose(cells[0], [110.0, 50.0, 130.0, 90.0])  # full body: the head
+    assert cells[-1, 1] >= 50.0 + 0.4 * 200 and cells[-1, 3] <= 50.0 + 0.7 * 200  # close-up
+    np.testing.assert_allclose(part_cells(box, "guitar")[0], box)
+    assert np.isnan(part_cells(box, "guitar")[1:]).all()
+    both = part_cells(np.stack([box, box + 10]), "person")  # boxes (..., 4) in one call
+    np.testing.assert_allclose(both[1], cells + 10)
+
+
+def test_a_close_up_speaker_is_found_by_the_cell_search() -> None:
+    """Head-and-shoulders boxes: the mouths lie halfway down, outside the top cell; the
+    search over the cells still finds the one that follows the audio."""
+    n = int(8 * FPS)
+    envs = [random_envelope(np.random.default_rng(s), FPS, n) for s in (4, 5)]
+    tracks = [_track(0, BOXES[0], n / FPS), _track(1, BOXES[1], n / FPS)]
+    box, part = track_motion(_mouth_frames(envs, mouth_at=0.5), tracks, (FRAME[1], FRAME[0]),
+                             FPS, n)
+    assert np.nanmean(part[:, 2]) > 3 * np.nanmean(part[:, 0])  # the mouth's cell moves
+    mono = _speech_like(envs[1], 6)  # the second one speaks
+    envelope, probs = audio_envelope([mono], SR, FPS, n, ["person"] * 2)
+    out, _ = associate_tracks(tracks, box, part, envelope, np.full((2, n), 0.9), FPS,
+                              AssociationModel.load(MODEL), CFG)
+    assert out[1].sounding.mean() > out[0].sounding.mean() + 0.3
+    assert np.mean(out[1].sounding > out[0].sounding) >= 0.8
+
+
+def test_a_pause_lowers_everyone(two_mouths) -> None:
+    """In a second of silence in the middle of the speech nobody is likely sounding."""
+    tracks, _, box, part, envelope, _ = two_mouths
+    quiet = envelope.copy()
+    gap = slice(int(3.5 * FPS), int(5.0 * FPS))
+    quiet[gap] = 1e-4 * envelope.max()
+    out, _ = associate_tracks(tracks, box, part, quiet, np.full((2, quiet.size), 0.9), FPS,
+                              AssociationModel.load(MODEL), CFG)
+    at = (tracks[0].times_s > 4.0) & (tracks[0].times_s < 4.6)
+    assert out[0].sounding[at].max() < 0.5 and out[1].sounding[at].max() < 0.5
+    talking = (tracks[0].times_s > 1.5) & (tracks[0].times_s < 3.0)
+    assert out[0].sounding[talking].mean() > 0.5
 
 
 def test_sounding_probability_round_trips_through_json() -> None:

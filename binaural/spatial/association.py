@@ -1,9 +1,11 @@
 """Which visible object is sounding: a learned audio-visual association, any detector.
 
     window_features:  per window (window_s long, every hop_s) and present track, how its
-                      motion (box and part, binaural.spatial.motion) follows the mono's
-                      envelope and onsets, its share of the motion, the audio level and
-                      its class's activity
+                      motion (box and the part cell that follows the audio best,
+                      binaural.spatial.motion) follows the mono's envelope and onsets over
+                      the window and over its central short_window_s (turns shorter than
+                      a window), its share of the motion, the audio level over the window
+                      and its centre (a pause: nobody sounds) and its class's activity
     AssociationModel: a one-hidden-layer MLP (numpy inference, a small .npz) giving the
                       probability that the track sounds in the window
     associate_video:  a second, cheap decode pass after tracking (grey, downscaled, at
@@ -34,7 +36,9 @@ FEATURES = (
     "ncc_part_env", "ncc_part_change", "ncc_part_onset", "ncc_box_env", "ncc_box_change",
     "part_share", "box_motion_rel", "change_lead", "env_lead", "box_change_lead",
     "audio_level", "class_activity", "one_over_tracks", "part_variation",
+    "short_part_env", "short_part_change", "short_change_lead", "centre_level",
 )
+CENTRE_S = 0.5  # centre_level: the audio level over the window's central 0.5 s
 MIN_COVERAGE = 0.6  # a track takes part in a window where it has this share of its frames
 LEVEL_RANGE_DB = 60.0
 
@@ -58,35 +62,66 @@ def _filled(x: np.ndarray) -> np.ndarray:
     return np.where(finite, x, x[finite].mean() if finite.any() else 0.0)
 
 
+def _best_cell(part: np.ndarray, envelope: np.ndarray, lags: Sequence[int]) -> np.ndarray:
+    """Of part cells (C, L) the one whose motion follows the envelope best (max NCC);
+    cells never measured are skipped (every track gets the same search)."""
+    best, best_score = None, -np.inf
+    for cell in part:
+        if not np.isfinite(cell).any():
+            continue
+        filled = _filled(cell)
+        score = _ncc(filled, envelope, lags)
+        if score > best_score:
+            best, best_score = filled, score
+    return best if best is not None else np.zeros(part.shape[1])
+
+
+def _level(rms: float, top: float) -> float:
+    return float(np.clip(20 * np.log10(max(rms, 1e-9) / top) / LEVEL_RANGE_DB, -2, 0))
+
+
 def window_features(box: np.ndarray, part: np.ndarray, envelope: np.ndarray,
                     activity: np.ndarray, fps: float, cfg: AssociateConfig
                     ) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
     """Features (N, len(FEATURES)) and their (window index, track index, centre frame) of
-    every window and track present in it; box, part, activity (K, T), envelope (T,)."""
+    every window and track present in it; box, activity (K, T), part (K, C, T) (part
+    cells, binaural.spatial.motion.part_cells), envelope (T,)."""
     n = envelope.size
     length = max(4, int(round(cfg.window_s * fps)))
+    short = min(length, max(4, int(round(cfg.short_window_s * fps))))
+    centre = max(1, int(round(CENTRE_S * fps)))
     hop = max(1, int(round(cfg.hop_s * fps)))
     lags = range(int(round(cfg.min_lag_s * fps)), int(round(cfg.max_lag_s * fps)) + 1)
     change = np.abs(np.diff(envelope, prepend=envelope[:1]))
     log_env = np.log(envelope + 1e-4 * max(envelope.max(), 1e-9))
     onset = np.maximum(np.diff(log_env, prepend=log_env[:1]), 0.0)
     starts = list(range(0, max(n - length, 0) + 1, hop))
+    centres = [min(s + length // 2, n - 1) for s in starts]
     window_rms = [np.sqrt(np.mean(envelope[s:s + length] ** 2)) for s in starts]
     top = max(max(window_rms, default=0.0), 1e-9)
     rows, index = [], []
-    for w, s in enumerate(starts):
+    for w, (s, mid) in enumerate(zip(starts, centres)):
         sl = slice(s, s + length)
+        end = min(s + length, n)
+        a = int(np.clip(mid - short // 2, s, max(end - short, s)))
+        ss = slice(a, min(a + short, end))
+        a = int(np.clip(mid - centre // 2, s, max(end - centre, s)))
+        cs = slice(a, min(a + centre, end))
         present = [k for k in range(box.shape[0])
-                   if np.isfinite(part[k, sl]).mean() >= MIN_COVERAGE]
+                   if np.isfinite(part[k, :, sl]).any(axis=0).mean() >= MIN_COVERAGE]
         if not present:
             continue
-        level = np.clip(20 * np.log10(max(window_rms[w], 1e-9) / top) / LEVEL_RANGE_DB, -2, 0)
+        level = _level(window_rms[w], top)
+        centre_level = _level(float(np.sqrt(np.mean(envelope[cs] ** 2))), top)
         raw = {}
         for k in present:
-            p, b = _filled(part[k, sl]), _filled(box[k, sl])
+            p = _best_cell(part[k, :, sl], envelope[sl], lags)
+            b = _filled(box[k, sl])
+            q = p[ss.start - s:ss.stop - s]
             raw[k] = (_ncc(p, envelope[sl], lags), _ncc(p, change[sl], lags),
                       _ncc(p, onset[sl], lags), _ncc(b, envelope[sl], lags),
-                      _ncc(b, change[sl], lags), p.mean(), b.mean(), p.std() / (p.mean() + 1e-6))
+                      _ncc(b, change[sl], lags), p.mean(), b.mean(), p.std() / (p.mean() + 1e-6),
+                      _ncc(q, envelope[ss], lags), _ncc(q, change[ss], lags))
         part_total = sum(r[5] for r in raw.values()) + 1e-9
         box_top = max(r[6] for r in raw.values()) + 1e-9
         for k in present:
@@ -98,8 +133,9 @@ def window_features(box: np.ndarray, part: np.ndarray, envelope: np.ndarray,
 
             rows.append([r[0], r[1], r[2], r[3], r[4], r[5] / part_total,
                          np.log((r[6] + 1e-6) / box_top), lead(1), lead(0), lead(4), level,
-                         float(np.mean(activity[k, sl])), 1.0 / len(present), min(r[7], 5.0)])
-            index.append((w, k, s + length // 2))
+                         float(np.mean(activity[k, sl])), 1.0 / len(present), min(r[7], 5.0),
+                         r[8], r[9], lead(9), centre_level])
+            index.append((w, k, mid))
     return np.array(rows, dtype=np.float64).reshape(-1, len(FEATURES)), index
 
 

@@ -47,7 +47,8 @@ class AssociateConfig:
     """Which visible object is sounding (binaural.spatial.association; params.yaml
     `localize.associate`): `model` (.npz; empty: off) on a second decode pass at `fps`
     (capped at the video's rate), grey frames at most `width` pixels wide, the mono read in
-    chunks of `chunk_s`; features over windows of `window_s` every `hop_s`, motion lagging
+    chunks of `chunk_s`; features over windows of `window_s` (and their central
+    `short_window_s`) every `hop_s`, motion lagging
     the sound by min_lag_s..max_lag_s; `activity_model` (empty: none) gives the class
     activity feature. A window has a confident sounding source where its likeliest track
     has a probability >= `confident`."""
@@ -57,15 +58,18 @@ class AssociateConfig:
     width: int = 320
     chunk_s: float = 10.0
     window_s: float = 2.0
-    hop_s: float = 0.5
+    short_window_s: float = 1.0
+    hop_s: float = 0.25
     min_lag_s: float = -0.08
     max_lag_s: float = 0.2
     activity_model: str = ""
     confident: float = 0.7
 
     def __post_init__(self) -> None:
-        if self.fps <= 0 or self.window_s <= 0 or self.hop_s <= 0 or self.width < 8:
-            raise ValueError("localize.associate: fps, window_s, hop_s positive; width >= 8")
+        if (self.fps <= 0 or self.window_s <= 0 or self.hop_s <= 0 or self.width < 8
+                or not 0 < self.short_window_s <= self.window_s):
+            raise ValueError("localize.associate: fps, window_s, hop_s positive; width >= 8; "
+                             "0 < short_window_s <= window_s")
         if self.min_lag_s > self.max_lag_s:
             raise ValueError("localize.associate: min_lag_s > max_lag_s")
 

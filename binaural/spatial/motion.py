@@ -1,10 +1,10 @@
 """The association's measurements, one value per frame at the analysis rate `fps`:
 
     track_motion:   per track, the mean absolute grey frame difference inside its box (an
-                    integral image per frame difference), and inside its part that moves
-                    with its sound (part_box) what changed beyond its rigid motion (whole
-                    then sub-pixel shift compensated), from frames streamed once (only
-                    the previous one kept)
+                    integral image per frame difference), and inside each candidate cell of
+                    its part that moves with its sound (part_cells) what changed beyond its
+                    rigid motion (whole then sub-pixel shift compensated), from frames
+                    streamed once (only the previous one kept)
     audio_envelope: the mono's RMS per frame interval [i / fps, (i + 1) / fps), streamed,
                     and the class-activity probability of each track's class there
 
@@ -21,22 +21,33 @@ from scipy.ndimage import uniform_filter
 from binaural.spatial.gate import ActivityModel, ActivityTracker
 from binaural.spatial.tracks import SourceTrack
 
-PERSON_FACE_FRACTION = 0.2  # a person's head and mouth: the top fifth of the box...
-PERSON_FACE_WIDTH = 0.5  # ...its middle half
+# A person's mouth lies near the top of a full-body box but halfway down a head-and-
+# shoulders one: candidate cells (top, bottom as shares of the box's height), each the
+# box's middle PERSON_FACE_WIDTH; the association takes per window the cell whose change
+# follows the audio best, the same search for every track.
+PERSON_PART_ROWS = ((0.0, 0.2), (0.15, 0.35), (0.3, 0.5), (0.45, 0.65))
+PERSON_FACE_WIDTH = 0.5
 MAX_SHIFT_PX = 2  # rigid motion compensated in the part, per frame (analysis pixels)
 MAX_REGION_PX = 4000
 
 
-def part_box(box: np.ndarray, source_class: str) -> np.ndarray:
-    """The part of a box (..., 4) that moves with the object's sound: for a person the
-    middle PERSON_FACE_WIDTH of the top PERSON_FACE_FRACTION (head and mouth); for any
-    other object the whole box (strings, hands, keys and bells lie anywhere on it)."""
+def part_cells(box: np.ndarray, source_class: str) -> np.ndarray:
+    """The candidate parts (..., len(PERSON_PART_ROWS), 4) of boxes (..., 4) that move
+    with the object's sound: for a person the middle PERSON_FACE_WIDTH of each band of
+    PERSON_PART_ROWS (the head and mouth at any framing); for any other object the whole
+    box (strings, hands, keys and bells lie anywhere on it) as the first cell, the others
+    NaN."""
+    box = np.asarray(box, dtype=np.float64)
+    out = np.full(box.shape[:-1] + (len(PERSON_PART_ROWS), 4), np.nan)
     if source_class != "person":
-        return box
-    out = np.array(box, dtype=np.float64, copy=True)
-    out[..., 3] = out[..., 1] + PERSON_FACE_FRACTION * (box[..., 3] - box[..., 1])
+        out[..., 0, :] = box
+        return out
+    height = box[..., 3] - box[..., 1]
     margin = (1 - PERSON_FACE_WIDTH) / 2 * (box[..., 2] - box[..., 0])
-    out[..., 0], out[..., 2] = box[..., 0] + margin, box[..., 2] - margin
+    for c, (top, bottom) in enumerate(PERSON_PART_ROWS):
+        out[..., c, 0], out[..., c, 2] = box[..., 0] + margin, box[..., 2] - margin
+        out[..., c, 1] = box[..., 1] + top * height
+        out[..., c, 3] = box[..., 1] + bottom * height
     return out
 
 
@@ -106,14 +117,15 @@ def _compensated(grey: np.ndarray, previous: np.ndarray, boxes: np.ndarray) -> n
 def track_motion(frames: Iterable[tuple[float, np.ndarray]], tracks: Sequence[SourceTrack],
                  display_size: tuple[int, int], fps: float, n_frames: int
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(box, part) motion energies (K, n_frames) of grey frames (time_s, (h, w)) whose
-    picture is the shown one (boxes are in `display_size` pixels); NaN where a track is
-    absent or no frame difference was measured."""
+    """Motion energies of grey frames (time_s, (h, w)) whose picture is the shown one
+    (boxes are in `display_size` pixels): box (K, n_frames) and part cells (K, C, n_frames)
+    (part_cells); NaN where a track or cell is absent or no frame difference was measured."""
+    cells = len(PERSON_PART_ROWS)
     box = np.full((len(tracks), n_frames), np.nan)
-    part = np.full((len(tracks), n_frames), np.nan)
+    part = np.full((len(tracks), cells, n_frames), np.nan)
     times = np.arange(n_frames) / fps
     per_track = [boxes_at(tr, times) for tr in tracks]
-    parts = [part_box(b, tr.source_class) for b, tr in zip(per_track, tracks)]
+    parts = [part_cells(b, tr.source_class) for b, tr in zip(per_track, tracks)]
     previous = None
     for t, grey in frames:
         i = int(round(t * fps))
@@ -124,7 +136,8 @@ def track_motion(frames: Iterable[tuple[float, np.ndarray]], tracks: Sequence[So
             sx, sy = grey.shape[1] / display_size[0], grey.shape[0] / display_size[1]
             scale = np.array([sx, sy, sx, sy])
             box[:, i] = _region_means(integral, np.array([b[i] for b in per_track]) * scale)
-            part[:, i] = _compensated(grey, previous, np.array([p[i] for p in parts]) * scale)
+            here = np.array([p[i] for p in parts]).reshape(-1, 4) * scale
+            part[:, :, i] = _compensated(grey, previous, here).reshape(len(tracks), cells)
         previous = grey
     return box, part
 

@@ -25,6 +25,8 @@ from binaural.synth.scenes import Scene, pick_head, render_scene, write_scene_vi
 
 DETECTOR_FPS = 5.0  # truth tracks are thinned to the detection rate...
 BOX_JITTER = 0.03  # ...and their boxes jittered by this share of their height
+CLOSEUP_PROB = 0.5  # training: a person's box cut to its head and shoulders this often...
+CLOSEUP_SHARE = (0.2, 0.5)  # ...keeping this share of its height from the top
 LABEL_HALF_S = 0.25  # a window's label: the track sounds in most of its central 0.5 s
 
 
@@ -36,16 +38,22 @@ def scene_config(cfg: SynthConfig, kind: str, source_class: str) -> tuple[SynthC
     return cfg, cfg.max_sources
 
 
-def detected_tracks(truth: dict, rng: np.random.Generator) -> list[SourceTrack]:
-    """The truth's tracks thinned to DETECTOR_FPS with jittered boxes (the truth ids)."""
+def detected_tracks(truth: dict, rng: np.random.Generator, closeup_prob: float = 0.0
+                    ) -> list[SourceTrack]:
+    """The truth's tracks thinned to DETECTOR_FPS with jittered boxes (the truth ids); a
+    person's box, with probability `closeup_prob`, cut to the top CLOSEUP_SHARE of its
+    height (a head-and-shoulders framing: the mouth lies lower in the box)."""
     step = max(1, int(round(truth["fps"] / DETECTOR_FPS)))
     tracks = []
     for source in truth["sources"]:
         points = source["track"][::step]
         track = SourceTrack.from_json({"id": source["id"], "class": source["class"],
                                        "track": points})
-        heights = (track.boxes[:, 3] - track.boxes[:, 1])[:, None]
-        boxes = track.boxes + rng.normal(0.0, BOX_JITTER, track.boxes.shape) * heights
+        boxes = np.array(track.boxes, dtype=np.float64)
+        if source["class"] == "person" and rng.random() < closeup_prob:
+            boxes[:, 3] = boxes[:, 1] + rng.uniform(*CLOSEUP_SHARE) * (boxes[:, 3] - boxes[:, 1])
+        heights = (boxes[:, 3] - boxes[:, 1])[:, None]
+        boxes = boxes + rng.normal(0.0, BOX_JITTER, boxes.shape) * heights
         tracks.append(replace(track, boxes=boxes))
     return tracks
 
@@ -81,11 +89,13 @@ def make_scene(cfg: SynthConfig, heads: list[HRTFSet], kind: str, source_class: 
 
 
 def scene_examples(cfg: SynthConfig, heads: list[HRTFSet], kind: str, source_class: str,
-                   seed: int, associate: AssociateConfig, activity: ActivityModel | None):
-    """(features, labels, truth, tracks, series) of one fresh scene (video in a temp dir)."""
+                   seed: int, associate: AssociateConfig, activity: ActivityModel | None,
+                   closeup_prob: float = 0.0):
+    """(features, labels, truth, tracks, series) of one fresh scene (video in a temp dir);
+    detected_tracks' `closeup_prob`."""
     with tempfile.TemporaryDirectory() as tmp:
         scene, video = make_scene(cfg, heads, kind, source_class, seed, Path(tmp))
-        tracks = detected_tracks(scene.truth, np.random.default_rng([seed, 99]))
+        tracks = detected_tracks(scene.truth, np.random.default_rng([seed, 99]), closeup_prob)
         features, labels, _, series = scene_windows(scene, video, tracks, associate, activity)
     return features, labels, scene, tracks, series
 
