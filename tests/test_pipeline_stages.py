@@ -42,7 +42,8 @@ def scene(tmp_path_factory, kemar) -> Path:
 @pytest.fixture(scope="module")
 def localization(scene):
     detector = build_detector(replace(load_params().detector, device="cpu"))
-    return localize_video(scene, detector, SCENE, LocalizeConfig(), source="archive/clip.mp4")
+    localize = replace(LocalizeConfig(), associate=load_params().localize.associate)
+    return localize_video(scene, detector, SCENE, localize, source="archive/clip.mp4")
 
 
 def test_localization_places_the_synthesized_source(scene, localization):
@@ -75,8 +76,12 @@ def test_render_video_writes_four_outputs_and_one_report_schema(scene, localizat
     assert gen["name"] == "dsp" and gen["fallback"] is None
     # Heard where the picture shows the source (reference-free, against the tracks).
     assert report["metrics"]["agreement_with_detection_deg"] < 10.0
-    assert set(report["timings_s"]) == {"localization", "generation", "evaluation",
-                                        "loudness", "mux", "report"}
+    assert set(report["timings_s"]) == {"localization", "association", "generation",
+                                        "evaluation", "loudness", "mux", "report"}
+    # The shipped association ran on the second pass: which track sounds, and how surely.
+    assert report["association"]["seconds"] == report["timings_s"]["association"] > 0
+    assert 0 <= report["metrics"]["association_confidence"] <= 1
+    assert all(0 <= p["sounding_p"] <= 1 for p in report["sources"][0]["track"])
 
 
 def test_the_model_falls_back_to_the_renderer_and_says_so_with_the_source_name(
