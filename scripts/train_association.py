@@ -7,7 +7,8 @@ one sounding and one silent but moving, the rest the configured mix.
 Scenes use seeds from --seed on (scripts/measure_association.py measures on others);
 each is rendered, written as a video and read back through the association's own decode
 pass, with the truth's tracks thinned to the detection rate and jittered. Labels: the
-truth's sounding spans. Fits a one-hidden-layer MLP (sklearn) saved as
+truth's sounding spans. Fits a one-hidden-layer MLP (sklearn; features clipped to their 1st..99th training
+percentiles, as inference does) saved as
 binaural.spatial.association.AssociationModel; prints held-back window accuracy.
 """
 
@@ -77,11 +78,14 @@ def main() -> None:
     from sklearn.neural_network import MLPClassifier
 
     held = groups % 10 == 0
+    low, high = np.percentile(x[~held], (1, 99), axis=0)  # inference clips to this range
+    x = np.clip(x, low, high)
     mean, scale = x[~held].mean(axis=0), x[~held].std(axis=0) + 1e-6
     net = MLPClassifier(hidden_layer_sizes=(args.hidden,), alpha=1e-2, max_iter=500,
                         random_state=0)
     net.fit((x[~held] - mean) / scale, y[~held])
-    model = AssociationModel(mean.astype(np.float32), scale.astype(np.float32),
+    model = AssociationModel(low.astype(np.float32), high.astype(np.float32),
+                             mean.astype(np.float32), scale.astype(np.float32),
                              *(a.astype(np.float32) for a in (net.coefs_[0], net.intercepts_[0],
                                                               net.coefs_[1], net.intercepts_[1])))
     model.save(args.out)

@@ -88,9 +88,10 @@ def test_part_motion_follows_the_own_mouth(two_mouths) -> None:
 
 
 def test_the_moving_mouth_that_matches_the_audio_is_the_sounding_one(two_mouths) -> None:
-    tracks, _, box, part, envelope, probs = two_mouths
+    tracks, _, box, part, envelope, _ = two_mouths
     model = AssociationModel.load(MODEL)
-    out, summary = associate_tracks(tracks, box, part, envelope, probs, FPS, model, CFG)
+    heard = np.full((2, envelope.size), 0.9)  # the class-activity model hears a voice
+    out, summary = associate_tracks(tracks, box, part, envelope, heard, FPS, model, CFG)
     speaker, silent = out[0].sounding, out[1].sounding
     assert speaker.shape == tracks[0].times_s.shape
     assert speaker.mean() > silent.mean() + 0.3
@@ -102,12 +103,14 @@ def test_the_moving_mouth_that_matches_the_audio_is_the_sounding_one(two_mouths)
 def test_model_round_trips_and_refuses_other_features(tmp_path) -> None:
     rng = np.random.default_rng(0)
     d = len(FEATURES)
-    model = AssociationModel(np.zeros(d), np.ones(d), rng.standard_normal((d, 4)),
+    model = AssociationModel(np.full(d, -2.0), np.full(d, 2.0), np.zeros(d), np.ones(d),
+                             rng.standard_normal((d, 4)),
                              np.zeros(4), rng.standard_normal((4, 1)), np.zeros(1))
     model.save(tmp_path / "m.npz")
     again = AssociationModel.load(tmp_path / "m.npz")
     x = rng.standard_normal((5, d))
     np.testing.assert_allclose(again.predict(x), model.predict(x))
+    np.testing.assert_allclose(model.predict(100 * x), model.predict(np.clip(100 * x, -2, 2)))
     with np.load(tmp_path / "m.npz") as data:
         np.savez(tmp_path / "other.npz", **{k: data[k] for k in data.files} | {
             "features": np.array(FEATURES[:-1])})
