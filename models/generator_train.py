@@ -294,9 +294,18 @@ def warm_start(net: GeneratorNet, path: str | Path) -> list[str]:
     if theirs != ours:
         raise ValueError(f"{path}: a checkpoint of another model config; cannot warm-start")
     if theirs.version != net.cfg.version:
-        own = net.state_dict()
-        fits = {k: v for k, v in source.state_dict().items()
-                if k in own and own[k].shape == v.shape}
+        own, given = net.state_dict(), source.state_dict()
+        fits = {k: v for k, v in given.items() if k in own and own[k].shape == v.shape}
+        # The condition MLP's first layer reads [geometry, position...]: the geometry
+        # columns both versions have and the position columns are carried over, the new
+        # ones start at zero, so the conditions start as the parent's.
+        key, g2, g3 = "sources.mlp.0.weight", theirs.geometry_dims, net.cfg.geometry_dims
+        if key in given and own[key].shape[1] - given[key].shape[1] == g3 - g2:
+            w = torch.zeros_like(own[key])
+            g = min(g2, g3)
+            w[:, :g] = given[key][:, :g]
+            w[:, g3:] = given[key][:, g2:]
+            fits[key] = w
         net.load_state_dict(fits, strict=False)
         return sorted(set(own) - set(fits))
     missing, unexpected = net.load_state_dict(source.state_dict(), strict=False)

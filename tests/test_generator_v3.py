@@ -168,8 +168,11 @@ def test_v3_warm_starts_from_v2_where_shapes_fit(tmp_path) -> None:
     path = save_checkpoint(tmp_path / "v2.pt", v2, {"name": "v2"})
     net = GeneratorNet(TINY3)
     fresh = warm_start(net, path)
-    assert "sources.diffuse" in fresh and "sources.mlp.0.weight" in fresh
+    assert "sources.diffuse" in fresh and "sources.mlp.0.weight" not in fresh
     assert torch.equal(net.trunk.inp.weight, v2.trunk.inp.weight)
+    w3, w2 = net.sources.mlp[0].weight, v2.sources.mlp[0].weight
+    assert torch.equal(w3[:, :4], w2[:, :4]) and torch.equal(w3[:, 8:], w2[:, 4:])
+    assert torch.all(w3[:, 4:8] == 0)
 
 
 def test_a_few_v3_training_steps_reduce_the_loss(kemar: HRTFSet) -> None:
