@@ -8,13 +8,39 @@ beside the usual ones, e.g. the shipped v2 against a v3 candidate:
         --extra model-v2=models/weights/generator-small.pt --limit 60
 
 then `python scripts/generator_table.py eval-v3/metrics.json` makes the issue's table.
+
+`--cache DIR` keeps each clip's localization (detector + association) as DIR/<id>.pkl and
+reuses it, so a later run (another generator; the other systems' outputs rescored as
+NAME@EVAL_DIR/clips) does not detect again. The detector is still loaded.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
+from pathlib import Path
+
+
+def cache_localizations(folder: Path) -> None:
+    """EvalContext.localization read from / written to folder/<clip id>.pkl."""
+    from binaural.eval.systems import EvalContext
+
+    folder.mkdir(parents=True, exist_ok=True)
+    compute = EvalContext.localization
+
+    def localization(self, record):
+        path = folder / f"{record.id}.pkl"
+        if record.id not in self._localizations and path.is_file():
+            self._localizations.clear()
+            self._localizations[record.id] = pickle.loads(path.read_bytes())
+        result = compute(self, record)
+        if not path.is_file():
+            path.write_bytes(pickle.dumps(result))
+        return result
+
+    EvalContext.localization = localization
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--params", default=None)
+    p.add_argument("--cache", default=None, help="a folder of localizations (see above)")
     args = p.parse_args(argv)
     from flows.environment import prepare_environment
 
@@ -36,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     from models.generator_system import register_generator_systems
 
     params = load_params(args.params)
+    if args.cache:
+        cache_localizations(Path(args.cache))
     for item in args.extra:
         name, _, path = item.partition("=")
         if not name or not path:

@@ -7,6 +7,10 @@ share of the renderer-to-oracle (`dsp-separate`) distance it closes.
 
     python scripts/generator_table.py EVAL_DIR/metrics.json --dataset data/generator-v2/test \
         [--model model] [--baseline dsp] [--oracle dsp-separate]
+
+Several evaluations merge (systems side by side; clips every system scored):
+`A/metrics.json:model=model-v2 B/metrics.json` renames A's `model` to `model-v2`, e.g. the
+shipped generator scored with the baselines in one run and a candidate alone in another.
 """
 
 from __future__ import annotations
@@ -75,15 +79,33 @@ def table(document: dict, dataset: Path | None, model: str, baseline: str, oracl
     return "\n".join(lines)
 
 
+def merged(specs: list[str]) -> dict:
+    """One document of several metrics.json (PATH[:OLD=NEW,...]): every clip with every
+    run's systems (renamed); only the clips that all the systems scored are kept."""
+    systems: list[str] = []
+    clips: dict[str, dict] = {}
+    for spec in specs:
+        path, _, renames = spec.partition(":")
+        rename = dict(r.split("=", 1) for r in renames.split(",") if r)
+        document = json.loads(Path(path).read_text())
+        systems += [rename.get(s, s) for s in document["systems"]
+                    if rename.get(s, s) not in systems]
+        for cid, entry in document["clips"].items():
+            into = clips.setdefault(cid, {"n_sources": entry["n_sources"], "systems": {}})
+            into["systems"].update({rename.get(s, s): v for s, v in entry["systems"].items()})
+    complete = {c: e for c, e in clips.items() if all(s in e["systems"] for s in systems)}
+    return {"systems": systems, "clips": complete}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("metrics")
+    p.add_argument("metrics", nargs="+", help="metrics.json[:OLD=NEW,...]")
     p.add_argument("--dataset", default=None, help="the evaluated folder (its truth)")
     p.add_argument("--model", default="model")
     p.add_argument("--baseline", default="dsp")
     p.add_argument("--oracle", default="dsp-separate")
     args = p.parse_args(argv)
-    document = json.loads(Path(args.metrics).read_text())
+    document = merged(args.metrics)
     print(table(document, Path(args.dataset) if args.dataset else None, args.model,
                 args.baseline, args.oracle))
     return 0
