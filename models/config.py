@@ -117,6 +117,9 @@ class GeneratorConfig:
     crossfade_s: float = 0.25
     seed: int = 0
     device: str = "auto"  # auto: a GPU when present, else cpu
+    # v3 models: whether the diffuse-field hypothesis may be selected (false: masked out at
+    # inference, an ablation; v2 models have none)
+    diffuse_slot: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1:

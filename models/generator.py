@@ -122,6 +122,8 @@ class DiffusionGenerator:
                 else nullcontext())
         with cast:
             enc = self.net.encode(m / scale, h / scale, cond.to(dev))
+            if cfg.version == 3 and not self.settings.diffuse_slot:
+                enc.present[:, cfg.max_sources] = False  # the diffuse-field slot
             gen = torch.Generator(device="cpu").manual_seed(self.settings.seed + index)
             noise = torch.randn(enc.mixture.shape, dtype=torch.complex64, generator=gen)
             x = noise.to(dev) * float(self.sigmas[0])
