@@ -94,11 +94,11 @@ def _evaluate(eval_data: str, split: str, limit: int, checkpoint: Path, out_dir:
               params_file: str | None) -> dict:
     from binaural.eval.datasets import load_dataset
     from flows.evaluate import evaluate
-    from models.generator_system import stems_path
+    from models.generator_system import separate_path, stems_path
 
     records = load_dataset(eval_data, split)
     systems = list(BASE_SYSTEMS)
-    if records and stems_path(records[0]) is not None:
+    if records and (stems_path(records[0]) or separate_path(records[0])) is not None:
         systems += ORACLE_SYSTEMS
     return evaluate(eval_data, str(out_dir), systems=",".join(systems), split=split,
                     limit=limit or None, params_file=params_file, model=str(checkpoint))
@@ -117,6 +117,7 @@ def retrain(
     max_minutes: float | None = None,
     steps: int | None = None,
     threads: int | None = None,
+    model_version: int | None = None,
     evaluate: bool = True,
     to_registry: bool = True,
     metrics_out: str = DEFAULT_METRICS,
@@ -147,12 +148,12 @@ def retrain(
     overrides = {k: v for k, v in {"data": data, "val_data": val_data, "eval_data": eval_data,
                                    "size": size, "mono": mono, "out": out, "init": init,
                                    "max_minutes": max_minutes, "steps": steps,
-                                   "threads": threads}.items()
+                                   "threads": threads, "model_version": model_version}.items()
                  if v is not None}
     tc = dataclasses.replace(params.train, **overrides)
     torch.set_num_threads(tc.threads)
     device = resolve_device(tc.device)
-    cfg = preset(tc.size)
+    cfg = preset(tc.size, tc.model_version)
     if cfg.sample_rate != params.scene.sample_rate:
         raise ValueError(f"model rate {cfg.sample_rate} != scene.sample_rate")
     hrtf = load_sofa(params.render.hrtf, params.scene.sample_rate)
@@ -166,9 +167,9 @@ def retrain(
             logger.info("prepared %d/%d scenes (%s)", done, total, name)
 
     scenes = load_scenes(train_records, hrtf, cfg, tc, params.render.block,
-                         params.render.neighbours, tc.seed, progress)
+                         params.render.neighbours, tc.seed, progress, params.render)
     val_scenes = load_scenes(val_records, hrtf, cfg, tc, params.render.block,
-                             params.render.neighbours, tc.seed + 1)
+                             params.render.neighbours, tc.seed + 1, render=params.render)
     if tc.visual:
         cfg = with_visual(cfg, scenes)
     # One work folder (resumable state, MLflow run) per model config and starting point.
@@ -203,7 +204,8 @@ def retrain(
                             row["train_loss"], row.get("elapsed_s", 0.0), tc.max_minutes * 60)
 
         state = train(net, scenes, val_scenes, tc, device, work_dir, log_fn=log_row)
-        meta = {"name": f"generator-{tc.size}" + ("-downmix" if tc.mono == "downmix" else ""),
+        meta = {"name": f"generator-{tc.size}" + ("-downmix" if tc.mono == "downmix" else "")
+                + (f"-v{cfg.version}" if cfg.version != 2 else ""),
                 "size": tc.size, "mono": tc.mono, "steps": state.step,
                 "train_seconds": round(state.elapsed_s, 1), "device": device,
                 "scenes": data_info["scenes"], "data_seconds": data_info["seconds"],
@@ -275,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-minutes", type=float)
     p.add_argument("--steps", type=int)
     p.add_argument("--threads", type=int, help="torch threads (1 is faster on a busy host)")
+    p.add_argument("--model-version", type=int, choices=(2, 3),
+                   help="2: anechoic hypotheses; 3: rooms (params train.model_version)")
     p.add_argument("--no-evaluate", action="store_true")
     p.add_argument("--no-register", action="store_true")
     p.add_argument("--metrics-out", default=DEFAULT_METRICS)
@@ -283,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO)
     summary = retrain(args.params, args.data, args.val_data, args.eval_data, args.size,
                       args.mono, args.out, args.init, args.max_minutes, args.steps,
-                      args.threads,
+                      args.threads, args.model_version,
                       evaluate=not args.no_evaluate, to_registry=not args.no_register,
                       metrics_out=args.metrics_out)
     print(json.dumps({k: v for k, v in summary.items() if k != "evaluation"}, indent=2,

@@ -133,6 +133,9 @@ class GeneratorConfig:
     crossfade_s: float = 0.25
     seed: int = 0
     device: str = "auto"  # auto: a GPU when present, else cpu
+    # v3 models: whether the diffuse-field hypothesis may be selected (false: masked out at
+    # inference, an ablation; v2 models have none)
+    diffuse_slot: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -163,6 +166,8 @@ class TrainConfig:
     """
 
     size: str = "small"
+    # 2: the anechoic hypotheses, blended; 3: rooms (models/generator_config.py `version`)
+    model_version: int = 2
     data: str = "data/generator/train"
     train_split: str = "train"
     val_data: str = "data/generator/val"
@@ -199,6 +204,12 @@ class TrainConfig:
     jitter_azimuth_deg: float = 3.0
     jitter_elevation_deg: float = 2.0
     jitter_distance: float = 0.2  # log-normal factor on distances
+    # v3's sounding condition in training: the truth's per-frame sounding flag made a noisy
+    # probability (sounding: U(1 - spread, 1), silent: U(0, spread), per scene and track,
+    # plus frame noise of this std); unknown (no association) with p_unknown_sounding.
+    sounding_spread: float = 0.45
+    sounding_noise: float = 0.1
+    p_unknown_sounding: float = 0.25
     checkpoint_every: int = 100
     log_every: int = 25
     val_every: int = 250
@@ -212,6 +223,8 @@ class TrainConfig:
     mlflow_experiment: str = "generator"
 
     def __post_init__(self) -> None:
+        if self.model_version not in (2, 3):
+            raise ValueError(f"train.model_version: 2 or 3, got {self.model_version}")
         if self.mono not in MONO_TRAINING_SOURCES:
             raise ValueError(f"train.mono: {self.mono!r} not in {MONO_TRAINING_SOURCES}")
         if self.batch < 1 or self.steps < 1 or self.crop_s <= 0:

@@ -122,6 +122,8 @@ class DiffusionGenerator:
                 else nullcontext())
         with cast:
             enc = self.net.encode(m / scale, h / scale, cond.to(dev))
+            if cfg.version == 3 and not self.settings.diffuse_slot:
+                enc.present[:, cfg.max_sources] = False  # the diffuse-field slot
             gen = torch.Generator(device="cpu").manual_seed(self.settings.seed + index)
             noise = torch.randn(enc.mixture.shape, dtype=torch.complex64, generator=gen)
             x = noise.to(dev) * float(self.sigmas[0])
@@ -139,12 +141,13 @@ class DiffusionGenerator:
         self._fallback = None
         tracks = list(tracks)
         stream = HypothesisStream(tracks, self.hrtf, self.cfg.max_sources, sample_rate,
-                                  self.render.block, self.render.neighbours)
+                                  self.render.block, self.render.neighbours, self.render,
+                                  self.cfg.version)
         length = int(round(self.settings.chunk_s * sample_rate))
         fade = int(round(self.settings.crossfade_s * sample_rate))
         fade_in, fade_out = crossfade_ramps(fade)
         mono_buf = np.zeros(0, np.float32)
-        hyp_buf = np.zeros((self.cfg.max_sources + 1, 2, 0), np.float32)
+        hyp_buf = np.zeros((self.cfg.slots, 2, 0), np.float32)
         start = 0  # absolute index of the buffers' first sample
         tail: np.ndarray | None = None  # the last window's end, to crossfade with
         index = 0
@@ -208,7 +211,11 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[GeneratorNet
     data = torch.load(Path(path), map_location="cpu", weights_only=True)
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint")
-    net = GeneratorNet(ModelConfig.from_dict(data["config"]))
+    try:
+        cfg = ModelConfig.from_dict(data["config"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot rebuild this generator: {exc}") from exc
+    net = GeneratorNet(cfg)
     net.load_state_dict(data["state_dict"])
     return net.to(device), dict(data.get("meta", {}))
 

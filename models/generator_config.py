@@ -34,6 +34,13 @@ class ModelConfig:
         visual_source: The detector embedding recipe (`Detector.embedding_source`) it was
             trained with; embeddings from any other are not used (the slot's visual part
             is left null, as in guidance dropout).
+        version: 2: K anechoic per-source hypotheses + the mixture render, convex weights
+            per band (blends); 3 (rooms): K per-source hypotheses with the renderer's
+            direct/diffuse split, a diffuse-field hypothesis, the gated mixture (activity
+            x association), per-slot sounding probability and box centre conditions, and
+            one hypothesis selected per band and frame (straight-through) so ITD and ILD
+            come from one direction. Checkpoints without the key are version 2.
+        select_temperature: Softmax temperature of the selection's gradient (version 3).
     """
 
     sample_rate: int = 48000
@@ -51,8 +58,12 @@ class ModelConfig:
     sigma_data: float = 0.5
     visual_dim: int = 0
     visual_source: str = ""
+    version: int = 2
+    select_temperature: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.version not in (2, 3):
+            raise ValueError(f"model version {self.version}: this code knows 2 and 3")
         if self.n_fft % self.hop:
             raise ValueError("n_fft must be a multiple of hop")
         if self.max_sources < 1 or self.bands < 4 or not self.channels:
@@ -61,6 +72,21 @@ class ModelConfig:
     @property
     def freq_bins(self) -> int:
         return self.n_fft // 2 + 1
+
+    @property
+    def extra_slots(self) -> int:
+        """Hypotheses after the K source slots: the mixture (v2); diffuse, mixture (v3)."""
+        return 2 if self.version == 3 else 1
+
+    @property
+    def slots(self) -> int:
+        return self.max_sources + self.extra_slots
+
+    @property
+    def geometry_dims(self) -> int:
+        """Per-slot box features: width, height, log aspect, confidence; v3 adds the box
+        centre (x, y) and the sounding probability with its known flag."""
+        return 8 if self.version == 3 else 4
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only (a weights_only checkpoint can hold them)."""
@@ -72,7 +98,8 @@ class ModelConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown model config keys {unknown}")
+            raise ValueError(f"unknown model config keys {unknown} (a checkpoint of a newer "
+                             "generator version than this code knows)")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
@@ -87,8 +114,8 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
-def preset(name: str) -> ModelConfig:
-    """The named preset (tiny, small, base)."""
+def preset(name: str, version: int = 2) -> ModelConfig:
+    """The named preset (tiny, small, base) of a model version (2, 3)."""
     if name not in PRESETS:
         raise ValueError(f"unknown model size {name!r}; known: {sorted(PRESETS)}")
-    return PRESETS[name]
+    return dataclasses.replace(PRESETS[name], version=version)

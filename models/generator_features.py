@@ -1,6 +1,7 @@
 """What the generator network sees: STFTs, mel-band pooling, per-slot conditions.
 
-Shapes: B batch, S = K + 1 slots (K sources, then the mixture render), T STFT frames,
+Shapes: B batch, S = cfg.slots slots (K sources, then v2 the mixture render, v3 the diffuse
+field and the gated mixture), T STFT frames,
 F = n_fft / 2 + 1 bins, Tn = ceil(T / time_pool) network frames, Bd bands.
 """
 
@@ -152,8 +153,10 @@ class SlotConditions:
 
     Attributes:
         class_index: (B, K) long, 0 = null/unknown, i = cfg.classes[i - 1].
-        geometry: (B, K, Tn, 4): box width / frame width, box height / frame height,
-            log aspect (w / h), detector confidence.
+        geometry: (B, K, Tn, G): box width / frame width, box height / frame height,
+            log aspect (w / h), detector confidence; version 3 (G = 8) adds the box centre
+            (x / width - 0.5, y / height - 0.5), the probability that the track sounds
+            (SourceTrack.sounding; 0.5 where unknown) and whether it is known (1 / 0).
         position: (B, K, Tn, 3): azimuth (rad), elevation (rad), log distance (m).
         present: (B, K, Tn) bool: the source is tracked at that frame.
         visual: (B, K, cfg.visual_dim): the detector's visual embedding of the source;
@@ -205,7 +208,7 @@ def slot_conditions(tracks: Sequence[SourceTrack], times_s: np.ndarray,
     k, tn = cfg.max_sources, len(times_s)
     visual = torch.zeros(1, k, cfg.visual_dim)
     cls = torch.zeros(1, k, dtype=torch.long)
-    geometry = torch.zeros(1, k, tn, 4)
+    geometry = torch.zeros(1, k, tn, cfg.geometry_dims)
     position = torch.zeros(1, k, tn, 3)
     present = torch.zeros(1, k, tn, dtype=torch.bool)
     width, height = frame_size
@@ -218,8 +221,14 @@ def slot_conditions(tracks: Sequence[SourceTrack], times_s: np.ndarray,
         boxes = np.stack([np.interp(times_s, t, tr.boxes[:, i]) for i in range(4)], axis=1)
         bw = np.maximum(boxes[:, 2] - boxes[:, 0], 1.0)
         bh = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
-        geo = np.stack([bw / width, bh / height, np.log(bw / bh),
-                        np.full(tn, tr.confidence)], axis=1)
+        geo = [bw / width, bh / height, np.log(bw / bh), np.full(tn, tr.confidence)]
+        if cfg.version == 3:
+            known = tr.sounding is not None
+            p = np.interp(times_s, t, tr.sounding) if known else np.full(tn, 0.5)
+            geo += [(boxes[:, 0] + boxes[:, 2]) / 2 / width - 0.5,
+                    (boxes[:, 1] + boxes[:, 3]) / 2 / height - 0.5, p,
+                    np.full(tn, float(known))]
+        geo = np.stack(geo, axis=1)
         cls[0, j] = class_index(tr.source_class, cfg)
         geometry[0, j] = torch.tensor(geo, dtype=torch.float32)
         position[0, j] = torch.tensor(np.stack([az, el, np.log(dist)], axis=1),

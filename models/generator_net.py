@@ -1,9 +1,13 @@
 """The prior-refinement diffusion generator's network.
 
-The DSP renderer gives S = K + 1 binaural hypotheses of the mono (each source's track
-alone, then the mixture render); the network predicts, per mel band and frame, convex
-weights over them, and the denoised estimate is their weighted sum in the complex STFT
-(both ears), so every output is made of the renderer's own interaural cues:
+The DSP renderer gives S binaural hypotheses of the mono (models/hypotheses.py: v2 each
+source's track alone, then the mixture render; v3 per source its direct part through the
+HRTF with the diffuse remainder, a diffuse field, the gated mixture); the network predicts,
+per mel band and frame, weights over them, and the denoised estimate is their weighted sum
+in the complex STFT (both ears), so every output is made of the renderer's own interaural
+cues. v2 blends (convex weights, linear between bands); v3 selects one hypothesis per band
+and frame (the argmax, with the tempered softmax's gradient: straight-through; bins take
+their nearest band), so a cell's ITD and ILD come from one direction:
 
     encode (once per window; sigma-independent): the mono's log band power -> 2-D U-Net
         trunk; per slot, the trunk's maps + the hypothesis's band cues, FiLM-modulated by
@@ -88,16 +92,19 @@ class SourceEncoder(nn.Module):
     """Slot conditions -> condition vectors (B, S, Tn, D); the mixture slot (last) has a
     learned vector of its own."""
 
-    def __init__(self, n_classes: int, cond_dim: int, pos_freqs: int, visual_dim: int = 0):
+    def __init__(self, n_classes: int, cond_dim: int, pos_freqs: int, visual_dim: int = 0,
+                 geometry_dims: int = GEOMETRY_DIMS, diffuse: bool = False):
         super().__init__()
         self.class_embedding = nn.Embedding(n_classes + 1, cond_dim)  # 0: null / unknown
         self.visual = VisualEncoder(visual_dim, cond_dim) if visual_dim else None
         self.position = SinusoidalEmbedding(pos_freqs)
-        features = GEOMETRY_DIMS + POSITION_DIMS * (2 * pos_freqs + 1)
+        features = geometry_dims + POSITION_DIMS * (2 * pos_freqs + 1)
         self.mlp = nn.Sequential(nn.Linear(features, cond_dim), nn.GELU(),
                                  nn.Linear(cond_dim, cond_dim))
         self.out = nn.Sequential(nn.GELU(), nn.Linear(cond_dim, cond_dim))
         self.mixture = nn.Parameter(torch.zeros(cond_dim))
+        # v3: the diffuse-field slot's vector (before the mixture's).
+        self.diffuse = nn.Parameter(torch.zeros(cond_dim)) if diffuse else None
 
     def forward(self, cond: SlotConditions) -> torch.Tensor:
         pos = cond.position
@@ -106,8 +113,8 @@ class SourceEncoder(nn.Module):
         if self.visual is not None:
             slot = slot + self.visual(cond.visual)
         h = self.out(slot[:, :, None, :] + self.mlp(feats))  # (B, K, Tn, D)
-        mix = self.mixture.expand(h.shape[0], 1, h.shape[2], -1)
-        return torch.cat([h, mix], dim=1)
+        extra = [self.mixture] if self.diffuse is None else [self.diffuse, self.mixture]
+        return torch.cat([h] + [v.expand(h.shape[0], 1, h.shape[2], -1) for v in extra], dim=1)
 
 
 def _groups(channels: int) -> int:
@@ -191,7 +198,8 @@ class Encoded:
 
     Attributes:
         slot_maps: (B, S, C, Tn, Bd) per-slot feature maps.
-        present: (B, S, Tn) bool; the mixture slot (last) is always present.
+        present: (B, S, Tn) bool; the slots after the sources (mixture; v3 diffuse and
+            mixture) are always present.
         hyps: The normalised hypotheses (S slots, mixture render last).
     """
 
@@ -215,7 +223,12 @@ class GeneratorNet(nn.Module):
         self.register_buffer("pool", pool, persistent=False)
         self.register_buffer("expand", expand, persistent=False)
         c0, cs, d = cfg.channels[0], cfg.slot_channels, cfg.cond_dim
-        self.sources = SourceEncoder(len(cfg.classes), d, cfg.pos_freqs, cfg.visual_dim)
+        self.sources = SourceEncoder(len(cfg.classes), d, cfg.pos_freqs, cfg.visual_dim,
+                                     cfg.geometry_dims, diffuse=cfg.version == 3)
+        if cfg.version == 3:  # each bin takes its nearest band's selection
+            nearest = torch.zeros_like(expand)
+            nearest[torch.arange(expand.shape[0]), expand.argmax(dim=1)] = 1.0
+            self.register_buffer("nearest", nearest, persistent=False)
         self.trunk = UNet(2, cfg.channels)  # log band power + the band's position
         self.slot_in = nn.Conv2d(c0 + HYP_CUES, cs, 1)
         self.slot_film = FiLM(d, cs)
@@ -245,8 +258,9 @@ class GeneratorNet(nn.Module):
         x = self.slot_in(x.flatten(0, 1))
         e = self.sources(cond).flatten(0, 1)  # (B S, Tn, D)
         x = self.slot_out(F.gelu(self.slot_film(x, e)))
-        present = torch.cat([cond.present, torch.ones(b, 1, tn, dtype=torch.bool,
-                                                      device=cond.present.device)], dim=1)
+        extra = torch.ones(b, self.cfg.extra_slots, tn, dtype=torch.bool,
+                           device=cond.present.device)
+        present = torch.cat([cond.present, extra], dim=1)
         return Encoded(x.unflatten(0, (b, s)), present, hyps)
 
     def logits(self, enc: Encoded, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -262,11 +276,18 @@ class GeneratorNet(nn.Module):
         return h + (bias * self.mixture_bias)[None, :, None, None]
 
     def weights(self, enc: Encoded, logits: torch.Tensor) -> torch.Tensor:
-        """Softmax over the present slots, back to STFT frames and bins: (B, S, T, F)."""
+        """Softmax over the present slots (v3: the selection, straight-through), back to
+        STFT frames and bins: (B, S, T, F)."""
         masked = logits.masked_fill(~enc.present[..., None], float("-inf"))
-        w = torch.softmax(masked, dim=1)
+        if self.cfg.version == 3:
+            soft = torch.softmax(masked / self.cfg.select_temperature, dim=1)
+            hard = F.one_hot(masked.argmax(dim=1), masked.shape[1]).movedim(-1, 1)
+            w = hard.to(soft.dtype) + (soft - soft.detach())  # exactly one-hot forward
+            expand = self.nearest
+        else:
+            w, expand = torch.softmax(masked, dim=1), self.expand
         w = w.repeat_interleave(self.cfg.time_pool, dim=2)[:, :, : enc.hyps.re.shape[-2]]
-        return w @ self.expand.T
+        return w @ expand.T
 
     def denoise(self, enc: Encoded, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """The denoised estimate (B, 2, T, F): sum_s w_s R_s."""

@@ -4,7 +4,9 @@
     model-oracle   the generator along the true tracks
     dsp-separate   the separated-source oracle: each source's own true-mono stem
                    (truth/<id>.stems.wav, written by scripts/make_generator_data.py)
-                   rendered along its true track with the renderer's head, summed
+                   rendered along its true track with the renderer's head, summed; in
+                   rooms (synthesis v2) the per-source binaural stems already rendered
+                   through the true room with the renderer's head (truth/<id>.separate.wav)
 
 The generator is loaded on first use, once per registration.
 """
@@ -62,12 +64,40 @@ def register_generator_systems(spec: str, generator: GeneratorConfig, name: str 
                     "(the separated-source oracle)", needs_truth=True)(separated_oracle)
 
 
+def separate_path(record: Record) -> Path | None:
+    """truth/<id>.separate.wav beside the record's truth, if there is one."""
+    if record.truth is None:
+        return None
+    path = record.truth.with_name(f"{record.id}.separate.wav")
+    return path if path.is_file() else None
+
+
+def room_separated(path: Path, record: Record, context: EvalContext) -> np.ndarray:
+    """The sum of the per-source binaural stems of a v2 scene (its true room, rendered with
+    the head the truth names, which must be the evaluation's renderer head)."""
+    clip = context.clip(record)
+    head = (clip.truth or {}).get("separate", {})
+    if head.get("hrtf_digest") != context.hrtf.digest:
+        raise ValueError(f"{path}: rendered with {head.get('hrtf')!r}, not the renderer's "
+                         f"head {context.hrtf.name!r}; regenerate the set or set render.hrtf")
+    stems, rate = read_wav(path)
+    if rate != context.sample_rate or stems.shape[0] % 2:
+        raise ValueError(f"{path}: {stems.shape[0]} channels at {rate} Hz")
+    n = clip.mono.shape[0]
+    out = stems.reshape(-1, 2, stems.shape[-1]).sum(axis=0)[:, :n]
+    return np.pad(out, ((0, 0), (0, n - out.shape[1]))).astype(np.float32)
+
+
 def separated_oracle(record: Record, context: EvalContext) -> np.ndarray:
-    """Every stem along its own true track with the renderer's HRTF set, summed.
+    """Every stem along its own true track with the renderer's HRTF set, summed (in rooms:
+    the per-source stems through the true room, room_separated).
 
     Raises:
         FileNotFoundError: the record has no stems (only generated test sets have them).
     """
+    room = separate_path(record)
+    if room is not None:
+        return room_separated(room, record, context)
     path = stems_path(record)
     if path is None:
         raise FileNotFoundError(f"{record.id}: no truth/{record.id}.stems.wav")

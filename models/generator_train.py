@@ -28,6 +28,7 @@ import torch
 
 from binaural.eval.datasets import Record
 from binaural.eval.systems import load_clip
+from binaural.spatial.config import RenderConfig
 from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.tracks import SourceTrack
 from models.config import TrainConfig
@@ -93,10 +94,32 @@ def jitter_tracks(tracks: Sequence[SourceTrack], rng: np.random.Generator, azimu
     return out
 
 
+def noisy_sounding(truth: dict, tracks: Sequence[SourceTrack], rng: np.random.Generator,
+                   tc: TrainConfig) -> list[SourceTrack]:
+    """The tracks with a sounding probability made from the truth's per-frame flags, as
+    an association would give it: per track a level drawn from U(1 - spread, 1) where it
+    sounds and U(0, spread) where not, plus frame noise, clipped to [0, 1]; a track left
+    without one (no association ran) with p_unknown_sounding."""
+    out = []
+    for source, track in zip(truth["sources"], tracks):
+        points = source.get("track", [])
+        if rng.random() < tc.p_unknown_sounding or len(points) != len(track.times_s):
+            out.append(dataclasses.replace(track, sounding=None))
+            continue
+        flags = np.array([bool(p.get("sounding", not source.get("silent"))) for p in points])
+        on, off = rng.uniform(1 - tc.sounding_spread, 1), rng.uniform(0, tc.sounding_spread)
+        p = np.where(flags, on, off) + rng.normal(0, tc.sounding_noise, len(flags))
+        out.append(dataclasses.replace(track, sounding=np.clip(p, 0.0, 1.0)))
+    return out
+
+
 def load_scenes(records: Sequence[Record], hrtf: HRTFSet, cfg: ModelConfig, tc: TrainConfig,
                 block: int, neighbours: int, seed: int,
-                progress: Callable[[int, int, str], None] | None = None) -> list[SceneExample]:
-    """Records with truth -> SceneExamples (records without truth tracks are skipped)."""
+                progress: Callable[[int, int, str], None] | None = None,
+                render: RenderConfig | None = None) -> list[SceneExample]:
+    """Records with truth -> SceneExamples (records without truth tracks are skipped).
+    Version 3 needs the renderer's settings (its hypotheses are the room-aware renderer's)
+    and gives the tracks a noisy sounding probability (noisy_sounding)."""
     rng = np.random.default_rng(seed)
     scenes = []
     for i, record in enumerate(records):
@@ -107,8 +130,10 @@ def load_scenes(records: Sequence[Record], hrtf: HRTFSet, cfg: ModelConfig, tc: 
         mono = clip.reference.mean(axis=0) if tc.mono == "downmix" else clip.mono
         tracks = jitter_tracks(clip.truth_tracks, rng, tc.jitter_azimuth_deg,
                                tc.jitter_elevation_deg, tc.jitter_distance)
+        if cfg.version == 3:
+            tracks = noisy_sounding(clip.truth, tracks, rng, tc)
         hyps = render_hypotheses(mono, tracks, hrtf, cfg.max_sources, cfg.sample_rate,
-                                 block, neighbours)
+                                 block, neighbours, render, cfg.version)
         size = (int(clip.truth.get("width", 640)), int(clip.truth.get("height", 360)))
         scenes.append(SceneExample(record.id, mono.astype(np.float16),
                                    clip.reference.astype(np.float16), hyps.astype(np.float16),
@@ -253,7 +278,8 @@ def set_visual_statistics(net: GeneratorNet, scenes: Sequence[SceneExample]) -> 
 
 def warm_start(net: GeneratorNet, path: str | Path) -> list[str]:
     """Load a shipped checkpoint's weights into `net` (same shapes); returns the
-    parameters it lacked (left as initialised, e.g. a new visual encoder).
+    parameters it lacked (left as initialised, e.g. a new visual encoder). From another
+    model version (a v2 checkpoint into v3) only the tensors whose shapes fit are taken.
 
     Raises:
         ValueError: the checkpoint has another shape config, or weights `net` lacks.
@@ -263,9 +289,25 @@ def warm_start(net: GeneratorNet, path: str | Path) -> list[str]:
     source, _ = load_checkpoint(path)
     theirs = source.cfg
     ours = dataclasses.replace(net.cfg, visual_dim=theirs.visual_dim,
-                               visual_source=theirs.visual_source)
+                               visual_source=theirs.visual_source, version=theirs.version,
+                               select_temperature=theirs.select_temperature)
     if theirs != ours:
         raise ValueError(f"{path}: a checkpoint of another model config; cannot warm-start")
+    if theirs.version != net.cfg.version:
+        own, given = net.state_dict(), source.state_dict()
+        fits = {k: v for k, v in given.items() if k in own and own[k].shape == v.shape}
+        # The condition MLP's first layer reads [geometry, position...]: the geometry
+        # columns both versions have and the position columns are carried over, the new
+        # ones start at zero, so the conditions start as the parent's.
+        key, g2, g3 = "sources.mlp.0.weight", theirs.geometry_dims, net.cfg.geometry_dims
+        if key in given and own[key].shape[1] - given[key].shape[1] == g3 - g2:
+            w = torch.zeros_like(own[key])
+            g = min(g2, g3)
+            w[:, :g] = given[key][:, :g]
+            w[:, g3:] = given[key][:, g2:]
+            fits[key] = w
+        net.load_state_dict(fits, strict=False)
+        return sorted(set(own) - set(fits))
     missing, unexpected = net.load_state_dict(source.state_dict(), strict=False)
     if unexpected or (theirs.visual_dim and missing):
         raise ValueError(f"{path}: weights do not fit (unexpected {unexpected}, "

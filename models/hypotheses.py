@@ -1,9 +1,17 @@
 """The generator's geometric prior: the DSP renderer's binaural hypotheses of the mono.
 
-For S = K + 1 slots: the mono rendered along each of the first K source tracks alone
+Version 2, S = K + 1 slots: the mono rendered along each of the first K source tracks alone
 (render.direction_filter), then the mixture render of all tracks (render.mixture_filter,
-what the `dsp` system outputs). Slots without a source are silent. Streams chunk by chunk
-with the renderer's own Spatializer, so memory is bounded by the chunk.
+what the anechoic `dsp` system outputs).
+
+Version 3 (rooms), S = K + 2 slots: per source the mono along its track alone with the
+renderer's direct/diffuse split (scene_render.build_spatializer: the direct part through
+the HRTF, the late part diffuse), then the whole mono as a diffuse field
+(scene_render.DiffuseSpatializer), then the renderer's gated mixture (activity x the
+tracks' sounding probability, room-aware: what `dsp` outputs).
+
+Slots without a source are silent. Streams chunk by chunk with the renderer's own
+spatializers, so memory is bounded by the chunk.
 """
 
 from __future__ import annotations
@@ -12,8 +20,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from binaural.spatial.config import RenderConfig
 from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.render import FilterFn, Spatializer, direction_filter, mixture_filter
+from binaural.spatial.scene_render import DiffuseSpatializer, build_spatializer
 from binaural.spatial.tracks import SourceTrack
 
 
@@ -29,11 +39,31 @@ def hypothesis_filters(tracks: Sequence[SourceTrack], hrtf: HRTFSet, max_sources
     return filters
 
 
+def room_spatializers(tracks: Sequence[SourceTrack], hrtf: HRTFSet, max_sources: int,
+                      sample_rate: int, render: RenderConfig) -> list[Spatializer | None]:
+    """Version 3's K + 2 spatializers (module docstring); None for an empty slot."""
+    tracks = list(tracks)
+    single = [build_spatializer(hrtf, [t], render, sample_rate, use_activity=False)
+              for t in tracks[:max_sources]]
+    single += [None] * (max_sources - len(single))
+    diffuse = DiffuseSpatializer(mixture_filter(hrtf, [], render.neighbours), hrtf,
+                                 sample_rate, render.block)
+    return single + [diffuse, build_spatializer(hrtf, tracks, render, sample_rate)]
+
+
 class HypothesisStream:
-    """Streams (S, 2, n) hypotheses of mono chunks; every slot emits the same lengths."""
+    """Streams (S, 2, n) hypotheses of mono chunks; every slot emits the same lengths.
+    Version 3 needs the renderer's settings (`render`)."""
 
     def __init__(self, tracks: Sequence[SourceTrack], hrtf: HRTFSet, max_sources: int,
-                 sample_rate: int, block: int, neighbours: int):
+                 sample_rate: int, block: int, neighbours: int,
+                 render: RenderConfig | None = None, version: int = 2):
+        if version == 3:
+            if render is None:
+                raise ValueError("version 3 hypotheses need the renderer's settings")
+            self.spatializers = room_spatializers(tracks, hrtf, max_sources, sample_rate,
+                                                  render)
+            return
         self.spatializers = [
             None if f is None else Spatializer(f, hrtf.taps, sample_rate, block)
             for f in hypothesis_filters(tracks, hrtf, max_sources, neighbours)
@@ -41,7 +71,8 @@ class HypothesisStream:
 
     def _stack(self, pieces: list[np.ndarray | None]) -> np.ndarray:
         n = next(p.shape[1] for p in pieces if p is not None)
-        return np.stack([np.zeros((2, n), np.float32) if p is None else p for p in pieces])
+        return np.stack([np.zeros((2, n), np.float32) if p is None else p.astype(np.float32)
+                         for p in pieces])
 
     def push(self, chunk: np.ndarray) -> np.ndarray:
         return self._stack([None if s is None else s.push(chunk) for s in self.spatializers])
@@ -51,8 +82,9 @@ class HypothesisStream:
 
 
 def render_hypotheses(mono: np.ndarray, tracks: Sequence[SourceTrack], hrtf: HRTFSet,
-                      max_sources: int, sample_rate: int, block: int, neighbours: int
-                      ) -> np.ndarray:
+                      max_sources: int, sample_rate: int, block: int, neighbours: int,
+                      render: RenderConfig | None = None, version: int = 2) -> np.ndarray:
     """Whole-signal hypotheses: (N,) -> (S, 2, N) float32."""
-    stream = HypothesisStream(tracks, hrtf, max_sources, sample_rate, block, neighbours)
+    stream = HypothesisStream(tracks, hrtf, max_sources, sample_rate, block, neighbours,
+                              render, version)
     return np.concatenate([stream.push(mono), stream.flush()], axis=2)

@@ -1,5 +1,5 @@
-"""Scene sets for training and evaluating the generator (synthesis v1, flat `binaural synth`
-layout, read by binaural.eval.datasets.load_dataset as paired folders).
+"""Scene sets for training and evaluating the generator (synthesis v1 or v2, flat `binaural
+synth` layout, read by binaural.eval.datasets.load_dataset as paired folders).
 
     python scripts/make_generator_data.py train data/generator/train --scenes 500 --seed 11
     python scripts/make_generator_data.py val   data/generator/val   --scenes 32  --seed 12
@@ -15,6 +15,15 @@ separated-source oracle renders them.
 
 The stems are recomputed with synthesis v1's own functions (plan_scene, render_source,
 propagate) from the scene's seed and checked against the written binaural truth.
+
+Synthesis v2 (generator_data.synthesis: 2; the `synth` section's rooms, silent visible
+objects, pauses, beds, microphone and animated sprites): each test scene is rendered a
+second time with the renderer's head (render.hrtf) through its true room, from the same
+plan and random streams, and written as per-source binaural stems
+(`truth/<id>.separate.wav`: two channels per object, its direct sound and room, then two
+for the beds; silent objects are zeros) on the truth's scale: their sum is the
+separated-source oracle in rooms (`dsp-separate`). The re-render's capture must equal the
+written one (the mono does not depend on the head), which checks the scale.
 """
 
 from __future__ import annotations
@@ -28,12 +37,23 @@ from pathlib import Path
 import numpy as np
 
 from binaural.io.audio import read_wav, write_wav
+from binaural.io.outputs import write_json
 from binaural.spatial.geometry import Camera
 from binaural.spatial.heads import load_heads
 from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.render import direction_filter, propagate, spatialize
 from binaural.synth.config import GeneratorDataConfig, SynthConfig
-from binaural.synth.scenes import PEAK_LEVEL, plan_scene, scene_seed, synthesize_scene, trajectory
+from binaural.synth.scenes import (
+    PEAK_LEVEL,
+    draw_scene,
+    plan_scene,
+    render_audio,
+    render_scene,
+    scene_seed,
+    synthesize_scene,
+    trajectory,
+    write_scene_video,
+)
 from binaural.synth.source_audio import render_source
 
 KINDS = ("train", "val", "test")
@@ -67,20 +87,65 @@ def scene_stems(cfg: SynthConfig, hrtf: HRTFSet, seed: int, sources: int,
     return (stems * scale).astype(np.float32)
 
 
+MAX_MONO_MISMATCH = 1e-4  # max |re-rendered - written| mono, relative to its peak
+
+
+def separate_stems(cfg: SynthConfig, renderer: HRTFSet, seed: int, sources: int,
+                   mono: np.ndarray) -> np.ndarray:
+    """(2 K + 2, N) float32: the v2 scene's objects (then its beds) rendered with the
+    renderer's head through the true room, on the scale of the written `mono`; raises when
+    the re-render's capture is not that mono."""
+    plan, _ = draw_scene(cfg, seed, sources)
+    parts: dict = {}
+    render_audio(cfg, renderer, plan, seed, parts)
+    raw = parts["mono"]
+    scale = float(np.dot(mono, raw) / max(np.dot(raw, raw), 1e-12))
+    mismatch = np.abs(raw * scale - mono).max() / max(np.abs(mono).max(), 1e-9)
+    if mismatch > MAX_MONO_MISMATCH:
+        raise RuntimeError(f"the re-render's capture differs from the scene's mono "
+                           f"({mismatch:.2e}): the synthesizer's streams changed")
+    stems = np.concatenate([parts["objects"].reshape(-1, raw.shape[0]), parts["beds"]])
+    return (stems * scale).astype(np.float32)
+
+
+def write_v2_scene(cfg: SynthConfig, hrtf: HRTFSet, renderer: HRTFSet | None, out: Path,
+                   name: str, seed: int, sources: int) -> None:
+    """One v2 scene (video, binaural truth, truth JSON) and, with a renderer head, its
+    per-source stems through the true room (the JSON names that head)."""
+    scene = render_scene(cfg, hrtf, name, seed, sources)
+    write_scene_video(scene, out / f"{name}.mp4", cfg)
+    write_wav(out / "truth" / f"{name}.binaural.wav", scene.binaural, cfg.sample_rate)
+    truth = scene.truth
+    if renderer is not None:
+        stems = separate_stems(cfg, renderer, seed, sources, scene.mono)
+        write_wav(out / "truth" / f"{name}.separate.wav", stems, cfg.sample_rate)
+        truth = truth | {"separate": {"hrtf": renderer.name, "hrtf_digest": renderer.digest,
+                                      "channels": "per object L, R; then the beds L, R"}}
+    write_json(out / "truth" / f"{name}.json", truth)
+
+
 def make_set(kind: str, out: Path, scenes: int, seed: int,
-             recipe: GeneratorDataConfig | None = None) -> None:
+             recipe: GeneratorDataConfig | None = None, synth: SynthConfig | None = None,
+             renderer_head: str = "") -> None:
     """`scenes` scenes of one kind (train, val, test) from `seed`, by `recipe` (default:
-    GeneratorDataConfig's); scenes already written are kept."""
+    GeneratorDataConfig's); scenes already written are kept. Synthesis v2 takes its
+    options from `synth` (params.yaml's section) and renders the test scenes' stems with
+    `renderer_head`."""
     recipe = recipe or GeneratorDataConfig()
     test = kind == "test"
+    v2 = recipe.synthesis == 2
     (width, height) = recipe.test_size if test else recipe.train_size
     mix = np.asarray(recipe.test_source_mix if test else recipe.train_source_mix)
+    base = SynthConfig() if not v2 else dataclasses.replace(
+        synth or SynthConfig(), heads=(), same_class_silent_prob=recipe.same_class_silent_prob)
     cfg = dataclasses.replace(
-        SynthConfig(),
+        base,
         max_sources=max(len(recipe.train_source_mix), len(recipe.test_source_mix)),
         duration_s=recipe.test_duration_s if test else recipe.train_duration_s,
         width=width, height=height, video_fps=recipe.test_fps if test else recipe.train_fps)
     heads = load_heads([recipe.test_head] if test else recipe.train_heads, cfg.sample_rate)
+    renderer = (load_heads([renderer_head], cfg.sample_rate)[0]
+                if v2 and test and renderer_head else None)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     for i in range(scenes):
@@ -91,9 +156,13 @@ def make_set(kind: str, out: Path, scenes: int, seed: int,
         name = f"{kind}_{seed:03d}_{i:04d}"
         if (out / "truth" / f"{name}.json").exists():
             continue
-        synthesize_scene(dataclasses.replace(cfg, hrtf=hrtf.name), hrtf, out, name, s + 1,
-                         sources)
-        if test:
+        if v2:
+            write_v2_scene(dataclasses.replace(cfg, hrtf=hrtf.name), hrtf, renderer, out, name,
+                           s + 1, sources)
+        else:
+            synthesize_scene(dataclasses.replace(cfg, hrtf=hrtf.name), hrtf, out, name, s + 1,
+                             sources)
+        if test and not v2:
             truth, _ = read_wav(out / "truth" / f"{name}.binaural.wav")
             stems = scene_stems(cfg, hrtf, s + 1, sources, truth)
             write_wav(out / "truth" / f"{name}.stems.wav", stems, cfg.sample_rate)
@@ -111,8 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from flows.params import load_params
 
-    make_set(args.kind, Path(args.out), args.scenes, args.seed,
-             load_params(args.params).generator_data)
+    params = load_params(args.params)
+    make_set(args.kind, Path(args.out), args.scenes, args.seed, params.generator_data,
+             params.synth, params.render.hrtf)
     return 0
 
 

@@ -207,6 +207,19 @@ class SceneSpatializer(Spatializer):
         return spec[:, None, :] * np.sqrt(power) * np.exp(1j * phase)
 
 
+class DiffuseSpatializer(SceneSpatializer):
+    """The whole input rendered as a diffuse field (the late part with G = 0 in coherent
+    mode): per ear the diffuse-field HRTF magnitude, the interaural phase that of the
+    diffuse coherence (0 where it is positive, pi where negative). `filter_at` is unused
+    (any filter of the HRTF set's length, e.g. the straight-ahead mixture_filter)."""
+
+    def _spectra(self, spec: np.ndarray, h_spec: np.ndarray) -> np.ndarray:
+        half = 0.5 * np.angle(self._gamma.astype(complex))
+        filt = np.stack([self._magnitude[0] * np.exp(1j * half),
+                         self._magnitude[1] * np.exp(-1j * half)])
+        return spec[:, None, :] * filt[None]
+
+
 @lru_cache(maxsize=4)
 def load_activity_model(path: str) -> ActivityModel | None:
     """The activity model (or reverberation detector) at `path`; None, with a warning,

@@ -54,6 +54,7 @@ class SynthConfig:
     # Sources: dry gain range; silent visible objects; silence gaps within a source.
     source_gain: tuple[float, float] = (0.6, 1.0)
     silent_object_prob: float = 0.0
+    same_class_silent_prob: float = 0.0  # a silent object takes a sounding one's class
     silence_gap_prob: float = 0.0
     silence_gap_s: tuple[float, float] = (0.5, 1.5)
     max_silence_gaps: int = 2
@@ -90,8 +91,8 @@ class SynthConfig:
         fov = self.fov_range_deg
         if len(fov) not in (0, 2) or (fov and not 0 < fov[0] <= fov[1] < 180):
             raise ValueError(f"synth.fov_range_deg: empty or [low, high] in (0, 180), got {fov}")
-        for name in ("silent_object_prob", "silence_gap_prob", "ambience_prob", "noise_prob",
-                     "mic_colour_prob"):
+        for name in ("silent_object_prob", "same_class_silent_prob", "silence_gap_prob",
+                     "ambience_prob", "noise_prob", "mic_colour_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"synth.{name}: a probability in [0, 1]")
         for name in _SYNTH_RANGES:
@@ -199,9 +200,17 @@ class DetectorDataConfig:
 class GeneratorDataConfig:
     """The generator's scene sets (DVC stage `generator_data`,
     scripts/make_generator_data.py): train and val on the training heads, test on the
-    held-out head with per-source stems for the separated-source oracle."""
+    held-out head with per-source stems for the separated-source oracle.
+
+    synthesis 1: anechoic synthesis v1 (SynthConfig's defaults), true-mono stems;
+    synthesis 2: the `synth` section's v2 options (rooms, silent visible objects, pauses,
+    beds, microphone, animated sprites), with `same_class_silent_prob` of the silent objects
+    taking a sounding one's class; each test scene's sources (and beds) re-rendered through
+    its true room with the renderer's head (render.hrtf) as per-source binaural stems."""
 
     out: str = "data/generator"
+    synthesis: int = 1
+    same_class_silent_prob: float = 0.5
     train_scenes: int = 500
     val_scenes: int = 32
     test_scenes: int = 200
@@ -223,6 +232,10 @@ class GeneratorDataConfig:
     test_size: tuple[int, int] = (640, 360)
     test_fps: int = 25
     test_source_mix: tuple[float, ...] = (0.4, 0.6)
+
+    def __post_init__(self) -> None:
+        if self.synthesis not in (1, 2):
+            raise ValueError(f"generator_data.synthesis: 1 or 2, got {self.synthesis}")
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ DIRECT_CONTROL_S = 0.01  # direction updates of the direct path
 # Random streams beside the v1 one (np.random.default_rng([scene seed, stream, ...])).
 EXTRAS_STREAM, ROOM_STREAM, BED_STREAM, MIC_STREAM, FILE_STREAM, HEAD_STREAM = range(1, 7)
 ANIM_STREAM = 7
+SAME_CLASS_STREAM = 8
 MONO_DESCRIPTIONS = {
     "omni": "true omni capture at the camera",
     "downmix": "(L+R)/2 downmix of the binaural target (control experiment, not a capture)",
@@ -118,14 +119,18 @@ def offsets(plan: SourcePlan, times_s: np.ndarray, duration_s: float) -> np.ndar
     return direction_vectors(az, el) * dist[:, None]
 
 
-def plan_scene(cfg: SynthConfig, camera: Camera, rng: np.random.Generator, sources: int):
-    """Draw classes and trajectories that keep each sprite inside the picture and apart.
+def plan_scene(cfg: SynthConfig, camera: Camera, rng: np.random.Generator, sources: int,
+               last_like: int | None = None):
+    """Draw classes and trajectories that keep each sprite inside the picture and apart;
+    `last_like` k: the last object takes object k's class (a same-class distractor).
 
     The camera's field of view is cut into one sector per source (in random order);
     each source moves within its own sector and is kept far enough away for its sprite
     to fit in it, so sources never cross or hide each other.
     """
     classes = rng.choice(len(cfg.classes), size=sources, replace=False)
+    if last_like is not None:
+        classes[-1] = classes[last_like]
     sector_deg = camera.fov_deg / sources
     order = rng.permutation(sources)
     plans: list[SourcePlan] = []
@@ -172,7 +177,12 @@ def draw_scene(cfg: SynthConfig, seed: int, sources: int,
         cfg = replace(cfg, classes=library.classes(cfg.classes))
     sources = min(sources, len(cfg.classes))
     silent = int(sources < len(cfg.classes) and extra.random() < cfg.silent_object_prob)
-    plans = plan_scene(cfg, camera, rng, sources + silent)
+    like = None
+    if silent and cfg.same_class_silent_prob > 0:  # a stream of its own: v2 scenes unchanged
+        same = np.random.default_rng([seed, SAME_CLASS_STREAM])
+        if same.random() < cfg.same_class_silent_prob:
+            like = int(same.integers(sources))
+    plans = plan_scene(cfg, camera, rng, sources + silent, like)
     background = draw_background(cfg.height, cfg.width, rng)
     is_silent = tuple(k >= sources for k in range(len(plans)))
     gaps = tuple(() if s else draw_gaps(extra, cfg.duration_s, cfg.silence_gap_prob,
@@ -196,15 +206,18 @@ def draw_scene(cfg: SynthConfig, seed: int, sources: int,
     return plan, background
 
 
-def render_audio(cfg: SynthConfig, hrtf: HRTFSet, plan: ScenePlan, seed: int):
+def render_audio(cfg: SynthConfig, hrtf: HRTFSet, plan: ScenePlan, seed: int,
+                 parts: dict | None = None):
     """(mono (N,), binaural (2, N), dry (K, N)) float32 on one scale, and per object its
-    sounding intervals."""
+    sounding intervals. `parts` (a dict) receives the unscaled pieces: "objects" (K, 2, N)
+    each object's ears (direct + room), "beds" (2, N) and "mono" (N,) the capture."""
     sr, duration = cfg.sample_rate, cfg.duration_s
     n = int(round(duration * sr))
     audio_t = np.arange(n) / sr
     control_t = np.arange(0, duration + 2 * DIRECT_CONTROL_S, DIRECT_CONTROL_S)
     mono, binaural = np.zeros(n), np.zeros((2, n))
     dry_all, sounding = np.zeros((len(plan.objects), n)), []
+    ears_all = np.zeros((len(plan.objects), 2, n))
     for k, obj in enumerate(plan.objects):
         if plan.silent[k]:
             sounding.append([])
@@ -224,26 +237,31 @@ def render_audio(cfg: SynthConfig, hrtf: HRTFSet, plan: ScenePlan, seed: int):
         mono += wet
         az_c, el_c, _ = trajectory(obj, control_t, duration)
         filt = direction_filter(hrtf, control_t, az_c, el_c)
-        binaural += spatialize(wet, filt, hrtf.taps, sr)
+        ears_all[k] = spatialize(wet, filt, hrtf.taps, sr)
         if plan.room is not None:
             times = control_times(duration)
             room_mono, room_ears = render_room(
                 dry, wet, times, offsets(obj, times, duration), plan.room, hrtf, sr,
                 np.random.default_rng([seed, ROOM_STREAM, k]))
             mono += room_mono
-            binaural += room_ears
+            ears_all[k] += room_ears
+        binaural += ears_all[k]
     sources_rms = float(np.sqrt(np.mean(mono**2)))
     bed_rng = np.random.default_rng([seed, BED_STREAM])
     beds = ((plan.ambience_db, lambda: ambience_bed(n, sr, bed_rng, hrtf, plan.camera.fov_deg)),
             (plan.noise_db, lambda: noise_bed(n, sr, bed_rng, hrtf)))
+    beds_ears = np.zeros((2, n))
     for level_db, bed in beds:
         if level_db is not None:
             bed_mono, bed_ears = bed()
             gain = sources_rms * 10 ** (level_db / 20)
             mono += gain * bed_mono
-            binaural += gain * bed_ears
+            beds_ears += gain * bed_ears
+    binaural += beds_ears
     if plan.mic is not None:
         mono = colour(mono, sr, plan.mic, np.random.default_rng([seed, MIC_STREAM]))
+    if parts is not None:
+        parts.update(objects=ears_all, beds=beds_ears, mono=mono.copy())
     scale = PEAK_LEVEL / max(np.abs(mono).max(), np.abs(binaural).max(), 1e-9)
     mono, binaural = (mono * scale).astype(np.float32), (binaural * scale).astype(np.float32)
     if cfg.mono_mode == "downmix":  # same scale and target as "omni"; only the mono differs

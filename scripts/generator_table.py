@@ -1,0 +1,115 @@
+"""The generator issue's table from an evaluation's metrics.json (scripts/
+evaluate_generators.py or `binaural evaluate`): per number of sounding sources and for the
+scenes with a silent visible object, each system's mean cue errors (band ILD / IPD,
+TF-ILD / IPD, LSD), median direction errors (against the sounding source, against the
+reference) and ITD-ILD mismatch, then the model's ratio to the renderer (`dsp`) and the
+share of the renderer-to-oracle (`dsp-separate`) distance it closes.
+
+    python scripts/generator_table.py EVAL_DIR/metrics.json --dataset data/generator-v2/test \
+        [--model model] [--baseline dsp] [--oracle dsp-separate]
+
+Several evaluations merge (systems side by side; clips every system scored):
+`A/metrics.json:model=model-v2 B/metrics.json` renames A's `model` to `model-v2`, e.g. the
+shipped generator scored with the baselines in one run and a candidate alone in another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+MEANS = ("band_ild_error_db", "band_ipd_error_rad", "tf_ild_error_db", "tf_ipd_error_rad",
+         "lsd_db")
+MEDIANS = ("direction_error_itd_deg", "direction_error_ild_deg", "direction_vs_reference_deg",
+           "itd_ild_mismatch_deg")
+HEADERS = ("band ILD dB", "band IPD rad", "TF-ILD dB", "TF-IPD rad", "LSD dB",
+           "dir ITD deg (med)", "dir ILD deg (med)", "dir vs ref deg (med)",
+           "ITD-ILD mismatch deg (med)")
+
+
+def groups(clips: dict, dataset: Path | None) -> dict[str, list[str]]:
+    """Clip ids per group: all, each number of sounding sources, silent distractor."""
+    out: dict[str, list[str]] = {"all": sorted(clips)}
+    for cid, entry in sorted(clips.items()):
+        out.setdefault(f"{entry['n_sources']} sounding", []).append(cid)
+        truth = dataset / "truth" / f"{cid}.json" if dataset else None
+        if truth and truth.is_file():
+            sources = json.loads(truth.read_text())["sources"]
+            if any(s.get("silent") for s in sources):
+                out.setdefault("silent distractor", []).append(cid)
+    return out
+
+
+def value(clips: dict, ids: list[str], system: str, key: str, median: bool) -> float | None:
+    rows = [clips[c]["systems"].get(system, {}).get(key) for c in ids]
+    rows = [r for r in rows if r is not None and np.isfinite(r)]
+    if not rows:
+        return None
+    return float(np.median(rows) if median else np.mean(rows))
+
+
+def table(document: dict, dataset: Path | None, model: str, baseline: str, oracle: str
+          ) -> str:
+    clips = document["clips"]
+    systems = document["systems"]
+    lines = []
+    for group, ids in groups(clips, dataset).items():
+        lines += [f"\n**{group}** ({len(ids)} clips)\n",
+                  "| system | " + " | ".join(HEADERS) + " |",
+                  "|---" * (len(HEADERS) + 1) + "|"]
+        figures = {s: [value(clips, ids, s, k, k in MEDIANS) for k in MEANS + MEDIANS]
+                   for s in systems}
+        for s in systems:
+            lines.append(f"| {s} | " + " | ".join("-" if v is None else f"{v:.3g}"
+                                                  for v in figures[s]) + " |")
+        if model in figures and baseline in figures:
+            ratio = [None if m is None or b in (None, 0) else m / b
+                     for m, b in zip(figures[model], figures[baseline])]
+            lines.append(f"| {model}/{baseline} | " + " | ".join(
+                "-" if r is None else f"{r:.2f}" for r in ratio) + " |")
+        if model in figures and baseline in figures and oracle in figures:
+            closed = [None if None in (m, b, o) or b == o else (b - m) / (b - o)
+                      for m, b, o in zip(figures[model], figures[baseline], figures[oracle])]
+            lines.append(f"| closed {baseline}->{oracle} | " + " | ".join(
+                "-" if c is None else f"{100 * c:.0f}%" for c in closed) + " |")
+    return "\n".join(lines)
+
+
+def merged(specs: list[str]) -> dict:
+    """One document of several metrics.json (PATH[:OLD=NEW,...]): every clip with every
+    run's systems (renamed); only the clips that all the systems scored are kept."""
+    systems: list[str] = []
+    clips: dict[str, dict] = {}
+    for spec in specs:
+        path, _, renames = spec.partition(":")
+        rename = dict(r.split("=", 1) for r in renames.split(",") if r)
+        document = json.loads(Path(path).read_text())
+        systems += [rename.get(s, s) for s in document["systems"]
+                    if rename.get(s, s) not in systems]
+        for cid, entry in document["clips"].items():
+            into = clips.setdefault(cid, {"n_sources": entry["n_sources"], "systems": {}})
+            into["systems"].update({rename.get(s, s): v for s, v in entry["systems"].items()})
+    complete = {c: e for c, e in clips.items() if all(s in e["systems"] for s in systems)}
+    return {"systems": systems, "clips": complete}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("metrics", nargs="+", help="metrics.json[:OLD=NEW,...]")
+    p.add_argument("--dataset", default=None, help="the evaluated folder (its truth)")
+    p.add_argument("--model", default="model")
+    p.add_argument("--baseline", default="dsp")
+    p.add_argument("--oracle", default="dsp-separate")
+    args = p.parse_args(argv)
+    document = merged(args.metrics)
+    print(table(document, Path(args.dataset) if args.dataset else None, args.model,
+                args.baseline, args.oracle))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
