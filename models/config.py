@@ -136,6 +136,10 @@ class GeneratorConfig:
     # v3 models: whether the diffuse-field hypothesis may be selected (false: masked out at
     # inference, an ablation; v2 models have none)
     diffuse_slot: bool = True
+    # v2 models (trained on scenes where every visible object sounds): the slots hold only
+    # the tracks whose mean sounding probability (the association) is at least this (the
+    # most likely one where none is); their mixture hypothesis is association-gated
+    min_sounding: float = 0.3
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -144,6 +148,8 @@ class GeneratorConfig:
             raise ValueError(f"generator.sampler: {self.sampler!r} not in {GENERATOR_SAMPLERS}")
         if not 0 <= self.crossfade_s < self.chunk_s / 2:
             raise ValueError("generator.crossfade_s: in [0, chunk_s / 2)")
+        if not 0 <= self.min_sounding <= 1:
+            raise ValueError("generator.min_sounding: in [0, 1]")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from binaural.io.outputs import file_sha256
+from binaural.spatial.association import likely_sounding
 from binaural.spatial.config import RenderConfig
 from binaural.spatial.generator import DEFAULT_FRAME_SIZE, DSPGenerator
 from binaural.spatial.hrtf import HRTFSet
@@ -72,6 +73,7 @@ class DiffusionGenerator:
         self.sigmas = karras_sigmas(generator.steps, generator.sigma_min, generator.sigma_max)
         self.denoiser = GuidedDenoiser(self.net, generator.guidance)
         self._fallback: DSPGenerator | None = None
+        self._left_out: list[int] = []
 
     def describe(self) -> dict:
         s = self.settings
@@ -97,7 +99,10 @@ class DiffusionGenerator:
 
     def last_run(self) -> dict:
         """Where the last call fell back to the renderer, what the renderer found."""
-        return self._fallback.last_run() if self._fallback is not None else {}
+        if self._fallback is not None:
+            return self._fallback.last_run()
+        # sources left out of the slots: their mean sounding probability was too low
+        return {"left_out_sources": list(self._left_out)}
 
     def fallback_reason(self, tracks: Sequence[SourceTrack]) -> str | None:
         if not tracks:
@@ -140,6 +145,10 @@ class DiffusionGenerator:
             return
         self._fallback = None
         tracks = list(tracks)
+        if self.cfg.version < 3:  # no sounding condition: the slots hold what sounds
+            kept = likely_sounding(tracks, self.settings.min_sounding)
+            self._left_out = [t.source_id for t in tracks if all(t is not k for k in kept)]
+            tracks = kept
         stream = HypothesisStream(tracks, self.hrtf, self.cfg.max_sources, sample_rate,
                                   self.render.block, self.render.neighbours, self.render,
                                   self.cfg.version)

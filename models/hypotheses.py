@@ -23,19 +23,28 @@ import numpy as np
 from binaural.spatial.config import RenderConfig
 from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.render import FilterFn, Spatializer, direction_filter, mixture_filter
-from binaural.spatial.scene_render import DiffuseSpatializer, build_spatializer
+from binaural.spatial.scene_render import (
+    DiffuseSpatializer,
+    association_weights,
+    build_spatializer,
+)
 from binaural.spatial.tracks import SourceTrack
 
 
 def hypothesis_filters(tracks: Sequence[SourceTrack], hrtf: HRTFSet, max_sources: int,
-                       neighbours: int) -> list[FilterFn | None]:
-    """K per-source filters (None for an empty slot), then the mixture's."""
+                       neighbours: int, render: RenderConfig | None = None
+                       ) -> list[FilterFn | None]:
+    """K per-source filters (None for an empty slot), then the mixture's; with `render`,
+    the mixture's shares are gated by the tracks' sounding probability where they carry
+    one (the association, as the renderer's are)."""
     filters: list[FilterFn | None] = [
         direction_filter(hrtf, t.times_s, t.azimuth_deg, t.elevation_deg, neighbours)
         for t in list(tracks)[:max_sources]
     ]
     filters += [None] * (max_sources - len(filters))
-    filters.append(mixture_filter(hrtf, [t.as_tuple() for t in tracks], neighbours))
+    gate = None if render is None else association_weights(
+        list(tracks), render.association_floor, render.association_sharpness)
+    filters.append(mixture_filter(hrtf, [t.as_tuple() for t in tracks], neighbours, gate))
     return filters
 
 
@@ -66,7 +75,7 @@ class HypothesisStream:
             return
         self.spatializers = [
             None if f is None else Spatializer(f, hrtf.taps, sample_rate, block)
-            for f in hypothesis_filters(tracks, hrtf, max_sources, neighbours)
+            for f in hypothesis_filters(tracks, hrtf, max_sources, neighbours, render)
         ]
 
     def _stack(self, pieces: list[np.ndarray | None]) -> np.ndarray:

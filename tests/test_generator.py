@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from binaural.spatial.association import likely_sounding
 from binaural.spatial.config import RenderConfig
 from binaural.spatial.generator import DSPGenerator, generate_array
 from binaural.spatial.hrtf import HRTFSet
@@ -223,6 +224,26 @@ def test_no_source_falls_back_to_the_renderer(net, kemar) -> None:
     assert np.array_equal(out, generate_array(DSPGenerator(kemar, RENDER), mono, [], SR))
     with pytest.raises(ValueError):
         generate_array(gen, mono, [track(0.0, "person")], 44100)
+
+
+def test_a_v2_model_s_slots_hold_the_tracks_the_association_says_sound(net, kemar) -> None:
+    """Two people, one speaking: v2 was trained on scenes where every visible object
+    sounds, so the silent one (low mean sounding probability) is left out of its slots and
+    the output equals the one-speaker output; without an association both stay."""
+    _, _, mono = tones(0.5)
+    gen = DiffusionGenerator(net, kemar, RENDER, GeneratorConfig(steps=2))
+    left, right = track(40.0, "person"), track(-40.0, "person", source_id=1)
+    p = np.full(left.times_s.size, 0.9)
+    both = [dataclasses.replace(left, sounding=p), dataclasses.replace(right, sounding=1 - p)]
+    alone = generate_array(gen, mono, [dataclasses.replace(left, sounding=p)], SR)
+    assert np.array_equal(generate_array(gen, mono, both, SR), alone)
+    assert gen.last_run() == {"left_out_sources": [1]}
+    assert not np.array_equal(generate_array(gen, mono, [left, right], SR), alone)
+    assert gen.last_run() == {"left_out_sources": []}
+    # none above min_sounding: the most likely one alone
+    quiet = [dataclasses.replace(left, sounding=0.2 * p),
+             dataclasses.replace(right, sounding=0.1 * p)]
+    assert [t.source_id for t in likely_sounding(quiet, 0.3)] == [0]
 
 
 def test_a_few_training_steps_reduce_the_loss(kemar) -> None:
