@@ -10,18 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import numpy as np
 
 from binaural.io.damage import Damage
-from binaural.io.video import (
-    MediaError,
-    _decode_concealing,
-    _display_size,
-    _open,
-    _quarter_turns,
-    _sample_aspect,
-)
+from binaural.io.video import _display_size, _quarter_turns, sampled_frames
 
 
 def iter_grey_frames(path: str | Path, fps: float, width: int,
@@ -29,30 +21,12 @@ def iter_grey_frames(path: str | Path, fps: float, width: int,
     """Frames sampled at about `fps` as (time_s, grey float32 (h, w)) of the picture as
     shown (sample aspect and display rotation applied), the shown width scaled to at most
     `width` pixels. Undecodable packets are skipped (recorded in `damage` when given)."""
-    damage = damage if damage is not None else Damage("video")
-    step = 1.0 / fps
-    next_t = 0.0
-    with _open(path) as c:
-        if not c.streams.video:
-            raise MediaError(f"{path}: no video stream")
-        stream = c.streams.video[0]
-        stream.thread_type = "AUTO"
-        sar = _sample_aspect(stream)
-        try:
-            for frame, _ in _decode_concealing(c, stream, damage):
-                if frame is None:
-                    continue
-                t = float(frame.time) if frame.time is not None else next_t
-                if t + 1e-6 < next_t:
-                    continue
-                turns = _quarter_turns(frame.rotation)
-                shown_w, shown_h = _display_size(frame.width, frame.height, sar, turns * 90)
-                scale = min(1.0, width / shown_w)
-                w, h = max(2, round(shown_w * scale)), max(2, round(shown_h * scale))
-                if turns % 2:  # scale the stored picture, then turn it to the shown one
-                    w, h = h, w
-                grey = frame.to_ndarray(format="gray", width=w, height=h).astype(np.float32)
-                yield t, np.ascontiguousarray(np.rot90(grey, k=turns)) if turns else grey
-                next_t = (np.floor(t / step + 1e-6) + 1) * step
-        except av.error.FFmpegError as exc:
-            raise MediaError(f"{path}: video decoding failed ({exc})") from exc
+    for t, frame, sar in sampled_frames(path, fps, damage):
+        turns = _quarter_turns(frame.rotation)
+        shown_w, shown_h = _display_size(frame.width, frame.height, sar, turns * 90)
+        scale = min(1.0, width / shown_w)
+        w, h = max(2, round(shown_w * scale)), max(2, round(shown_h * scale))
+        if turns % 2:  # scale the stored picture, then turn it to the shown one
+            w, h = h, w
+        grey = frame.to_ndarray(format="gray", width=w, height=h).astype(np.float32)
+        yield t, np.ascontiguousarray(np.rot90(grey, k=turns)) if turns else grey

@@ -263,12 +263,12 @@ def shown_picture(frame: av.VideoFrame, sar: Fraction) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
 
 
-def iter_frames(
+def sampled_frames(
     path: str | Path, fps: float, damage: Damage | None = None
-) -> Iterator[tuple[float, np.ndarray]]:
-    """Frames sampled at about `fps` as (time_s, RGB uint8 array (H, W, 3)) of the picture
-    as shown (display rotation and sample aspect ratio applied). Undecodable packets are
-    skipped and a stream cut short ends early; `damage` (when given) records both."""
+) -> Iterator[tuple[float, av.VideoFrame, Fraction]]:
+    """Decoded frames sampled at about `fps` as (time_s, frame, sample aspect ratio), for
+    a caller that converts them. Undecodable packets are skipped and a stream cut short
+    ends early; `damage` (when given) records both."""
     damage = damage if damage is not None else Damage("video")
     step = 1.0 / fps
     next_t = 0.0
@@ -287,11 +287,21 @@ def iter_frames(
                 last_t = max(last_t, t + (1.0 / float(stream.average_rate or fps)))
                 if t + 1e-6 < next_t:
                     continue
-                yield t, shown_picture(frame, sar)
+                yield t, frame, sar
                 next_t = (np.floor(t / step + 1e-6) + 1) * step
         except av.error.FFmpegError as exc:
             raise MediaError(f"{path}: video decoding failed ({exc})") from exc
         damage.ended(last_t, _stream_duration(c, stream))
+
+
+def iter_frames(
+    path: str | Path, fps: float, damage: Damage | None = None
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Frames sampled at about `fps` as (time_s, RGB uint8 array (H, W, 3)) of the picture
+    as shown (display rotation and sample aspect ratio applied). Undecodable packets are
+    skipped and a stream cut short ends early; `damage` (when given) records both."""
+    for t, frame, sar in sampled_frames(path, fps, damage):
+        yield t, shown_picture(frame, sar)
 
 
 def write_video(
