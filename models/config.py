@@ -136,8 +136,8 @@ class GeneratorConfig:
     # v3 models: whether the diffuse-field hypothesis may be selected (false: masked out at
     # inference, an ablation; v2 models have none)
     diffuse_slot: bool = True
-    # v2 models (trained on scenes where every visible object sounds): the slots hold only
-    # the tracks whose mean sounding probability (the association) is at least this (the
+    # v2 models (trained on scenes where every visible object sounds): a slot is present
+    # only where its track's sounding probability (the association) is at least this (the
     # most likely one where none is); their mixture hypothesis is association-gated
     min_sounding: float = 0.3
 

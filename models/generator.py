@@ -26,7 +26,6 @@ import numpy as np
 import torch
 
 from binaural.io.outputs import file_sha256
-from binaural.spatial.association import likely_sounding
 from binaural.spatial.config import RenderConfig
 from binaural.spatial.generator import DEFAULT_FRAME_SIZE, DSPGenerator
 from binaural.spatial.hrtf import HRTFSet
@@ -37,6 +36,7 @@ from models.generator_features import (
     istft,
     network_frame_times,
     slot_conditions,
+    sounding_present,
     stft,
     usable_embedding,
 )
@@ -73,7 +73,6 @@ class DiffusionGenerator:
         self.sigmas = karras_sigmas(generator.steps, generator.sigma_min, generator.sigma_max)
         self.denoiser = GuidedDenoiser(self.net, generator.guidance)
         self._fallback: DSPGenerator | None = None
-        self._left_out: list[int] = []
 
     def describe(self) -> dict:
         s = self.settings
@@ -99,10 +98,7 @@ class DiffusionGenerator:
 
     def last_run(self) -> dict:
         """Where the last call fell back to the renderer, what the renderer found."""
-        if self._fallback is not None:
-            return self._fallback.last_run()
-        # sources left out of the slots: their mean sounding probability was too low
-        return {"left_out_sources": list(self._left_out)}
+        return self._fallback.last_run() if self._fallback is not None else {}
 
     def fallback_reason(self, tracks: Sequence[SourceTrack]) -> str | None:
         if not tracks:
@@ -119,7 +115,11 @@ class DiffusionGenerator:
         if n < cfg.n_fft or rms < SILENT_RMS:
             return hyps[-1].astype(np.float32)
         dev = self.device
-        cond = slot_conditions(tracks, network_frame_times(n, cfg, start_s), frame_size, cfg)
+        times = network_frame_times(n, cfg, start_s)
+        cond = slot_conditions(tracks, times, frame_size, cfg)
+        if cfg.version < 3:  # no sounding condition: a slot is present where its track sounds
+            cond.present = sounding_present(tracks, times, cond.present,
+                                            self.settings.min_sounding)
         m = stft(torch.from_numpy(np.ascontiguousarray(mono, np.float32)).to(dev)[None], cfg)
         h = stft(torch.from_numpy(np.ascontiguousarray(hyps, np.float32)).to(dev)[None], cfg)
         scale = torch.sqrt((m.abs() ** 2).mean()) / cfg.sigma_data
@@ -145,10 +145,6 @@ class DiffusionGenerator:
             return
         self._fallback = None
         tracks = list(tracks)
-        if self.cfg.version < 3:  # no sounding condition: the slots hold what sounds
-            kept = likely_sounding(tracks, self.settings.min_sounding)
-            self._left_out = [t.source_id for t in tracks if all(t is not k for k in kept)]
-            tracks = kept
         stream = HypothesisStream(tracks, self.hrtf, self.cfg.max_sources, sample_rate,
                                   self.render.block, self.render.neighbours, self.render,
                                   self.cfg.version)

@@ -240,6 +240,28 @@ def slot_conditions(tracks: Sequence[SourceTrack], times_s: np.ndarray,
     return SlotConditions(cls, geometry, position, present, visual)
 
 
+def sounding_present(tracks: Sequence[SourceTrack], times_s: np.ndarray,
+                     present: torch.Tensor, min_sounding: float) -> torch.Tensor:
+    """`present` (B, K, Tn) kept only where the slot's track sounds with probability at
+    least `min_sounding` (SourceTrack.sounding, the association; a track without one is
+    kept); at a frame where that would leave no present slot, the most likely one stays.
+    For a model trained on scenes where every visible object sounds (version 2)."""
+    k = present.shape[1]
+    slots = list(tracks)[:k]
+    if all(tr.sounding is None for tr in slots):
+        return present
+    p = np.ones((k, len(times_s)))
+    for j, tr in enumerate(slots):
+        if tr.sounding is not None:
+            p[j] = np.interp(times_s, tr.times_s, tr.sounding)
+    was = present[0].numpy()
+    keep = was & (p >= min_sounding)
+    lost = was.any(axis=0) & ~keep.any(axis=0)
+    best = np.argmax(np.where(was, p, -1.0), axis=0)
+    keep[best[lost], np.flatnonzero(lost)] = True
+    return torch.from_numpy(keep)[None]
+
+
 def null_conditions(cond: SlotConditions) -> SlotConditions:
     """The null condition of guidance: every source dropped (no class, no box, no position,
     no slot), so the model can only return the mixture render."""

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from binaural.spatial.association import likely_sounding
 from binaural.spatial.config import RenderConfig
 from binaural.spatial.generator import DSPGenerator, generate_array
 from binaural.spatial.hrtf import HRTFSet
@@ -24,6 +23,7 @@ from models.generator_features import (
     network_frame_times,
     null_conditions,
     slot_conditions,
+    sounding_present,
     stft,
 )
 from models.generator_net import GeneratorNet, GuidedDenoiser
@@ -226,24 +226,42 @@ def test_no_source_falls_back_to_the_renderer(net, kemar) -> None:
         generate_array(gen, mono, [track(0.0, "person")], 44100)
 
 
-def test_a_v2_model_s_slots_hold_the_tracks_the_association_says_sound(net, kemar) -> None:
-    """Two people, one speaking: v2 was trained on scenes where every visible object
-    sounds, so the silent one (low mean sounding probability) is left out of its slots and
-    the output equals the one-speaker output; without an association both stay."""
-    _, _, mono = tones(0.5)
-    gen = DiffusionGenerator(net, kemar, RENDER, GeneratorConfig(steps=2))
+def test_a_v2_slot_is_present_where_its_track_sounds() -> None:
+    """v2 was trained on scenes where every visible object sounds: a slot counts where
+    the association says its track sounds; where none would, the most likely one stays."""
     left, right = track(40.0, "person"), track(-40.0, "person", source_id=1)
-    p = np.full(left.times_s.size, 0.9)
-    both = [dataclasses.replace(left, sounding=p), dataclasses.replace(right, sounding=1 - p)]
-    alone = generate_array(gen, mono, [dataclasses.replace(left, sounding=p)], SR)
-    assert np.array_equal(generate_array(gen, mono, both, SR), alone)
-    assert gen.last_run() == {"left_out_sources": [1]}
-    assert not np.array_equal(generate_array(gen, mono, [left, right], SR), alone)
-    assert gen.last_run() == {"left_out_sources": []}
-    # none above min_sounding: the most likely one alone
-    quiet = [dataclasses.replace(left, sounding=0.2 * p),
-             dataclasses.replace(right, sounding=0.1 * p)]
-    assert [t.source_id for t in likely_sounding(quiet, 0.3)] == [0]
+    times = np.linspace(0.0, 2.0, 9)
+    first = (left.times_s < 1.0).astype(float)  # left speaks first, then right
+    turns = [dataclasses.replace(left, sounding=0.1 + 0.8 * first),
+             dataclasses.replace(right, sounding=0.9 - 0.8 * first)]
+    present = torch.ones(1, TINY.max_sources, times.size, dtype=torch.bool)
+    present[:, 2:] = False
+    kept = sounding_present(turns, times, present, 0.3)[0].numpy()
+    assert kept[0].tolist() == (times < 1.0).tolist()
+    assert kept[1].tolist() == (times >= 1.0).tolist() and not kept[2:].any()
+    quiet = [dataclasses.replace(t, sounding=np.full(11, q)) for t, q in zip(turns, (.2, .1))]
+    kept = sounding_present(quiet, times, present, 0.3)[0].numpy()
+    assert kept[0].all() and not kept[1:].any()
+    assert sounding_present([left, right], times, present, 0.3) is present  # no association
+
+
+def test_the_shipped_v2_model_follows_the_speaker_who_takes_the_turn(kemar) -> None:
+    net, _ = load_checkpoint("models/weights/generator-small.pt")
+    gen = DiffusionGenerator(net.eval(), kemar, RENDER, GeneratorConfig(steps=4))
+    rng = np.random.default_rng(0)
+    mono = (0.1 * rng.standard_normal(2 * SR)).astype(np.float32)
+    left, right = track(45.0, "person"), track(-45.0, "person", source_id=1)
+    first = (left.times_s < 1.0).astype(float)
+    turns = [dataclasses.replace(left, sounding=0.05 + 0.9 * first),
+             dataclasses.replace(right, sounding=0.95 - 0.9 * first)]
+    out = generate_array(gen, mono, turns, SR)
+
+    def ild_db(part: np.ndarray) -> float:
+        return float(10 * np.log10(np.sum(part[0] ** 2) / np.sum(part[1] ** 2)))
+
+    margin = int(0.25 * SR)  # the association's changeover and the crossfade
+    assert ild_db(out[:, margin:SR - margin]) > 3.0  # the left speaker's turn
+    assert ild_db(out[:, SR + margin:-margin]) < -3.0  # the right one's
 
 
 def test_a_few_training_steps_reduce_the_loss(kemar) -> None:

@@ -251,16 +251,3 @@ def associate_video(path: str | Path, tracks: Sequence[SourceTrack],
     out, summary = associate_tracks(tracks, *series, fps, model, cfg)
     return out, summary | {"fps": round(fps, 3),
                            "seconds": round(time.perf_counter() - start, 3)}
-
-
-def likely_sounding(tracks: Sequence[SourceTrack], min_mean: float) -> list[SourceTrack]:
-    """The tracks whose mean probability of sounding is at least `min_mean` (tracks with
-    no association kept), in their order; where none is, the most likely one alone. For a
-    consumer that assumes every track it is given sounds (the v2 generator's slots)."""
-    tracks = list(tracks)
-    means = [None if t.sounding is None or not len(t.sounding) else float(np.mean(t.sounding))
-             for t in tracks]
-    kept = [t for t, m in zip(tracks, means) if m is None or m >= min_mean]
-    if kept or not tracks:
-        return kept
-    return [tracks[int(np.argmax([m if m is not None else -1.0 for m in means]))]]
