@@ -11,13 +11,8 @@ from __future__ import annotations
 import argparse
 import subprocess
 
-from flows.bench import add_bench_parser
 from flows.commands import command_parser, run_command
-from flows.environment import PROJECT_ROOT, exit_now
-from flows.evaluate import add_evaluate_parser
-from flows.listen import add_listen_parser
-from flows.schedule import add_schedule_parser
-from flows.synth import add_synth_parser
+from flows.environment import PROJECT_ROOT, exit_now, prepare_environment
 
 SAMPLE_ARCHIVE = PROJECT_ROOT / "data" / "sample"
 
@@ -110,12 +105,21 @@ def add_remaster_parsers(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser; its subcommands' modules import Prefect, which reads its settings once,
+    at import: main() prepares the environment (state dirs, timeouts) before this."""
+    from flows.bench import add_bench_parser
+    from flows.evaluate import add_evaluate_parser
+    from flows.listen import add_listen_parser
+    from flows.schedule import add_schedule_parser
+    from flows.synth import add_synth_parser
+
     return command_parser([add_remaster_parsers, add_synth_parser, add_schedule_parser,
                            add_bench_parser, add_evaluate_parser, add_listen_parser],
                           description=__doc__, prog="binaural")
 
 
 def main(argv: list[str] | None = None) -> int:
+    prepare_environment()
     return run_command(build_parser(), argv)
 
 
