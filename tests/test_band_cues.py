@@ -8,6 +8,7 @@ import pytest
 
 from binaural.eval.bands import (
     band_coherence_error,
+    band_cue_errors,
     band_cues,
     band_edges_hz,
     band_ild_error_db,
@@ -151,6 +152,12 @@ def test_a_diffuse_tail_has_a_small_band_ild_but_large_per_bin_ilds() -> None:
     assert band_ild_error_db(lateral, tail, SAMPLE_RATE_HZ, CFG) > 5.0
     assert (band_ild_error_db(lateral, tail, SAMPLE_RATE_HZ, CFG)
             > 5 * band_ild_error_db(mono, tail, SAMPLE_RATE_HZ, CFG))
+    # one pass for the three (a report's): the same figures as one by one
+    together = band_cue_errors(lateral, tail, SAMPLE_RATE_HZ, CFG)
+    assert together == {
+        "band_ild_error_db": band_ild_error_db(lateral, tail, SAMPLE_RATE_HZ, CFG),
+        "band_ipd_error_rad": band_ipd_error_rad(lateral, tail, SAMPLE_RATE_HZ, CFG),
+        "band_coherence_error": band_coherence_error(lateral, tail, SAMPLE_RATE_HZ, CFG)}
 
 
 @pytest.mark.parametrize(("quiet_db", "scored"), [(-50.0, False), (-30.0, True)])

@@ -143,14 +143,31 @@ def _weighted_mean(values: np.ndarray, weight: np.ndarray) -> float:
     return float((values * weight).sum() / total) if total > 0.0 else float("nan")
 
 
+def _ild_error(pred: BandCues, ref: BandCues, weight: np.ndarray, cfg: EvaluateConfig
+               ) -> float:
+    high = ref.centres_hz >= cfg.band_split_hz
+    error = np.abs(pred.ild_db() - ref.ild_db())
+    return _weighted_mean(error[:, high], weight[:, high])
+
+
+def _ipd_error(pred: BandCues, ref: BandCues, weight: np.ndarray, cfg: EvaluateConfig
+               ) -> float:
+    low = ref.centres_hz < cfg.band_split_hz
+    # angle(a conj b) is the wrapped difference of the two IPDs.
+    error = np.abs(np.angle(pred.cross * np.conj(ref.cross)))
+    return _weighted_mean(error[:, low], weight[:, low])
+
+
+def _coherence_error(pred: BandCues, ref: BandCues, weight: np.ndarray,
+                     cfg: EvaluateConfig) -> float:
+    return _weighted_mean(np.abs(pred.coherence() - ref.coherence()), weight)
+
+
 def band_ild_error_db(pred: np.ndarray, ref: np.ndarray, sample_rate: int,
                       cfg: EvaluateConfig) -> float:
     """Band ILD error (dB): weighted mean |ILD_pred - ILD_ref| over the scored cells of the
     bands centred at or above cfg.band_split_hz."""
-    cues_pred, cues_ref, weight = _pair(pred, ref, sample_rate, cfg)
-    high = cues_ref.centres_hz >= cfg.band_split_hz
-    error = np.abs(cues_pred.ild_db() - cues_ref.ild_db())
-    return _weighted_mean(error[:, high], weight[:, high])
+    return _ild_error(*_pair(pred, ref, sample_rate, cfg), cfg)
 
 
 def band_ipd_error_rad(pred: np.ndarray, ref: np.ndarray, sample_rate: int,
@@ -158,16 +175,20 @@ def band_ipd_error_rad(pred: np.ndarray, ref: np.ndarray, sample_rate: int,
     """Band IPD error (rad): weighted mean wrapped |IPD_pred - IPD_ref| in [0, pi] over the
     scored cells of the bands centred below cfg.band_split_hz; a cell where either
     cross-spectrum is zero (a silent ear) has IPD 0."""
-    cues_pred, cues_ref, weight = _pair(pred, ref, sample_rate, cfg)
-    low = cues_ref.centres_hz < cfg.band_split_hz
-    # angle(a conj b) is the wrapped difference of the two IPDs.
-    error = np.abs(np.angle(cues_pred.cross * np.conj(cues_ref.cross)))
-    return _weighted_mean(error[:, low], weight[:, low])
+    return _ipd_error(*_pair(pred, ref, sample_rate, cfg), cfg)
 
 
 def band_coherence_error(pred: np.ndarray, ref: np.ndarray, sample_rate: int,
                          cfg: EvaluateConfig) -> float:
     """Interaural coherence error: weighted mean |IC_pred - IC_ref| over the scored cells of
     all bands (0 to 1; a mono copy of a diffuse reference errs by about 1 - IC_ref)."""
-    cues_pred, cues_ref, weight = _pair(pred, ref, sample_rate, cfg)
-    return _weighted_mean(np.abs(cues_pred.coherence() - cues_ref.coherence()), weight)
+    return _coherence_error(*_pair(pred, ref, sample_rate, cfg), cfg)
+
+
+def band_cue_errors(pred: np.ndarray, ref: np.ndarray, sample_rate: int,
+                    cfg: EvaluateConfig) -> dict[str, float]:
+    """The three band cue errors above from one pass over both signals (a report's)."""
+    cues = _pair(pred, ref, sample_rate, cfg)
+    return {"band_ild_error_db": _ild_error(*cues, cfg),
+            "band_ipd_error_rad": _ipd_error(*cues, cfg),
+            "band_coherence_error": _coherence_error(*cues, cfg)}

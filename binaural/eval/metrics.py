@@ -21,7 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from binaural.eval.bands import band_coherence_error, band_ild_error_db, band_ipd_error_rad
+from binaural.eval.bands import (
+    band_coherence_error,
+    band_cue_errors,
+    band_ild_error_db,
+    band_ipd_error_rad,
+)
 from binaural.eval.config import EvaluateConfig
 from binaural.eval.cues import (
     AzimuthTable,
@@ -206,11 +211,9 @@ def report_reference_metrics(output_wav: str | Path, mono: np.ndarray, reference
     n = min(out.shape[1], ref.shape[1], mono.shape[0])
     out, ref = out[:, :n], ref[:, :n]
     mono = np.stack([mono[:n], mono[:n]])  # the mono-copy baseline: L = R = input
-    band = {f"{prefix}{key}": finite(fn(signal, ref, sr, evaluate))
+    band = {f"{prefix}{key}": finite(value)
             for prefix, signal in (("", out), ("mono_copy_", mono))
-            for key, fn in (("band_ild_error_db", band_ild_error_db),
-                            ("band_ipd_error_rad", band_ipd_error_rad),
-                            ("band_coherence_error", band_coherence_error))}
+            for key, value in band_cue_errors(signal, ref, sr, evaluate).items()}
     return band | {
         "stft_distance": fairplay_stft_distance(out, ref, sr, evaluate),
         "envelope_distance": envelope_distance(out, ref, sr, evaluate),
