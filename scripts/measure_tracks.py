@@ -22,9 +22,10 @@ import numpy as np
 
 from binaural.io.video import iter_frames
 from binaural.spatial.track_hygiene import relink_tracks
+from binaural.synth.config import VTEST_AVI
 from flows.params import load_params
 
-VTEST = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"  # Debian opencv-doc
+VTEST = VTEST_AVI  # Debian opencv-doc
 
 
 def crossing_frames(fps: float) -> list[tuple[float, np.ndarray]]:
