@@ -55,7 +55,24 @@ def prepare_environment(state_dir: str | Path | None = None, override: bool = Fa
     if override:
         os.environ.pop("PREFECT_API_URL", None)
     _prepare_ultralytics(Path(os.environ["YOLO_CONFIG_DIR"]))
+    os.environ[PREPARED] = "1"  # inherited: a child process starts prepared
     return state
+
+
+PREPARED = "BINAURAL_ENVIRONMENT_PREPARED"
+
+
+def run_as_prepared(module: str) -> None:
+    """For `python -m flows.<module>`: the module's own imports brought in Prefect, which
+    read its settings then. A process not started with a prepared environment prepares it
+    and executes the same command again (this function returns only in a prepared one),
+    so the run uses the project's state folder and start-up timeout, like the CLI's."""
+    if os.environ.get(PREPARED) == "1":
+        return
+    prepare_environment()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.execv(sys.executable, [sys.executable, "-m", module, *sys.argv[1:]])
 
 
 def _prepare_ultralytics(config_dir: Path) -> None:

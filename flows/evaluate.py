@@ -273,4 +273,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from flows.environment import run_as_prepared
+
+    run_as_prepared("flows.evaluate")
     sys.exit(main())

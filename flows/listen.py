@@ -315,4 +315,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from flows.environment import run_as_prepared
+
+    run_as_prepared("flows.listen")
     sys.exit(main())

@@ -28,7 +28,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from binaural.io.video import VIDEO_SUFFIXES
-from flows.environment import prepare_environment
+from flows.environment import run_as_prepared
 from flows.params import Params
 
 SIDECAR_FOLDERS = ("truth",)  # synthesized scenes keep their truth beside the videos
@@ -281,6 +281,6 @@ def remaster(
 
 
 if __name__ == "__main__":
-    prepare_environment()
+    run_as_prepared("flows.remaster")
     result = remaster(sys.argv[1], sys.argv[2])
     print(json.dumps({k: v for k, v in result.items() if k != "items"}, indent=2))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.environment import PROJECT_ROOT, prepare_environment
+from flows.environment import PROJECT_ROOT, prepare_environment, run_as_prepared
 
 DEFAULT_METRICS = "eval/generator.json"
 SAMPLE_CLIPS = 2  # validation scenes rendered as sample audio
@@ -298,4 +298,5 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     from flows.environment import exit_now
 
+    run_as_prepared("flows.retrain")
     exit_now(main())

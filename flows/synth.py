@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from flows.environment import PROJECT_ROOT, prepare_environment
+from flows.environment import PROJECT_ROOT, prepare_environment, run_as_prepared
 from flows.progress import ItemProgress
 
 
@@ -153,4 +153,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    run_as_prepared("flows.synth")
     sys.exit(main())

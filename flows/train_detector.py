@@ -14,7 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
-from flows.environment import prepare_environment
+from flows.environment import prepare_environment, run_as_prepared
 
 
 def make_data(out_dir: str) -> Path:
@@ -122,4 +122,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    run_as_prepared("flows.train_detector")
     main()
