@@ -25,6 +25,8 @@ from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.render import FilterFn, Spatializer, direction_filter, mixture_filter
 from binaural.spatial.scene_render import (
     DiffuseSpatializer,
+    UnitBuffer,
+    analysis_unit,
     association_weights,
     build_spatializer,
 )
@@ -52,12 +54,13 @@ def room_spatializers(tracks: Sequence[SourceTrack], hrtf: HRTFSet, max_sources:
                       sample_rate: int, render: RenderConfig) -> list[Spatializer | None]:
     """Version 3's K + 2 spatializers (module docstring); None for an empty slot."""
     tracks = list(tracks)
-    single = [build_spatializer(hrtf, [t], render, sample_rate, use_activity=False)
-              for t in tracks[:max_sources]]
+    single = [build_spatializer(hrtf, [t], render, sample_rate, use_activity=False,
+                                in_units=False) for t in tracks[:max_sources]]
     single += [None] * (max_sources - len(single))
     diffuse = DiffuseSpatializer(mixture_filter(hrtf, [], render.neighbours), hrtf,
                                  sample_rate, render.block)
-    return single + [diffuse, build_spatializer(hrtf, tracks, render, sample_rate)]
+    return single + [diffuse, build_spatializer(hrtf, tracks, render, sample_rate,
+                                                in_units=False)]
 
 
 class HypothesisStream:
@@ -72,7 +75,9 @@ class HypothesisStream:
                 raise ValueError("version 3 hypotheses need the renderer's settings")
             self.spatializers = room_spatializers(tracks, hrtf, max_sources, sample_rate,
                                                   render)
+            self._units = UnitBuffer(analysis_unit(render, sample_rate))  # all in step
             return
+        self._units = None
         self.spatializers = [
             None if f is None else Spatializer(f, hrtf.taps, sample_rate, block)
             for f in hypothesis_filters(tracks, hrtf, max_sources, neighbours, render)
@@ -83,11 +88,21 @@ class HypothesisStream:
         return np.stack([np.zeros((2, n), np.float32) if p is None else p.astype(np.float32)
                          for p in pieces])
 
-    def push(self, chunk: np.ndarray) -> np.ndarray:
+    def _push(self, chunk: np.ndarray) -> np.ndarray:
         return self._stack([None if s is None else s.push(chunk) for s in self.spatializers])
 
+    def push(self, chunk: np.ndarray) -> np.ndarray:
+        if self._units is None:
+            return self._push(chunk)
+        width = len(self.spatializers)
+        return np.concatenate([np.zeros((width, 2, 0), np.float32)]
+                              + [self._push(u) for u in self._units.take(chunk)], axis=2)
+
     def flush(self) -> np.ndarray:
-        return self._stack([None if s is None else s.flush() for s in self.spatializers])
+        rest = None if self._units is None else self._units.rest()
+        held = [] if rest is None else [self._push(rest)]
+        return np.concatenate(held + [self._stack([None if s is None else s.flush()
+                                                   for s in self.spatializers])], axis=2)
 
 
 def render_hypotheses(mono: np.ndarray, tracks: Sequence[SourceTrack], hrtf: HRTFSet,

@@ -151,6 +151,10 @@ class RenderConfig:
     # also scaled by max(p, association_floor) ** association_sharpness.
     association_floor: float = 0.05
     association_sharpness: float = 2.0
+    # The room-aware renderer's analysers (T60, reverberation verdict, activity) take the
+    # input in units of this length, whatever the caller's chunks: the output does not
+    # depend on the chunking (scene.chunk_s, a streaming client's buffers).
+    analysis_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.diffuse_mode not in ("coherent", "decorrelated"):
@@ -160,6 +164,8 @@ class RenderConfig:
             raise ValueError("render.direct_floor and render.t60_quantile: in [0, 1]")
         if self.activity_floor <= 0 or self.activity_sharpness <= 0:
             raise ValueError("render.activity_floor and render.activity_sharpness: positive")
+        if self.analysis_s <= 0:
+            raise ValueError("render.analysis_s: positive")
         if self.association_floor <= 0 or self.association_sharpness <= 0:
             raise ValueError("render.association_floor and render.association_sharpness: "
                              "positive")

@@ -123,6 +123,38 @@ def decorrelation_filters(hrtf: HRTFSet, taps: int, nfft: int, seed: int = DIFFU
     return spectra * np.sqrt(target / np.mean(np.abs(spectra) ** 2, axis=-1))[:, None]
 
 
+class UnitBuffer:
+    """Regroups a stream of chunks into whole units of `unit` samples (the last, shorter
+    one from rest()): what is fed downstream does not depend on the caller's chunking."""
+
+    def __init__(self, unit: int) -> None:
+        if unit <= 0:
+            raise ValueError(f"unit: positive, not {unit}")
+        self.unit = unit
+        self._held: list[np.ndarray] = []
+        self._held_n = 0
+
+    def take(self, chunk: np.ndarray) -> list[np.ndarray]:
+        """The whole units complete after `chunk` (float64), in order; the rest is held."""
+        chunk = np.asarray(chunk, dtype=np.float64).reshape(-1)
+        self._held.append(chunk)
+        self._held_n += chunk.size
+        if self._held_n < self.unit:
+            return []
+        data = np.concatenate(self._held)
+        whole = (data.size // self.unit) * self.unit
+        self._held, self._held_n = [data[whole:]], data.size - whole
+        return [data[i:i + self.unit] for i in range(0, whole, self.unit)]
+
+    def rest(self) -> np.ndarray | None:
+        """The held samples (None if none), emptying the buffer."""
+        if not self._held_n:
+            return None
+        data = np.concatenate(self._held)
+        self._held, self._held_n = [], 0
+        return data
+
+
 class SceneSpatializer(Spatializer):
     """Spatializer with the room-aware split of each frame (module docstring) and the
     analysers (T60, class activity) fed each chunk before its frames are rendered.
@@ -134,7 +166,8 @@ class SceneSpatializer(Spatializer):
                  late: LateReverbTracker | None = None, t60: T60Tracker | None = None,
                  activity: ActivityTracker | None = None, diffuse_mode: str = "coherent",
                  diffuse_taps: int = 1024, reverb_gate: ActivityTracker | None = None,
-                 reverb_threshold: float = 0.5, fallback_t60_s: float = 0.0):
+                 reverb_threshold: float = 0.5, fallback_t60_s: float = 0.0,
+                 unit: int | None = None):
         if diffuse_mode not in DIFFUSE_MODES:
             raise ValueError(f"diffuse mode {diffuse_mode!r} not in {DIFFUSE_MODES}")
         taps = max(hrtf.taps, diffuse_taps) if diffuse_mode == "decorrelated" else hrtf.taps
@@ -152,6 +185,9 @@ class SceneSpatializer(Spatializer):
         self.fallback_t60_s = fallback_t60_s
         self._reverb_evidence = [0.0, 0]  # sum of the detector's frame probabilities, frames
         self.last_t60_s = 0.0
+        if unit is not None and unit < block:
+            raise ValueError(f"analysis unit {unit} shorter than the block {block}")
+        self._units = None if unit is None else UnitBuffer(unit)
 
     @property
     def reverberant(self) -> bool:
@@ -171,6 +207,18 @@ class SceneSpatializer(Spatializer):
             self.last_t60_s = estimate
 
     def push(self, chunk: np.ndarray) -> np.ndarray:
+        """Feed mono samples; returns the binaural samples that are final, (2, n).
+
+        With a `unit`, the analysers and the renderer see the input in whole units of
+        that many samples whatever the caller's chunks (the rest is held until the unit is
+        complete or flush): the T60, the reverberation verdict and the activity, and so
+        the output, do not depend on how the input was chunked."""
+        if self._units is None:
+            return self._push_unit(np.asarray(chunk, dtype=np.float64).reshape(-1))
+        return np.concatenate([np.zeros((self.channels, 0), dtype=np.float32)]
+                              + [self._push_unit(u) for u in self._units.take(chunk)], axis=1)
+
+    def _push_unit(self, chunk: np.ndarray) -> np.ndarray:
         if self.reverb_gate is not None:
             self.reverb_gate.update(chunk)
             self._reverb_evidence[0] += float(self.reverb_gate.new_probs[:, 0].sum())
@@ -182,9 +230,12 @@ class SceneSpatializer(Spatializer):
         return super().push(chunk)
 
     def flush(self, tail: bool = False) -> np.ndarray:
+        rest = None if self._units is None else self._units.rest()
+        held = (np.zeros((self.channels, 0), dtype=np.float32) if rest is None
+                else self._push_unit(rest))
         if self.t60 is not None:
             self._update_t60(self.t60.finish())
-        return super().flush(tail)
+        return np.concatenate([held, super().flush(tail)], axis=1)
 
     def _spectra(self, spec: np.ndarray, h_spec: np.ndarray) -> np.ndarray:
         """Output spectra (F, 2, bins) of frame spectra (F, bins) and filters (F, 2, bins)."""
@@ -252,6 +303,7 @@ def renderer_version(hrtf: HRTFSet, render: RenderConfig) -> str:
 def build_spatializer(
     hrtf: HRTFSet, tracks: Sequence[SourceTrack], render: RenderConfig, sample_rate: int,
     use_activity: bool = True, directions=None, spatializer_cls: type | None = None,
+    in_units: bool = True,
 ) -> Spatializer:
     """The streaming DSP renderer along `tracks` as `render` configures it.
 
@@ -262,7 +314,9 @@ def build_spatializer(
 
     `directions` (default `hrtf`) gives the filters per direction (`.taps`,
     `.interpolate`), and `spatializer_cls` (a SceneSpatializer) renders with them: the
-    ambisonic encoder (binaural.ambisonics) reuses the scene's shares, gates and split."""
+    ambisonic encoder (binaural.ambisonics) reuses the scene's shares, gates and split.
+    The room-aware renderer takes its input in units of render.analysis_s (UnitBuffer);
+    `in_units` False leaves that to a caller that feeds several renderers in step."""
     directions = hrtf if directions is None else directions
     as_tuples = [t.as_tuple() for t in tracks]
     model = load_activity_model(render.activity_model) if (
@@ -292,7 +346,13 @@ def build_spatializer(
     reverb_gate = ActivityTracker(detector, sample_rate) if detector else None
     return (spatializer_cls or SceneSpatializer)(
         filt, hrtf, sample_rate, render.block, late, t60, activity, render.diffuse_mode,
-        render.diffuse_taps, reverb_gate, render.reverb_threshold, render.fallback_t60_s)
+        render.diffuse_taps, reverb_gate, render.reverb_threshold, render.fallback_t60_s,
+        unit=analysis_unit(render, sample_rate) if in_units else None)
+
+
+def analysis_unit(render: RenderConfig, sample_rate: int) -> int:
+    """The room-aware renderer's analysis unit in samples (render.analysis_s)."""
+    return max(render.block, int(round(render.analysis_s * sample_rate)))
 
 
 def render_scene(mono: np.ndarray, hrtf: HRTFSet, tracks: Sequence[SourceTrack],
