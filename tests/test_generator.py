@@ -264,17 +264,21 @@ def test_the_shipped_v2_model_follows_the_speaker_who_takes_the_turn(kemar) -> N
     assert ild_db(out[:, SR + margin:-margin]) < -3.0  # the right one's
 
 
-def test_a_few_training_steps_reduce_the_loss(kemar) -> None:
+@pytest.mark.parametrize("version, steps", [(2, 12), (3, 15)])
+def test_a_few_training_steps_reduce_the_loss(kemar, version: int, steps: int) -> None:
+    """Either model version (3: the room hypotheses of the renderer's settings) learns."""
     torch.manual_seed(0)
-    net = GeneratorNet(TINY)
+    cfg = preset("tiny", version)
+    net = GeneratorNet(cfg)
     a, b, mono = tones(0.25)
     tracks = [track(50.0, "person", 0.25), track(-40.0, "piano", 0.25, 1)]
     target = np.zeros((2, mono.shape[0]), np.float32)
     for stem, tr in zip((a, b), tracks):
         filt = direction_filter(kemar, tr.times_s, tr.azimuth_deg, tr.elevation_deg)
         target += spatialize(stem, filt, kemar.taps, SR)
-    hyps = render_hypotheses(mono, tracks, kemar, TINY.max_sources, SR, 512, 3)
-    cond = slot_conditions(tracks, network_frame_times(mono.shape[0], TINY), FRAME, TINY)
+    hyps = render_hypotheses(mono, tracks, kemar, cfg.max_sources, SR, 512, 3,
+                             RenderConfig(), version=version)
+    cond = slot_conditions(tracks, network_frame_times(mono.shape[0], cfg), FRAME, cfg)
     batch = Batch(torch.from_numpy(mono)[None], torch.from_numpy(target)[None],
                   torch.from_numpy(hyps)[None], cond)
     tc = TrainConfig()
@@ -287,7 +291,7 @@ def test_a_few_training_steps_reduce_the_loss(kemar) -> None:
 
     before = loss()
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(12):
+    for _ in range(steps):
         value, _ = diffusion_loss(net, batch, tc, torch.Generator().manual_seed(0), sigma,
                                   drop=False)
         opt.zero_grad()

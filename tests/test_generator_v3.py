@@ -11,7 +11,6 @@ import torch
 from binaural.spatial.config import RenderConfig
 from binaural.spatial.generator import DSPGenerator, generate_array
 from binaural.spatial.hrtf import HRTFSet
-from binaural.spatial.render import direction_filter, spatialize
 from binaural.spatial.scene_render import render_scene
 from binaural.spatial.tracks import SourceTrack
 from models.config import GeneratorConfig, TrainConfig
@@ -19,7 +18,7 @@ from models.generator import DiffusionGenerator, load_checkpoint, save_checkpoin
 from models.generator_config import ModelConfig, preset
 from models.generator_features import network_frame_times, slot_conditions, stft
 from models.generator_net import GeneratorNet
-from models.generator_train import Batch, diffusion_loss, noisy_sounding, warm_start
+from models.generator_train import noisy_sounding, warm_start
 from models.hypotheses import render_hypotheses
 
 SR = 48000
@@ -173,37 +172,3 @@ def test_v3_warm_starts_from_v2_where_shapes_fit(tmp_path) -> None:
     w3, w2 = net.sources.mlp[0].weight, v2.sources.mlp[0].weight
     assert torch.equal(w3[:, :4], w2[:, :4]) and torch.equal(w3[:, 8:], w2[:, 4:])
     assert torch.all(w3[:, 4:8] == 0)
-
-
-def test_a_few_v3_training_steps_reduce_the_loss(kemar: HRTFSet) -> None:
-    torch.manual_seed(0)
-    net = GeneratorNet(TINY3)
-    t = np.arange(int(0.25 * SR)) / SR
-    a = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    b = (0.2 * np.sin(2 * np.pi * 3100 * t)).astype(np.float32)
-    mono = a + b
-    tracks = [track(50.0, "person", 0.25), track(-40.0, "piano", 0.25, 1)]
-    target = np.zeros((2, mono.shape[0]), np.float32)
-    for stem, tr in zip((a, b), tracks):
-        filt = direction_filter(kemar, tr.times_s, tr.azimuth_deg, tr.elevation_deg)
-        target += spatialize(stem, filt, kemar.taps, SR)
-    hyps = render_hypotheses(mono, tracks, kemar, 3, SR, 512, 3, RENDER, version=3)
-    cond = slot_conditions(tracks, network_frame_times(mono.shape[0], TINY3), FRAME, TINY3)
-    batch = Batch(torch.from_numpy(mono)[None], torch.from_numpy(target)[None],
-                  torch.from_numpy(hyps)[None], cond)
-    tc, sigma = TrainConfig(), torch.tensor([0.2])
-
-    def loss() -> float:
-        with torch.no_grad():
-            return diffusion_loss(net, batch, tc, torch.Generator().manual_seed(0), sigma,
-                                  drop=False)[0].item()
-
-    before = loss()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(15):
-        value, _ = diffusion_loss(net, batch, tc, torch.Generator().manual_seed(0), sigma,
-                                  drop=False)
-        opt.zero_grad()
-        value.backward()
-        opt.step()
-    assert loss() < 0.8 * before
