@@ -17,26 +17,29 @@ binaural.spatial.association.AssociationModel; prints held-back window accuracy.
 from __future__ import annotations
 
 import argparse
+import pickle
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from binaural.spatial.association import AssociationModel
+from binaural.spatial.association import AssociationModel, window_features
 from binaural.spatial.gate import ActivityModel
 from binaural.spatial.heads import load_heads
-from binaural.synth.association_data import CLOSEUP_PROB, scene_examples
+from binaural.synth.association_data import CLOSEUP_PROB, scene_examples, window_labels
 from binaural.synth.sprites import SPRITE_CLASSES
 from flows.environment import PROJECT_ROOT
 from flows.params import load_params
 
 
 def recipe(index: int, rng: np.random.Generator) -> tuple[str, str]:
-    """Half pairs (half of those people), half the configured mix."""
-    if index % 2:
-        return "mixed", ""
-    return "pair", "person" if rng.random() < 0.5 else str(rng.choice(SPRITE_CLASSES[1:]))
+    """Of every four: a pair, a turn-taking scene (half of both people, half one
+    instrument), the configured mix, a pair again."""
+    kind = ("pair", "turns", "mixed", "pair")[index % 4]
+    if kind == "mixed":
+        return kind, ""
+    return kind, "person" if rng.random() < 0.5 else str(rng.choice(SPRITE_CLASSES[1:]))
 
 
 def scene_list(args) -> list[tuple[str, str, int]]:
@@ -49,33 +52,53 @@ def scene_list(args) -> list[tuple[str, str, int]]:
                   for i in range(args.instrument_pairs)]
 
 
-def _scene(job) -> tuple[np.ndarray, np.ndarray]:
+def _scene(job) -> dict:
+    """One scene's measurements (the association's series, its fps and the truth's
+    sounding spans): what the features are computed from."""
     args, params, (kind, cls, seed) = job
     cfg = replace(params.synth, duration_s=args.duration)
     heads = load_heads(cfg.heads or (cfg.hrtf,), cfg.sample_rate, base=PROJECT_ROOT)
     assoc = params.localize.associate
     activity = ActivityModel.load(assoc.activity_model) if assoc.activity_model else None
-    x, y, *_ = scene_examples(cfg, heads, kind, cls, seed, assoc, activity, args.closeup)
-    return x, y
+    _, _, scene, _, series = scene_examples(cfg, heads, kind, cls, seed, assoc, activity,
+                                            args.closeup)
+    return {"series": series, "fps": min(assoc.fps, float(scene.truth["fps"])),
+            "sources": [{"sounding": s["sounding"]} for s in scene.truth["sources"]]}
 
 
-def collect(args, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features, labels and scene index of every window; scenes over `workers` processes
-    (the same scenes and order for any count)."""
+def collect(args, params) -> list[dict]:
+    """Every scene's measurements (_scene), over `workers` processes (the same scenes and
+    order for any count); kept in `cache` (a pickle, reused and completed when present):
+    changing the features needs no new scenes."""
     from multiprocessing import get_context
 
-    xs, ys, groups = [], [], []
-    start = time.perf_counter()
     scenes = scene_list(args)
-    jobs = [(args, params, scene) for scene in scenes]
+    out = []
+    if args.cache and Path(args.cache).is_file():
+        with open(args.cache, "rb") as f:
+            out = pickle.load(f)[:len(scenes)]
+    start = time.perf_counter()
+    jobs = [(args, params, scene) for scene in scenes[len(out):]]
     with get_context("fork").Pool(args.workers) as pool:
-        for i, (x, y) in enumerate(pool.imap(_scene, jobs)):
-            xs.append(x)
-            ys.append(y)
-            groups.append(np.full(len(y), i))
-            if (i + 1) % 10 == 0:
-                print(f"{i + 1}/{len(scenes)} scenes, {time.perf_counter() - start:.0f} s",
+        for scene in pool.imap(_scene, jobs):
+            out.append(scene)
+            if len(out) % 10 == 0 or len(out) == len(scenes):
+                print(f"{len(out)}/{len(scenes)} scenes, {time.perf_counter() - start:.0f} s",
                       flush=True)
+                if args.cache:  # kept as it grows: an interrupted run resumes
+                    with open(args.cache, "wb") as f:
+                        pickle.dump(out, f)
+    return out
+
+
+def examples(scenes: list[dict], cfg) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels and scene index of every window of `scenes`."""
+    xs, ys, groups = [], [], []
+    for i, scene in enumerate(scenes):
+        x, index = window_features(*scene["series"], scene["fps"], cfg)
+        xs.append(x)
+        ys.append(window_labels(scene["sources"], index, scene["fps"]))
+        groups.append(np.full(len(index), i))
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(groups)
 
 
@@ -93,17 +116,12 @@ def main() -> None:
                         help="share of people's boxes cut to head and shoulders")
     parser.add_argument("--hidden", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1, help="processes making scenes")
-    parser.add_argument("--cache", default="", help=".npz of the features (reused if present)")
+    parser.add_argument("--cache", default="", help="pickle of the scenes' measurements "
+                        "(reused if present)")
     parser.add_argument("--out", default="models/weights/association.npz")
     args = parser.parse_args()
     params = load_params(args.params)
-    if args.cache and Path(args.cache).is_file():
-        with np.load(args.cache) as data:
-            x, y, groups = data["x"], data["y"], data["groups"]
-    else:
-        x, y, groups = collect(args, params)
-        if args.cache:
-            np.savez_compressed(args.cache, x=x, y=y, groups=groups)
+    x, y, groups = examples(collect(args, params), params.localize.associate)
     from sklearn.neural_network import MLPClassifier
 
     held = groups % 10 == 0
