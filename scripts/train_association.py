@@ -1,17 +1,19 @@
 """Train the association model (which visible object sounds) on synthesized scenes with
 animated sprites (binaural.synth.association_data): half of them two objects of one class,
-one sounding and one silent but moving, the rest the configured mix; half of the people's
-boxes cut to head and shoulders (--closeup: the mouth lies lower in the box).
+one sounding and one silent but moving, a quarter two of one class in turns, a quarter
+the configured mix; half of the people's boxes cut to head and shoulders (--closeup: the
+mouth lies lower in the box).
 
-    python scripts/train_association.py --scenes 100 --workers 3 \
+    python scripts/train_association.py --scenes 200 --workers 2 \
         --out models/weights/association.npz
 
 Scenes use seeds from --seed on (scripts/measure_association.py measures on others);
 each is rendered, written as a video and read back through the association's own decode
 pass, with the truth's tracks thinned to the detection rate and jittered. Labels: the
-truth's sounding spans. Fits a one-hidden-layer MLP (sklearn; features clipped to their
-1st..99th training percentiles, as inference does) saved as
-binaural.spatial.association.AssociationModel; prints held-back window accuracy.
+truth's sounding spans. Fits --ensemble one-hidden-layer MLPs (sklearn, different starts;
+features clipped to their 1st..99th training percentiles, as inference does) whose mean
+logit is saved as one binaural.spatial.association.AssociationModel; prints held-back
+window accuracy, raw and decoded with a few switch_prob / evidence_weight.
 """
 
 from __future__ import annotations
@@ -24,13 +26,22 @@ from pathlib import Path
 
 import numpy as np
 
-from binaural.spatial.association import AssociationModel, window_features
+from binaural.spatial.association import (
+    AssociationModel,
+    decode,
+    window_features,
+    window_probabilities,
+)
 from binaural.spatial.gate import ActivityModel
 from binaural.spatial.heads import load_heads
 from binaural.synth.association_data import CLOSEUP_PROB, scene_examples, window_labels
 from binaural.synth.sprites import SPRITE_CLASSES
 from flows.environment import PROJECT_ROOT
 from flows.params import load_params
+
+# (switch_prob, evidence_weight) of localize.associate tried on the held-back scenes
+DECODE_GRID = ((0.5, 1.0), (0.2, 0.5), (0.1, 0.5), (0.05, 0.5), (0.02, 0.5), (0.05, 1.0),
+               (0.05, 0.25))
 
 
 def recipe(index: int, rng: np.random.Generator) -> tuple[str, str]:
@@ -115,31 +126,62 @@ def main() -> None:
     parser.add_argument("--closeup", type=float, default=CLOSEUP_PROB,
                         help="share of people's boxes cut to head and shoulders")
     parser.add_argument("--hidden", type=int, default=16)
+    parser.add_argument("--ensemble", type=int, default=5,
+                        help="nets from different starts, averaged (one wider net)")
     parser.add_argument("--workers", type=int, default=1, help="processes making scenes")
     parser.add_argument("--cache", default="", help="pickle of the scenes' measurements "
                         "(reused if present)")
     parser.add_argument("--out", default="models/weights/association.npz")
     args = parser.parse_args()
     params = load_params(args.params)
-    x, y, groups = examples(collect(args, params), params.localize.associate)
+    cfg = params.localize.associate
+    scenes = collect(args, params)
+    x, y, groups = examples(scenes, cfg)
     from sklearn.neural_network import MLPClassifier
 
     held = groups % 10 == 0
     low, high = np.percentile(x[~held], (1, 99), axis=0)  # inference clips to this range
     x = np.clip(x, low, high)
     mean, scale = x[~held].mean(axis=0), x[~held].std(axis=0) + 1e-6
-    net = MLPClassifier(hidden_layer_sizes=(args.hidden,), alpha=1e-2, max_iter=500,
-                        random_state=0)
-    net.fit((x[~held] - mean) / scale, y[~held])
-    model = AssociationModel(low.astype(np.float32), high.astype(np.float32),
-                             mean.astype(np.float32), scale.astype(np.float32),
-                             *(a.astype(np.float32) for a in (net.coefs_[0], net.intercepts_[0],
-                                                              net.coefs_[1], net.intercepts_[1])))
+    nets = [MLPClassifier(hidden_layer_sizes=(args.hidden,), alpha=1e-2, max_iter=500,
+                          random_state=seed).fit((x[~held] - mean) / scale, y[~held])
+            for seed in range(args.ensemble)]
+    # The nets' mean logit is one wider net: hidden layers side by side, outputs averaged.
+    w1 = np.concatenate([net.coefs_[0] for net in nets], axis=1)
+    b1 = np.concatenate([net.intercepts_[0] for net in nets])
+    w2 = np.concatenate([net.coefs_[1] for net in nets], axis=0) / len(nets)
+    b2 = np.mean([net.intercepts_[1] for net in nets], axis=0)
+    model = AssociationModel(*(a.astype(np.float32) for a in (low, high, mean, scale, w1, b1,
+                                                              w2, b2)))
     model.save(args.out)
     acc = ((model.predict(x[held]) > 0.5) == (y[held] > 0.5)).mean()
     print(f"{int(groups.max()) + 1} scenes, {len(y)} windows ({y.mean():.0%} sounding); "
           f"held-back window accuracy {acc:.3f} ({held.sum()} windows)")
     print(f"wrote {args.out}")
+    held_scenes = [s for i, s in enumerate(scenes) if i % 10 == 0]
+    for switch, weight in DECODE_GRID:
+        print(f"held-back, decoded with switch_prob {switch}, evidence_weight {weight}: "
+              f"{decoded_accuracy(model, held_scenes, cfg, switch, weight):.3f}")
+
+
+def decoded_accuracy(model: AssociationModel, scenes: list[dict], cfg, switch: float,
+                     weight: float) -> float:
+    """Window accuracy of the decoded probabilities (association.decode) on `scenes`: how
+    the params' switch_prob and evidence_weight are chosen, on synthesized scenes only."""
+    right = total = 0
+    for scene in scenes:
+        x, index = window_features(*scene["series"], scene["fps"], cfg)
+        if not index:
+            continue
+        labels = window_labels(scene["sources"], index, scene["fps"])
+        n_tracks = max(k for _, k, _ in index) + 1
+        _, probs = window_probabilities(model, x, index, n_tracks)
+        probs = decode(probs, switch, weight)
+        columns = {w: i for i, w in enumerate(sorted({w for w, _, _ in index}))}
+        p = np.array([probs[k, columns[w]] for w, k, _ in index])
+        right += int(((p > 0.5) == (labels > 0.5)).sum())
+        total += len(index)
+    return right / max(total, 1)
 
 
 if __name__ == "__main__":
