@@ -4,7 +4,7 @@ one sounding and one silent but moving, a quarter two of one class in turns, a q
 the configured mix; half of the people's boxes cut to head and shoulders (--closeup: the
 mouth lies lower in the box).
 
-    python scripts/train_association.py --scenes 200 --workers 2 \
+    python scripts/train_association.py --scenes 160 --instrument-pairs 40 --workers 2 \
         --out models/weights/association.npz
 
 Scenes use seeds from --seed on (scripts/measure_association.py measures on others);
