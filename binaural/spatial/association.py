@@ -1,13 +1,18 @@
 """Which visible object is sounding: a learned audio-visual association, any detector.
 
-    window_features:  per window (window_s long, every hop_s) and present track, how its
-                      motion (box and the part cell that follows the audio best,
+    window_features:  per window (window_s long, centred every hop_s from the first frame
+                      to the last) and present track, how its motion (box and the part
+                      cell that follows the audio best over cell_context_s either side,
                       binaural.spatial.motion) follows the mono's envelope and onsets over
                       the window and over its central short_window_s (turns shorter than
                       a window), its share of the motion, the audio level over the window
-                      and its centre (a pause: nobody sounds) and its class's activity
+                      and its centre, the level of the centre's median frame (a pause of
+                      half the centre: nobody sounds there) and its class's activity
     AssociationModel: a one-hidden-layer MLP (numpy inference, a small .npz) giving the
                       probability that the track sounds in the window
+    decode:           per track, those probabilities over time through a two-state hidden
+                      Markov chain (who sounds changes rarely: a flicker is bridged, a turn
+                      kept)
     associate_video:  a second, cheap decode pass after tracking (grey, downscaled, at
                       `fps` capped at the video's rate) -> each track's `sounding`
                       probability over its times, and a summary for the report
@@ -37,9 +42,12 @@ FEATURES = (
     "part_share", "box_motion_rel", "change_lead", "env_lead", "box_change_lead",
     "audio_level", "class_activity", "one_over_tracks", "part_variation",
     "short_part_env", "short_part_change", "short_change_lead", "centre_level",
+    "centre_median_level", "part_search",
 )
-CENTRE_S = 0.5  # centre_level: the audio level over the window's central 0.5 s
+CENTRE_S = 0.5  # centre_level: the audio level over the window's central 0.5 s...
+LOUD_PERCENTILE = 95.0  # ...and its median frame's over this percentile of the clip's frames
 MIN_COVERAGE = 0.6  # a track takes part in a window where it has this share of its frames
+EVIDENCE_FLOOR = 0.02  # decode: no window is surer than 1 - this either way (odds 1:49)
 LEVEL_RANGE_DB = 60.0
 
 
@@ -62,22 +70,36 @@ def _filled(x: np.ndarray) -> np.ndarray:
     return np.where(finite, x, x[finite].mean() if finite.any() else 0.0)
 
 
-def _best_cell(part: np.ndarray, envelope: np.ndarray, lags: Sequence[int]) -> np.ndarray:
-    """Of part cells (C, L) the one whose motion follows the envelope best (max NCC);
-    cells never measured are skipped (every track gets the same search)."""
-    best, best_score = None, -np.inf
-    for cell in part:
-        if not np.isfinite(cell).any():
-            continue
-        filled = _filled(cell)
-        score = _ncc(filled, envelope, lags)
-        if score > best_score:
-            best, best_score = filled, score
-    return best if best is not None else np.zeros(part.shape[1])
+def _cell_scores(part: np.ndarray, envelope: np.ndarray, lags: Sequence[int]) -> np.ndarray:
+    """Per part cell (C, L) how well its motion follows the envelope (max NCC); NaN for a
+    cell never measured."""
+    return np.array([_ncc(_filled(cell), envelope, lags) if np.isfinite(cell).any()
+                     else np.nan for cell in part])
+
+
+def _chosen_cells(scores: np.ndarray, context: int) -> np.ndarray:
+    """Per window (W, C scores) the cell whose score, averaged over the `context` windows
+    either side, is the best: the part that moves with the sound is found over a few
+    seconds, so one window's chance correlation of a silent torso does not pick it."""
+    finite = np.isfinite(scores)
+    values = np.where(finite, scores, 0.0)
+    out = np.zeros(len(scores), dtype=np.int64)
+    for w in range(len(scores)):
+        sl = slice(max(0, w - context), w + context + 1)
+        count = finite[sl].sum(axis=0)
+        mean = np.where(count > 0, values[sl].sum(axis=0) / np.maximum(count, 1), -np.inf)
+        out[w] = int(np.argmax(mean))
+    return out
 
 
 def _level(rms: float, top: float) -> float:
     return float(np.clip(20 * np.log10(max(rms, 1e-9) / top) / LEVEL_RANGE_DB, -2, 0))
+
+
+def _around(centre: int, length: int, n: int) -> slice:
+    """The `length` frames centred on `centre`, cut to [0, n)."""
+    start = centre - length // 2
+    return slice(max(start, 0), min(start + length, n))
 
 
 def window_features(box: np.ndarray, part: np.ndarray, envelope: np.ndarray,
@@ -85,56 +107,64 @@ def window_features(box: np.ndarray, part: np.ndarray, envelope: np.ndarray,
                     ) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
     """Features (N, len(FEATURES)) and their (window index, track index, centre frame) of
     every window and track present in it; box, activity (K, T), part (K, C, T) (part
-    cells, binaural.spatial.motion.part_cells), envelope (T,)."""
+    cells, binaural.spatial.motion.part_cells), envelope (T,). Windows are centred every
+    hop from the first frame to the last (cut to the clip at its ends)."""
     n = envelope.size
     length = max(4, int(round(cfg.window_s * fps)))
     short = min(length, max(4, int(round(cfg.short_window_s * fps))))
     centre = max(1, int(round(CENTRE_S * fps)))
     hop = max(1, int(round(cfg.hop_s * fps)))
+    context = int(round(cfg.cell_context_s / cfg.hop_s))
     lags = range(int(round(cfg.min_lag_s * fps)), int(round(cfg.max_lag_s * fps)) + 1)
     change = np.abs(np.diff(envelope, prepend=envelope[:1]))
     log_env = np.log(envelope + 1e-4 * max(envelope.max(), 1e-9))
     onset = np.maximum(np.diff(log_env, prepend=log_env[:1]), 0.0)
-    starts = list(range(0, max(n - length, 0) + 1, hop))
-    centres = [min(s + length // 2, n - 1) for s in starts]
-    window_rms = [np.sqrt(np.mean(envelope[s:s + length] ** 2)) for s in starts]
+    centres = list(range(0, n, hop))
+    spans = [_around(c, length, n) for c in centres]
+    window_rms = [np.sqrt(np.mean(envelope[sl] ** 2)) for sl in spans]
     top = max(max(window_rms, default=0.0), 1e-9)
+    loud = max(float(np.percentile(envelope, LOUD_PERCENTILE)), 1e-9) if n else 1e-9
+    present = [[k for k in range(box.shape[0])
+                if np.isfinite(part[k, :, sl]).any(axis=0).mean() >= MIN_COVERAGE]
+               for sl in spans]
+    scores = np.full((box.shape[0], len(centres), part.shape[1]), np.nan)
+    for w, sl in enumerate(spans):
+        for k in present[w]:
+            scores[k, w] = _cell_scores(part[k, :, sl], envelope[sl], lags)
+    chosen = [_chosen_cells(scores[k], context) for k in range(box.shape[0])]
+    searched = np.isfinite(part).any(axis=2).sum(axis=1) > 1  # a face searched over cells
     rows, index = [], []
-    for w, (s, mid) in enumerate(zip(starts, centres)):
-        sl = slice(s, s + length)
-        end = min(s + length, n)
-        a = int(np.clip(mid - short // 2, s, max(end - short, s)))
-        ss = slice(a, min(a + short, end))
-        a = int(np.clip(mid - centre // 2, s, max(end - centre, s)))
-        cs = slice(a, min(a + centre, end))
-        present = [k for k in range(box.shape[0])
-                   if np.isfinite(part[k, :, sl]).any(axis=0).mean() >= MIN_COVERAGE]
-        if not present:
+    for w, (sl, mid) in enumerate(zip(spans, centres)):
+        if not present[w]:
             continue
+        ss, cs = _around(mid, short, n), _around(mid, centre, n)
         level = _level(window_rms[w], top)
         centre_level = _level(float(np.sqrt(np.mean(envelope[cs] ** 2))), top)
+        median_level = _level(float(np.median(envelope[cs])), loud)
         raw = {}
-        for k in present:
-            p = _best_cell(part[k, :, sl], envelope[sl], lags)
+        for k in present[w]:
+            cell = part[k, chosen[k][w]]
+            p = _filled(cell[sl]) if np.isfinite(cell[sl]).any() else np.zeros(sl.stop - sl.start)
             b = _filled(box[k, sl])
-            q = p[ss.start - s:ss.stop - s]
+            q = p[ss.start - sl.start:ss.stop - sl.start]
             raw[k] = (_ncc(p, envelope[sl], lags), _ncc(p, change[sl], lags),
                       _ncc(p, onset[sl], lags), _ncc(b, envelope[sl], lags),
                       _ncc(b, change[sl], lags), p.mean(), b.mean(), p.std() / (p.mean() + 1e-6),
                       _ncc(q, envelope[ss], lags), _ncc(q, change[ss], lags))
         part_total = sum(r[5] for r in raw.values()) + 1e-9
         box_top = max(r[6] for r in raw.values()) + 1e-9
-        for k in present:
+        for k in present[w]:
             r = raw[k]
-            others = [raw[j] for j in present if j != k]
+            others = [raw[j] for j in present[w] if j != k]
 
             def lead(i: int, r=r, others=others) -> float:
                 return r[i] - max(o[i] for o in others) if others else 0.0
 
             rows.append([r[0], r[1], r[2], r[3], r[4], r[5] / part_total,
                          np.log((r[6] + 1e-6) / box_top), lead(1), lead(0), lead(4), level,
-                         float(np.mean(activity[k, sl])), 1.0 / len(present), min(r[7], 5.0),
-                         r[8], r[9], lead(9), centre_level])
+                         float(np.mean(activity[k, sl])), 1.0 / len(present[w]), min(r[7], 5.0),
+                         r[8], r[9], lead(9), centre_level, median_level,
+                         float(searched[k])])
             index.append((w, k, mid))
     return np.array(rows, dtype=np.float64).reshape(-1, len(FEATURES)), index
 
@@ -186,6 +216,35 @@ def window_probabilities(model: AssociationModel, features: np.ndarray,
     return np.array([c for _, c in windows], dtype=np.float64), probs
 
 
+def decode(probs: np.ndarray, switch: float, weight: float) -> np.ndarray:
+    """Per track (K, W), the probability that it sounds given all its windows: a two-state
+    (silent, sounding) hidden Markov chain that changes state with probability `switch`
+    per hop, each window's probability read as evidence (its odds to the power `weight`:
+    overlapping windows share their frames); forward-backward. NaN (absent) windows add no
+    evidence and stay NaN; switch 0.5 leaves every window on its own."""
+    out = np.full(probs.shape, np.nan)
+    stay = np.array([[1 - switch, switch], [switch, 1 - switch]])
+    for k, row in enumerate(probs):
+        ok = np.isfinite(row)
+        if not ok.any():
+            continue
+        p = np.clip(np.where(ok, row, 0.5), EVIDENCE_FLOOR, 1 - EVIDENCE_FLOOR)
+        evidence = np.stack([(1 - p) ** weight, p ** weight], axis=1)
+        forward = np.zeros_like(evidence)
+        belief = np.array([0.5, 0.5])
+        for w in range(len(p)):
+            belief = (belief @ stay if w else belief) * evidence[w]
+            forward[w] = belief = belief / belief.sum()
+        backward = np.ones(2)
+        for w in range(len(p) - 1, -1, -1):
+            post = forward[w] * backward
+            out[k, w] = post[1] / post.sum()
+            backward = stay @ (evidence[w] * backward)
+            backward = backward / backward.sum()
+        out[k, ~ok] = np.nan
+    return out
+
+
 def summarize(probs: np.ndarray, tracks: Sequence[SourceTrack], confident: float) -> dict:
     """The report's view: mean margin of the likeliest track over the next (a lone track:
     over 0.5, doubled), the share of windows with a track at >= `confident`, per track
@@ -226,6 +285,7 @@ def associate_tracks(tracks: Sequence[SourceTrack], box: np.ndarray, part: np.nd
     """Tracks with `sounding` (the probability at each of their times) and the summary."""
     features, index = window_features(box, part, envelope, activity, fps, cfg)
     centres, probs = window_probabilities(model, features, index, len(tracks))
+    probs = decode(probs, cfg.switch_prob, cfg.evidence_weight)
     out = []
     for k, tr in enumerate(tracks):
         ok = np.isfinite(probs[k])

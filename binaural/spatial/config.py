@@ -48,8 +48,11 @@ class AssociateConfig:
     `localize.associate`): `model` (.npz; empty: off) on a second decode pass at `fps`
     (capped at the video's rate), grey frames at most `width` pixels wide, the mono read in
     chunks of `chunk_s`; features over windows of `window_s` (and their central
-    `short_window_s`) every `hop_s`, motion lagging
-    the sound by min_lag_s..max_lag_s; `activity_model` (empty: none) gives the class
+    `short_window_s`) every `hop_s`, motion lagging the sound by min_lag_s..max_lag_s; the
+    part of a track that moves with the sound is chosen over the windows within
+    `cell_context_s` either side; the windows' probabilities are decoded over time
+    (association.decode: who sounds changes with `switch_prob` per hop, each window's odds
+    to the power `evidence_weight`); `activity_model` (empty: none) gives the class
     activity feature. A window has a confident sounding source where its likeliest track
     has a probability >= `confident`."""
 
@@ -62,6 +65,9 @@ class AssociateConfig:
     hop_s: float = 0.25
     min_lag_s: float = -0.08
     max_lag_s: float = 0.2
+    cell_context_s: float = 3.0
+    switch_prob: float = 0.2
+    evidence_weight: float = 0.5
     activity_model: str = ""
     confident: float = 0.7
 
@@ -72,6 +78,10 @@ class AssociateConfig:
                              "0 < short_window_s <= window_s")
         if self.min_lag_s > self.max_lag_s:
             raise ValueError("localize.associate: min_lag_s > max_lag_s")
+        if (self.cell_context_s < 0 or not 0 < self.switch_prob <= 0.5
+                or self.evidence_weight <= 0):
+            raise ValueError("localize.associate: cell_context_s >= 0; 0 < switch_prob <= 0.5; "
+                             "evidence_weight > 0")
 
 
 @dataclass(frozen=True)

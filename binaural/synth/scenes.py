@@ -277,9 +277,13 @@ def _clipped(box: tuple[float, float, float, float], width: int, height: int):
 
 
 def render_scene(cfg: SynthConfig, hrtf: HRTFSet, name: str, seed: int, sources: int,
-                 library: SourceLibrary | None = None) -> Scene:
-    """Plan and render one scene (nothing written)."""
+                 library: SourceLibrary | None = None,
+                 edit_plan: Callable[[ScenePlan], ScenePlan] | None = None) -> Scene:
+    """Plan and render one scene (nothing written); `edit_plan` may change the drawn plan
+    first (the association's turn-taking scenes schedule their own gaps)."""
     plan, background = draw_scene(cfg, seed, sources, library)
+    if edit_plan is not None:
+        plan = edit_plan(plan)
     camera, duration = plan.camera, cfg.duration_s
     video_t = np.arange(int(round(duration * cfg.video_fps))) / cfg.video_fps
     mono, binaural, dry, sounding = render_audio(cfg, hrtf, plan, seed)
