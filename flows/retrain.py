@@ -24,9 +24,12 @@ import os
 import time
 from pathlib import Path
 
-from prefect import flow, get_run_logger
-
 from flows.environment import PROJECT_ROOT, prepare_environment
+
+if __name__ == "__main__":  # `python -m flows.retrain` (the DVC stage): Prefect reads its
+    prepare_environment()   # settings once, at import (a 20 s server start-up timeout else)
+
+from prefect import flow, get_run_logger  # noqa: E402
 
 DEFAULT_METRICS = "eval/generator.json"
 SAMPLE_CLIPS = 2  # validation scenes rendered as sample audio
