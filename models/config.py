@@ -216,6 +216,10 @@ class TrainConfig:
     sounding_spread: float = 0.45
     sounding_noise: float = 0.1
     p_unknown_sounding: float = 0.25
+    # v2 models on scenes with silent visible objects (synthesis v2): each silent object's
+    # truth track stays a slot with this probability (at inference the association leaves
+    # most of them out: generator.min_sounding); 1: every visible object is a slot.
+    p_keep_silent: float = 1.0
     checkpoint_every: int = 100
     log_every: int = 25
     val_every: int = 250
@@ -235,3 +239,5 @@ class TrainConfig:
             raise ValueError(f"train.mono: {self.mono!r} not in {MONO_TRAINING_SOURCES}")
         if self.batch < 1 or self.steps < 1 or self.crop_s <= 0:
             raise ValueError("train: batch, steps and crop_s must be positive")
+        if not 0 <= self.p_keep_silent <= 1:
+            raise ValueError("train.p_keep_silent: in [0, 1]")

@@ -113,6 +113,15 @@ def noisy_sounding(truth: dict, tracks: Sequence[SourceTrack], rng: np.random.Ge
     return out
 
 
+def drop_silent(truth: dict, tracks: Sequence[SourceTrack], rng: np.random.Generator,
+                keep: float) -> list[SourceTrack]:
+    """The tracks without the truth's silent objects (`"silent": true`), each kept with
+    probability `keep` (what the association leaves a v2 model at inference, mistakes
+    included); one draw per silent object."""
+    return [tr for src, tr in zip(truth["sources"], tracks)
+            if not src.get("silent") or rng.random() < keep]
+
+
 def load_scenes(records: Sequence[Record], hrtf: HRTFSet, cfg: ModelConfig, tc: TrainConfig,
                 block: int, neighbours: int, seed: int,
                 progress: Callable[[int, int, str], None] | None = None,
@@ -132,6 +141,8 @@ def load_scenes(records: Sequence[Record], hrtf: HRTFSet, cfg: ModelConfig, tc: 
                                tc.jitter_elevation_deg, tc.jitter_distance)
         if cfg.version == 3:
             tracks = noisy_sounding(clip.truth, tracks, rng, tc)
+        elif tc.p_keep_silent < 1:
+            tracks = drop_silent(clip.truth, tracks, rng, tc.p_keep_silent)
         hyps = render_hypotheses(mono, tracks, hrtf, cfg.max_sources, cfg.sample_rate,
                                  block, neighbours, render, cfg.version)
         size = (int(clip.truth.get("width", 640)), int(clip.truth.get("height", 360)))

@@ -104,20 +104,30 @@ def separate_stems(cfg: SynthConfig, renderer: HRTFSet, seed: int, sources: int,
     if mismatch > MAX_MONO_MISMATCH:
         raise RuntimeError(f"the re-render's capture differs from the scene's mono "
                            f"({mismatch:.2e}): the synthesizer's streams changed")
-    stems = np.concatenate([parts["objects"].reshape(-1, raw.shape[0]), parts["beds"]])
+    return stems_from_parts(parts, scale)
+
+
+def stems_from_parts(parts: dict, scale: float) -> np.ndarray:
+    """(2 K + 2, N) float32: render_audio's parts as separate.wav's channels (per object
+    L, R; then the beds L, R) times `scale`."""
+    n = parts["mono"].shape[0]
+    stems = np.concatenate([parts["objects"].reshape(-1, n), parts["beds"]])
     return (stems * scale).astype(np.float32)
 
 
 def write_v2_scene(cfg: SynthConfig, hrtf: HRTFSet, renderer: HRTFSet | None, out: Path,
                    name: str, seed: int, sources: int) -> None:
     """One v2 scene (video, binaural truth, truth JSON) and, with a renderer head, its
-    per-source stems through the true room (the JSON names that head)."""
-    scene = render_scene(cfg, hrtf, name, seed, sources)
+    per-source stems through the true room (the JSON names that head), rendered in the
+    same pass as the truth (sources, propagation and capture computed once; equal to
+    separate_stems' re-render up to float32 rounding)."""
+    parts: dict = {}
+    scene = render_scene(cfg, hrtf, name, seed, sources, parts=parts, stems_hrtf=renderer)
     write_scene_video(scene, out / f"{name}.mp4", cfg)
     write_wav(out / "truth" / f"{name}.binaural.wav", scene.binaural, cfg.sample_rate)
     truth = scene.truth
     if renderer is not None:
-        stems = separate_stems(cfg, renderer, seed, sources, scene.mono)
+        stems = stems_from_parts(parts, parts["scale"])
         write_wav(out / "truth" / f"{name}.separate.wav", stems, cfg.sample_rate)
         truth = truth | {"separate": {"hrtf": renderer.name, "hrtf_digest": renderer.digest,
                                       "channels": "per object L, R; then the beds L, R"}}

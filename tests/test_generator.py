@@ -27,7 +27,7 @@ from models.generator_features import (
     stft,
 )
 from models.generator_net import GeneratorNet, GuidedDenoiser
-from models.generator_train import Batch, diffusion_loss
+from models.generator_train import Batch, diffusion_loss, drop_silent
 from models.hypotheses import render_hypotheses
 
 SR = 48000
@@ -243,6 +243,23 @@ def test_a_v2_slot_is_present_where_its_track_sounds() -> None:
     kept = sounding_present(quiet, times, present, 0.3)[0].numpy()
     assert kept[0].all() and not kept[1:].any()
     assert sounding_present([left, right], times, present, 0.3) is present  # no association
+
+
+def test_v2_training_keeps_a_silent_object_as_a_slot_only_sometimes() -> None:
+    """On synthesis-v2 scenes a v2 model sees a silent object's track with p_keep_silent
+    (the association leaves most out at inference); sounding ones always stay, in order."""
+    tracks = [track(40.0, "person"), track(-40.0, "guitar", source_id=1),
+              track(0.0, "person", source_id=2)]
+    truth = {"sources": [{"silent": False}, {"silent": True}, {}]}
+    rng = np.random.default_rng(0)
+    kept = [drop_silent(truth, tracks, rng, 0.25) for _ in range(400)]
+    assert all(k[0] is tracks[0] and k[-1] is tracks[2] for k in kept)
+    share = np.mean([len(k) == 3 for k in kept])
+    assert 0.18 < share < 0.32 and all(len(k) in (2, 3) for k in kept)
+    assert drop_silent(truth, tracks, rng, 1.0) == tracks
+    assert drop_silent(truth, tracks, rng, 0.0) == [tracks[0], tracks[2]]
+    with pytest.raises(ValueError, match="p_keep_silent"):
+        TrainConfig(p_keep_silent=1.5)
 
 
 def test_the_shipped_v2_model_follows_the_speaker_who_takes_the_turn(kemar) -> None:

@@ -83,3 +83,20 @@ def test_v2_test_set_gives_the_room_oracle(tmp_path: Path, kemar: HRTFSet) -> No
                         load_heads([SONICOM_1], 48000)[0])
     with pytest.raises(ValueError, match="renderer's head"):
         separated_oracle(record, other)
+
+
+def test_stems_in_the_truths_pass_equal_the_re_render(kemar: HRTFSet, sample_rate: int) -> None:
+    """write_v2_scene renders the stems' head in the truth's pass (sources, propagation and
+    capture once): the truth is unchanged and the stems are separate_stems' re-render."""
+    data = _script()
+    other = load_heads([SONICOM_1], sample_rate)[0]
+    parts: dict = {}
+    scene = render_scene(V2, kemar, "s", 7, 2, parts=parts, stems_hrtf=other)
+    plain = render_scene(V2, kemar, "s", 7, 2)
+    np.testing.assert_array_equal(scene.binaural, plain.binaural)
+    np.testing.assert_array_equal(scene.mono, plain.mono)
+    one_pass = data.stems_from_parts(parts, parts["scale"])
+    again = data.separate_stems(V2, other, 7, 2, plain.mono)
+    assert one_pass.shape == again.shape == (2 * 3 + 2, plain.mono.shape[0])
+    assert np.abs(one_pass - again).max() <= 1e-5 * np.abs(again).max()
+    assert np.abs(one_pass[:4]).max() > 0.01 and np.abs(one_pass[4:6]).max() == 0.0

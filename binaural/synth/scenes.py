@@ -207,10 +207,13 @@ def draw_scene(cfg: SynthConfig, seed: int, sources: int,
 
 
 def render_audio(cfg: SynthConfig, hrtf: HRTFSet, plan: ScenePlan, seed: int,
-                 parts: dict | None = None):
+                 parts: dict | None = None, stems_hrtf: HRTFSet | None = None):
     """(mono (N,), binaural (2, N), dry (K, N)) float32 on one scale, and per object its
     sounding intervals. `parts` (a dict) receives the unscaled pieces: "objects" (K, 2, N)
-    each object's ears (direct + room), "beds" (2, N) and "mono" (N,) the capture."""
+    each object's ears (direct + room), "beds" (2, N), "mono" (N,) the capture and "scale"
+    (what the returned signals were multiplied by). With `stems_hrtf`, parts' ears are those
+    of that head instead (the same sources, rooms and beds heard by another head, rendered
+    in the same pass: the sources, their propagation and the capture are computed once)."""
     sr, duration = cfg.sample_rate, cfg.duration_s
     n = int(round(duration * sr))
     audio_t = np.arange(n) / sr
@@ -218,6 +221,7 @@ def render_audio(cfg: SynthConfig, hrtf: HRTFSet, plan: ScenePlan, seed: int,
     mono, binaural = np.zeros(n), np.zeros((2, n))
     dry_all, sounding = np.zeros((len(plan.objects), n)), []
     ears_all = np.zeros((len(plan.objects), 2, n))
+    stems_ears = None if stems_hrtf is None else np.zeros((len(plan.objects), 2, n))
     for k, obj in enumerate(plan.objects):
         if plan.silent[k]:
             sounding.append([])
@@ -236,37 +240,54 @@ def render_audio(cfg: SynthConfig, hrtf: HRTFSet, plan: ScenePlan, seed: int,
         wet = propagate(dry, dist_audio, sr)
         mono += wet
         az_c, el_c, _ = trajectory(obj, control_t, duration)
-        filt = direction_filter(hrtf, control_t, az_c, el_c)
-        ears_all[k] = spatialize(wet, filt, hrtf.taps, sr)
-        if plan.room is not None:
-            times = control_times(duration)
-            room_mono, room_ears = render_room(
-                dry, wet, times, offsets(obj, times, duration), plan.room, hrtf, sr,
-                np.random.default_rng([seed, ROOM_STREAM, k]))
-            mono += room_mono
-            ears_all[k] += room_ears
+        for head, ears in ((hrtf, ears_all), (stems_hrtf, stems_ears)):
+            if head is None:
+                continue
+            ears[k] = spatialize(wet, direction_filter(head, control_t, az_c, el_c),
+                                 head.taps, sr)
+            if plan.room is not None:
+                times = control_times(duration)
+                room_mono, room_ears = render_room(
+                    dry, wet, times, offsets(obj, times, duration), plan.room, head, sr,
+                    np.random.default_rng([seed, ROOM_STREAM, k]))
+                ears[k] += room_ears
+                if head is hrtf:  # the capture does not depend on the head
+                    mono += room_mono
         binaural += ears_all[k]
     sources_rms = float(np.sqrt(np.mean(mono**2)))
+    beds_ears = _render_beds(plan, hrtf, seed, sr, sources_rms, mono)
+    binaural += beds_ears
+    if plan.mic is not None:
+        mono = colour(mono, sr, plan.mic, np.random.default_rng([seed, MIC_STREAM]))
+    scale = PEAK_LEVEL / max(np.abs(mono).max(), np.abs(binaural).max(), 1e-9)
+    if parts is not None:
+        if stems_hrtf is not None:
+            ears_all = stems_ears
+            beds_ears = _render_beds(plan, stems_hrtf, seed, sr, sources_rms, np.zeros(n))
+        parts.update(objects=ears_all, beds=beds_ears, mono=mono.copy(), scale=scale)
+    mono, binaural = (mono * scale).astype(np.float32), (binaural * scale).astype(np.float32)
+    if cfg.mono_mode == "downmix":  # same scale and target as "omni"; only the mono differs
+        mono = 0.5 * (binaural[0] + binaural[1])
+    return mono, binaural, (dry_all * scale).astype(np.float32), sounding
+
+
+def _render_beds(plan: ScenePlan, hrtf: HRTFSet, seed: int, sr: int, sources_rms: float,
+                 mono: np.ndarray) -> np.ndarray:
+    """The scene's ambience and noise beds heard by `hrtf` (ears (2, N), returned; their
+    capture added to `mono` (N,) in place), at their levels relative to the sources'
+    capture RMS (the same draws for every head)."""
+    n = mono.shape[0]
     bed_rng = np.random.default_rng([seed, BED_STREAM])
     beds = ((plan.ambience_db, lambda: ambience_bed(n, sr, bed_rng, hrtf, plan.camera.fov_deg)),
             (plan.noise_db, lambda: noise_bed(n, sr, bed_rng, hrtf)))
-    beds_ears = np.zeros((2, n))
+    ears = np.zeros((2, n))
     for level_db, bed in beds:
         if level_db is not None:
             bed_mono, bed_ears = bed()
             gain = sources_rms * 10 ** (level_db / 20)
             mono += gain * bed_mono
-            beds_ears += gain * bed_ears
-    binaural += beds_ears
-    if plan.mic is not None:
-        mono = colour(mono, sr, plan.mic, np.random.default_rng([seed, MIC_STREAM]))
-    if parts is not None:
-        parts.update(objects=ears_all, beds=beds_ears, mono=mono.copy())
-    scale = PEAK_LEVEL / max(np.abs(mono).max(), np.abs(binaural).max(), 1e-9)
-    mono, binaural = (mono * scale).astype(np.float32), (binaural * scale).astype(np.float32)
-    if cfg.mono_mode == "downmix":  # same scale and target as "omni"; only the mono differs
-        mono = 0.5 * (binaural[0] + binaural[1])
-    return mono, binaural, (dry_all * scale).astype(np.float32), sounding
+            ears += gain * bed_ears
+    return ears
 
 
 def _clipped(box: tuple[float, float, float, float], width: int, height: int):
@@ -278,15 +299,17 @@ def _clipped(box: tuple[float, float, float, float], width: int, height: int):
 
 def render_scene(cfg: SynthConfig, hrtf: HRTFSet, name: str, seed: int, sources: int,
                  library: SourceLibrary | None = None,
-                 edit_plan: Callable[[ScenePlan], ScenePlan] | None = None) -> Scene:
+                 edit_plan: Callable[[ScenePlan], ScenePlan] | None = None,
+                 parts: dict | None = None, stems_hrtf: HRTFSet | None = None) -> Scene:
     """Plan and render one scene (nothing written); `edit_plan` may change the drawn plan
-    first (the association's turn-taking scenes schedule their own gaps)."""
+    first (the association's turn-taking scenes schedule their own gaps); `parts` and
+    `stems_hrtf` as render_audio's."""
     plan, background = draw_scene(cfg, seed, sources, library)
     if edit_plan is not None:
         plan = edit_plan(plan)
     camera, duration = plan.camera, cfg.duration_s
     video_t = np.arange(int(round(duration * cfg.video_fps))) / cfg.video_fps
-    mono, binaural, dry, sounding = render_audio(cfg, hrtf, plan, seed)
+    mono, binaural, dry, sounding = render_audio(cfg, hrtf, plan, seed, parts, stems_hrtf)
     tracks = [trajectory(obj, video_t, duration) for obj in plan.objects]
     poses = _poses(cfg, plan, dry, seed, video_t) if cfg.animate else None
     sprites = []  # per frame: (class, cx, cy, height_px[, motion]) per object
