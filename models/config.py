@@ -30,7 +30,10 @@ class DetectorModel:
     this model's features embed the tracks' crops (at most one; none marked: the first).
     `precision` of its detection passes: fp32, bf16 (autocast), or auto (bf16 on a CPU
     with bf16 matrix units, Intel AMX, where it is about 1.6x faster at 640; else fp32).
-    The crop embedding always runs in fp32 (the generator was trained on fp32 ones)."""
+    The crop embedding always runs in fp32 (the generator was trained on fp32 ones).
+    `veto_conf` (0: none): this model's boxes from veto_conf up to its conf are not
+    detections, but still veto a later model's box of another label on the same object
+    (IoU >= cross_class_iou): a person the pose model is unsure of is not a violin."""
 
     weights: str
     classes: Mapping[str, str] = field(default_factory=dict)
@@ -38,6 +41,7 @@ class DetectorModel:
     conf: float = 0.0
     embed: bool = False
     precision: str = "fp32"
+    veto_conf: float = 0.0
 
     def __post_init__(self) -> None:
         if self.precision not in DETECTOR_PRECISIONS:
@@ -52,12 +56,13 @@ class DetectorConfig:
     Every model of `models` runs on each sampled frame; their boxes are merged
     (binaural.spatial.box_merge: the same label overlapping by IoU >= merge_iou is one
     object; different labels overlapping by IoU >= cross_class_iou are one object named
-    by the earlier model) and one tracker (`tracker`, Ultralytics' ByteTrack) follows the
-    merged boxes.
+    by the earlier model, or by one model, its more confident name) and one tracker
+    (`tracker`, Ultralytics' ByteTrack) follows the merged boxes.
     """
 
     models: tuple[DetectorModel, ...] = (
-        DetectorModel(POSE_WEIGHTS, {"person": "person"}, imgsz=640, precision="auto"),
+        DetectorModel(POSE_WEIGHTS, {"person": "person"}, imgsz=640, precision="auto",
+                      veto_conf=0.1),
         DetectorModel(OWN_WEIGHTS, OWN_CLASSES, embed=True),
     )
     conf: float = 0.3

@@ -97,7 +97,10 @@ class DetectorModelRunner:
         self.conf = spec.conf or cfg.conf
         self.imgsz = spec.imgsz or cfg.imgsz
         self.iou = cfg.iou
-        self.boxes = YoloPass(self.model, self.imgsz, self.conf, self.iou, device,
+        # One pass down to the veto threshold: NMS keeps a weaker box only where no
+        # stronger one covers it, so the boxes at or above conf are those of a pass at conf.
+        floor = min(self.conf, spec.veto_conf) if spec.veto_conf > 0 else self.conf
+        self.boxes = YoloPass(self.model, self.imgsz, floor, self.iou, device,
                               self.precision)
 
     def label(self, cls: int) -> str | None:
@@ -112,9 +115,10 @@ class DetectorModelRunner:
         boxes, confidences, classes = self.boxes(bgr)
         keep = [(b, c, lab) for b, c, k in zip(boxes, confidences, classes)
                 if (lab := self.label(int(k))) is not None]
+        confidences = np.array([c for _, c, _ in keep], np.float64)
         return FrameBoxes(np.array([b for b, _, _ in keep], np.float64).reshape(-1, 4),
-                          np.array([c for _, c, _ in keep], np.float64),
-                          tuple(lab for _, _, lab in keep))
+                          confidences, tuple(lab for _, _, lab in keep),
+                          confidences < self.conf)
 
 
 class Detector:

@@ -50,3 +50,30 @@ def test_nothing_in_gives_nothing_out():
     empty = _boxes()
     merged, origin = merge_frame([empty, empty], 0.5, 0.3)
     assert len(merged) == 0 and merged.boxes.shape == (0, 4) and origin.shape == (0,)
+
+
+def test_one_detector_naming_one_object_twice_keeps_the_more_confident_name():
+    """Per-class NMS lets one model call a walker both `person` and `violin` (seen on
+    held-out real frames); a violin it finds held by a person it also finds stays."""
+    own = _boxes(((100, 50, 160, 250), 0.68, "person"),
+                 ((102, 60, 158, 170), 0.31, "violin"),  # the jacket: IoU 0.5 with her
+                 ((120, 60, 140, 90), 0.9, "violin"))  # a held violin: small, kept
+    merged, _ = merge_frame([own], same_iou=0.5, cross_iou=0.3)
+    assert sorted(merged.labels) == ["person", "violin"]
+    assert max(merged.confidences) == pytest.approx(0.9)
+    weak_person = _boxes(((100, 50, 160, 250), 0.2, "person"),
+                         ((102, 60, 158, 170), 0.31, "violin"))
+    assert merge_frame([weak_person], 0.5, 0.3)[0].labels == ("violin",)
+
+
+def test_veto_only_boxes_veto_a_later_detector_but_are_never_kept():
+    pose = FrameBoxes(np.array([[100, 50, 160, 250], [400, 50, 460, 250]], np.float64),
+                      np.array([0.12, 0.15]), ("person", "person"), np.array([True, True]))
+    own = _boxes(((102, 60, 158, 170), 0.5, "violin"),  # on the unsure person: vetoed
+                 ((120, 60, 140, 90), 0.9, "trumpet"),  # small, held: kept
+                 ((402, 55, 458, 245), 0.4, "person"))  # same label: not vetoed, kept
+    merged, origin = merge_frame([pose, own], same_iou=0.5, cross_iou=0.3)
+    assert merged.labels == ("trumpet", "person")
+    assert list(origin) == [1, 1]
+    alone = merge_frame([pose], 0.5, 0.3)[0]
+    assert len(alone) == 0 and alone.boxes.shape == (0, 4)

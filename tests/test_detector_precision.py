@@ -86,13 +86,14 @@ def test_bf16_boxes_are_decoded_in_fp32(pose_pair):
 
 def test_the_direct_pass_finds_what_ultralytics_predict_finds(pose_pair):
     """models.yolo_pass replaces Ultralytics' predictor: the same boxes, scores and
-    classes (fp32), though it skips the pose model's keypoints."""
+    classes (fp32), though it skips the pose model's keypoints. The pass runs down to the
+    model's veto threshold (models.detector: its boxes from veto_conf up only veto)."""
     fp32 = pose_pair[0].runners[0]
     compared = 0
     for frame in _people_frames():
         bgr = np.ascontiguousarray(frame[..., ::-1])
         boxes, confidences, classes = fp32.boxes(bgr)
-        ref = fp32.model.predict(bgr, conf=fp32.conf, iou=fp32.iou, imgsz=fp32.imgsz,
+        ref = fp32.model.predict(bgr, conf=fp32.boxes.conf, iou=fp32.iou, imgsz=fp32.imgsz,
                                  device="cpu", verbose=False)[0].boxes
         assert len(boxes) == len(ref)
         np.testing.assert_allclose(boxes, ref.xyxy.numpy(), atol=1e-3)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from binaural.io.damage import Damage
 from binaural.io.video import _display_size, _quarter_turns, sampled_frames
@@ -21,6 +22,7 @@ def iter_grey_frames(path: str | Path, fps: float, width: int,
     """Frames sampled at about `fps` as (time_s, grey float32 (h, w)) of the picture as
     shown (sample aspect and display rotation applied), the shown width scaled to at most
     `width` pixels. Undecodable packets are skipped (recorded in `damage` when given)."""
+    reformatter = VideoReformatter()  # one scaler for the stream, not one per frame
     for t, frame, sar in sampled_frames(path, fps, damage):
         turns = _quarter_turns(frame.rotation)
         shown_w, shown_h = _display_size(frame.width, frame.height, sar, turns * 90)
@@ -28,5 +30,6 @@ def iter_grey_frames(path: str | Path, fps: float, width: int,
         w, h = max(2, round(shown_w * scale)), max(2, round(shown_h * scale))
         if turns % 2:  # scale the stored picture, then turn it to the shown one
             w, h = h, w
-        grey = frame.to_ndarray(format="gray", width=w, height=h).astype(np.float32)
+        grey = reformatter.reformat(frame, width=w, height=h, format="gray").to_ndarray()
+        grey = grey.astype(np.float32)
         yield t, np.ascontiguousarray(np.rot90(grey, k=turns)) if turns else grey

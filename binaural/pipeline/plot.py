@@ -25,8 +25,10 @@ def plot_report(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = plt.figure(figsize=(12, 7.5), constrained_layout=True)
-    grid = fig.add_gridspec(2, 2, height_ratios=[1.2, 1])
+    # Fixed margins: a constrained layout solver took half the drawing's CPU (0.13 of 0.25 s)
+    fig = plt.figure(figsize=(12, 7.5))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.2, 1], left=0.06, right=0.98,
+                            bottom=0.07, top=0.95, wspace=0.12, hspace=0.28)
     ax_img = fig.add_subplot(grid[0, 0])
     ax_az = fig.add_subplot(grid[0, 1])
     ax_ild = fig.add_subplot(grid[1, :])
