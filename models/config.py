@@ -210,6 +210,9 @@ class TrainConfig:
     loss_ild: float = 1.0
     loss_ipd: float = 2.0
     compress: float = 0.3  # magnitude exponent of the compressed complex loss
+    # Weight of the band-cue term (models/band_cue_loss.py: band ILD in 10 dB + band IPD
+    # 1 - cos, the evaluation's third-octave x 40 ms cells); 0: not trained on.
+    band_cue_weight: float = 0.0
     p_drop_visual: float = 0.15  # per source: class, box and embedding become null
     p_drop_all: float = 0.05  # per example: every condition null (guidance's null branch)
     jitter_azimuth_deg: float = 3.0
@@ -244,5 +247,7 @@ class TrainConfig:
             raise ValueError(f"train.mono: {self.mono!r} not in {MONO_TRAINING_SOURCES}")
         if self.batch < 1 or self.steps < 1 or self.crop_s <= 0:
             raise ValueError("train: batch, steps and crop_s must be positive")
+        if self.band_cue_weight < 0:
+            raise ValueError("train.band_cue_weight: >= 0")
         if not 0 <= self.p_keep_silent <= 1:
             raise ValueError("train.p_keep_silent: in [0, 1]")

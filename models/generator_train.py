@@ -5,7 +5,8 @@
     sample_batch: random crops with their slot conditions
     diffusion_loss: EDM-style noising of the target's complex STFT; the denoised estimate
         is scored by a compressed complex-STFT error plus the energy-weighted TF-ILD
-        (>= 1.5 kHz) and TF-IPD (100-1500 Hz) errors the evaluation leads with
+        (>= 1.5 kHz) and TF-IPD (100-1500 Hz) errors the evaluation leads with, and
+        (train.band_cue_weight) the band ILD / IPD errors (models/band_cue_loss.py)
     train: AdamW, warmup + cosine over max(step / steps, elapsed / max_minutes), resumable
         from its last checkpoint; logs through a callback (no MLflow here)
 
@@ -31,6 +32,7 @@ from binaural.eval.systems import load_clip
 from binaural.spatial.config import RenderConfig
 from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.tracks import SourceTrack
+from models.band_cue_loss import band_cue_losses
 from models.config import TrainConfig
 from models.generator_config import ModelConfig
 from models.generator_features import (
@@ -246,9 +248,11 @@ def diffusion_loss(net: GeneratorNet, batch: Batch, tc: TrainConfig,
     diff = compressed(denoised, tc.compress) - compressed(x0, tc.compress)
     spec = (diff.real ** 2 + diff.imag ** 2).mean()
     ild, ipd = cue_losses(denoised, x0, cfg)
-    loss = spec + tc.loss_ild * ild + tc.loss_ipd * ipd
+    band_ild, band_ipd = band_cue_losses(denoised, x0, cfg)
+    loss = (spec + tc.loss_ild * ild + tc.loss_ipd * ipd
+            + tc.band_cue_weight * (band_ild + band_ipd))
     return loss, {"loss": loss.item(), "spec": spec.item(), "ild": ild.item(),
-                  "ipd": ipd.item()}
+                  "ipd": ipd.item(), "band_ild": band_ild.item(), "band_ipd": band_ipd.item()}
 
 
 @dataclass
@@ -348,7 +352,7 @@ def validation_loss(net: GeneratorNet, batches: Sequence[Batch], tc: TrainConfig
                                            sigma=s, drop=False)[1])
             for k in rows[0]:
                 out[f"val_{k}_sigma{sigma:g}"] = float(np.mean([r[k] for r in rows]))
-    for k in ("loss", "spec", "ild", "ipd"):
+    for k in ("loss", "spec", "ild", "ipd", "band_ild", "band_ipd"):
         out[f"val_{k}"] = float(np.mean([out[f"val_{k}_sigma{s:g}"] for s in VAL_SIGMAS]))
     net.train()
     return out

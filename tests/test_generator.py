@@ -440,3 +440,29 @@ def test_training_takes_the_data_s_embedding_recipe() -> None:
     net = GeneratorNet(cfg)
     set_visual_statistics(net, scenes)
     np.testing.assert_allclose(net.sources.visual.mean.numpy(), np.full(6, 2.0))
+
+
+def test_the_band_cue_weight_adds_the_band_errors_to_the_loss(net, kemar) -> None:
+    """train.band_cue_weight w adds w (band ILD + band IPD) to the objective; 0 (the
+    default) leaves it as it was."""
+    a, b, mono = tones(0.25)
+    tr, truth = track(50.0, "person", 0.25), track(-40.0, "person", 0.25)  # a wrong track
+    target = spatialize(a + b, direction_filter(kemar, truth.times_s, truth.azimuth_deg,
+                                                truth.elevation_deg), kemar.taps, SR)
+    hyps = render_hypotheses(mono, [tr], kemar, TINY.max_sources, SR, 512, 3, RENDER)
+    cond = slot_conditions([tr], network_frame_times(mono.shape[0], TINY), FRAME, TINY)
+    batch = Batch(torch.from_numpy(mono)[None], torch.from_numpy(target.astype(np.float32))[None],
+                  torch.from_numpy(hyps)[None], cond)
+
+    def loss(weight: float) -> tuple[float, dict]:
+        with torch.no_grad():
+            value, parts = diffusion_loss(net, batch, TrainConfig(band_cue_weight=weight),
+                                          torch.Generator().manual_seed(0),
+                                          torch.tensor([0.5]), drop=False)
+        return value.item(), parts
+
+    plain, parts = loss(0.0)
+    assert plain == pytest.approx(parts["spec"] + parts["ild"] + 2.0 * parts["ipd"], rel=1e-5)
+    assert parts["band_ild"] > 0 and parts["band_ipd"] > 0
+    assert loss(3.0)[0] == pytest.approx(plain + 3.0 * (parts["band_ild"] + parts["band_ipd"]),
+                                         rel=1e-5)
