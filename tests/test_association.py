@@ -22,10 +22,11 @@ from binaural.spatial.config import AssociateConfig, RenderConfig
 from binaural.spatial.motion import PERSON_PART_ROWS, audio_envelope, part_cells, track_motion
 from binaural.spatial.scene_render import render_scene
 from binaural.spatial.tracks import SourceTrack
-from binaural.synth.animation import own_envelope, random_envelope
+from binaural.synth.animation import own_envelope, random_envelope, silent_envelope
 from binaural.synth.config import SynthConfig
 from binaural.synth.scenes import _poses, draw_scene
 from binaural.synth.scenes import render_scene as synth_scene
+from binaural.synth.source_audio import render_source
 from binaural.synth.sprites import MOUTH
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "weights" / "association.npz"
@@ -251,9 +252,39 @@ def test_renderer_follows_the_sounding_track(kemar, sample_rate) -> None:
     assert abs(unknown) < 3  # no association: both share the mixture
 
 
-def test_synthesized_mouth_opens_with_the_own_envelope() -> None:
+def test_a_silent_object_moves_like_a_sounding_one_of_its_class() -> None:
+    """synth.silent_motion_own_class: 0 keeps the random envelope draw for draw; 1 moves a
+    silent guitar by an unheard guitar (seeded): its level sits where a heard guitar's does,
+    not at the syllable-like random one's (what taught that a still guitar is the heard one)."""
+    cfg = replace(SynthConfig(), duration_s=4.0, sample_rate=16000)
+    n = int(cfg.duration_s * cfg.video_fps)
+
+    def silent(share: float, seed: int) -> np.ndarray:
+        return silent_envelope(replace(cfg, silent_motion_own_class=share), "guitar",
+                               np.random.default_rng(seed), n,
+                               np.random.default_rng([seed, 9]))
+
+    for seed in range(3):
+        assert np.array_equal(silent(0.0, seed),
+                              random_envelope(np.random.default_rng(seed), cfg.video_fps, n))
+        assert np.array_equal(silent(1.0, seed), silent(1.0, seed))  # seeded
+        assert not np.allclose(silent(1.0, seed), silent(0.0, seed))
+    heard = [own_envelope(render_source("guitar", cfg.duration_s, cfg.sample_rate, s,
+                                        cfg.soundfont), cfg.sample_rate, cfg.video_fps, n)
+             for s in (101, 102, 103, 104)]
+    own_class = [silent(1.0, seed) for seed in range(4)]
+    randoms = [silent(0.0, seed) for seed in range(4)]
+    level = float(np.mean([e.mean() for e in heard]))
+    assert (abs(np.mean([e.mean() for e in own_class]) - level)
+            < 0.5 * abs(np.mean([e.mean() for e in randoms]) - level))
+    assert max(abs(np.corrcoef(e, h)[0, 1]) for e in own_class for h in heard) < 0.9
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_synthesized_mouth_opens_with_the_own_envelope(share) -> None:
     cfg = replace(SynthConfig(), animate=True, classes=("person",) * 3, silent_object_prob=1.0,
-                  duration_s=3.0, width=320, height=180, seed=0)
+                  duration_s=3.0, width=320, height=180, seed=0,
+                  silent_motion_own_class=share)
     from binaural.spatial.hrtf import load_sofa
 
     hrtf = load_sofa(cfg.hrtf, cfg.sample_rate)

@@ -3,6 +3,9 @@
     own_envelope:    a source's dry signal -> its loudness per video frame in [0, 1]
     random_envelope: a syllable-like envelope unrelated to any audio (silent objects move
                      too, so motion alone is no evidence of sound)
+    silent_envelope: a silent object's motion: with a given share the own envelope of an
+                     unheard signal of its class (with its own gaps: it moves like a
+                     sounding one of its class, unrelated to what is heard), else random
     sway:            a small slow sway (pixels) of a sprite, for everyone
 
 The envelope poses what moves with the sound (binaural.synth.sprites._moving: a person's
@@ -13,6 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
+
+from binaural.synth.silences import draw_gaps, gate
+from binaural.synth.source_audio import render_source
 
 ENVELOPE_PERCENTILE = 95.0  # the envelope's full scale: this percentile of its frames
 SYLLABLE_ON_S = (0.08, 0.35)
@@ -52,6 +58,24 @@ def random_envelope(rng: np.random.Generator, fps: float, n_frames: int) -> np.n
     env = uniform_filter1d(env, max(1, int(SMOOTH_S * fine)))
     return np.clip(env[(np.arange(n_frames) / fps * fine).astype(int)] / max(env.max(), 1e-9),
                    0.0, 1.0)
+
+
+def silent_envelope(cfg, source_class: str, rng: np.random.Generator, n_frames: int,
+                    own_class: np.random.Generator) -> np.ndarray:
+    """A silent object's motion level per frame: with `cfg.silent_motion_own_class` (drawn
+    from `own_class`, which also seeds the signal and its gaps) the own_envelope of an
+    unheard render of `source_class` gated by gaps drawn as a sounding source's are, else
+    random_envelope(rng). `cfg` is a SynthConfig; share 0 leaves `rng`'s draws as before."""
+    if own_class.random() >= cfg.silent_motion_own_class:
+        return random_envelope(rng, cfg.video_fps, n_frames)
+    sr, duration = cfg.sample_rate, cfg.duration_s
+    signal = render_source(source_class, duration, sr, int(own_class.integers(1 << 30)),
+                           cfg.soundfont)
+    gaps = draw_gaps(own_class, duration, cfg.silence_gap_prob, cfg.silence_gap_s,
+                     cfg.max_silence_gaps)
+    if gaps:
+        signal = signal * gate(signal.size, sr, gaps)
+    return own_envelope(signal, sr, cfg.video_fps, n_frames, cfg.animate_gain)
 
 
 def sway(rng: np.random.Generator, times_s: np.ndarray, amplitude: float) -> np.ndarray:

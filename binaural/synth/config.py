@@ -78,10 +78,14 @@ class SynthConfig:
     source_audio: str = ""
     # Sprites that move with their own audio (binaural/synth/animation.py): the mouth,
     # hands, keys or bell follow the source's envelope times animate_gain; silent objects
-    # move with an unrelated random envelope; everyone sways by `sway` of their height.
+    # move with an unrelated envelope (silent_motion_own_class below); everyone sways by
+    # `sway` of their height.
     animate: bool = False
     animate_gain: float = 1.0
     sway: float = 0.01
+    # Share of silent objects moved by the own envelope of an unheard signal of their class
+    # (with its own gaps) rather than the random one: a silent guitar strums like a heard one.
+    silent_motion_own_class: float = 0.0
 
     def __post_init__(self) -> None:
         if self.room not in ROOM_KINDS:
@@ -92,7 +96,7 @@ class SynthConfig:
         if len(fov) not in (0, 2) or (fov and not 0 < fov[0] <= fov[1] < 180):
             raise ValueError(f"synth.fov_range_deg: empty or [low, high] in (0, 180), got {fov}")
         for name in ("silent_object_prob", "same_class_silent_prob", "silence_gap_prob",
-                     "ambience_prob", "noise_prob", "mic_colour_prob"):
+                     "ambience_prob", "noise_prob", "mic_colour_prob", "silent_motion_own_class"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"synth.{name}: a probability in [0, 1]")
         for name in _SYNTH_RANGES:

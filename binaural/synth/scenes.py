@@ -34,7 +34,7 @@ from binaural.spatial.geometry import Camera
 from binaural.spatial.hrtf import HRTFSet, direction_vectors
 from binaural.spatial.render import direction_filter, propagate, spatialize
 from binaural.synth.ambience import ambience_bed, noise_bed
-from binaural.synth.animation import own_envelope, random_envelope, sway
+from binaural.synth.animation import own_envelope, silent_envelope, sway
 from binaural.synth.config import SynthConfig
 from binaural.synth.microphone import MicColour, colour, draw_mic
 from binaural.synth.rooms import ShoeboxRoom, control_times, draw_room, render_room
@@ -52,6 +52,7 @@ DIRECT_CONTROL_S = 0.01  # direction updates of the direct path
 EXTRAS_STREAM, ROOM_STREAM, BED_STREAM, MIC_STREAM, FILE_STREAM, HEAD_STREAM = range(1, 7)
 ANIM_STREAM = 7
 SAME_CLASS_STREAM = 8
+SILENT_MOTION_STREAM = 9
 MONO_DESCRIPTIONS = {
     "omni": "true omni capture at the camera",
     "downmix": "(L+R)/2 downmix of the binaural target (control experiment, not a capture)",
@@ -381,11 +382,13 @@ def render_scene(cfg: SynthConfig, hrtf: HRTFSet, name: str, seed: int, sources:
 def _poses(cfg: SynthConfig, plan: ScenePlan, dry: np.ndarray, seed: int,
            video_t: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per object its motion level per frame (a sounding object's own envelope, a silent
-    one's unrelated random envelope) and its sway (T, 2) in heights."""
+    one's animation.silent_envelope) and its sway (T, 2) in heights."""
     levels, sways = [], []
-    for k in range(len(plan.objects)):
+    for k, obj in enumerate(plan.objects):
         rng = np.random.default_rng([seed, ANIM_STREAM, k])
-        levels.append(random_envelope(rng, cfg.video_fps, len(video_t)) if plan.silent[k]
+        own_class = np.random.default_rng([seed, SILENT_MOTION_STREAM, k])
+        levels.append(silent_envelope(cfg, obj.source_class, rng, len(video_t), own_class)
+                      if plan.silent[k]
                       else own_envelope(dry[k], cfg.sample_rate, cfg.video_fps, len(video_t),
                                         cfg.animate_gain))
         sways.append(sway(rng, video_t, cfg.sway))
