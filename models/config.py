@@ -234,7 +234,7 @@ class TrainConfig:
     val_crops: int = 24
     registry_name: str = "binaural-generator"
     promote_group: str = "2"
-    promote_metrics: tuple[str, ...] = ("tf_ild_error_db", "tf_ipd_error_rad")
+    promote_metrics: tuple[str, ...] = ("band_ild_error_db", "band_ipd_error_rad")
     promote_margin: float = 0.02
     promote_alpha: float = 0.05
     promote_test: str = "wilcoxon"
