@@ -54,3 +54,15 @@ def sample_rate() -> int:
 def kemar(sample_rate: int) -> HRTFSet:
     """MIT KEMAR (normal pinna), resampled to `sample_rate` and frontally normalised."""
     return load_sofa(KEMAR_SOFA, sample_rate)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors: one thread is faster, and much faster on a busy host (a module that
+    wants it: `pytestmark = pytest.mark.usefixtures("one_torch_thread")`)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -50,13 +50,7 @@ def tones(duration: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return a.astype(np.float32), b.astype(np.float32), (a + b).astype(np.float32)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and much faster on a busy host."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

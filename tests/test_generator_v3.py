@@ -44,12 +44,7 @@ def reverberant_mono(duration: float = 1.0) -> np.ndarray:
     return (np.convolve(dry, tail)[:n] * 0.05).astype(np.float32)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_v3_config_and_old_checkpoints(tmp_path) -> None:
