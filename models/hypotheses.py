@@ -91,18 +91,19 @@ class HypothesisStream:
     def _push(self, chunk: np.ndarray) -> np.ndarray:
         return self._stack([None if s is None else s.push(chunk) for s in self.spatializers])
 
+    def _nothing(self) -> np.ndarray:
+        return np.zeros((len(self.spatializers), 2, 0), np.float32)
+
     def push(self, chunk: np.ndarray) -> np.ndarray:
         if self._units is None:
             return self._push(chunk)
-        width = len(self.spatializers)
-        return np.concatenate([np.zeros((width, 2, 0), np.float32)]
-                              + [self._push(u) for u in self._units.take(chunk)], axis=2)
+        return self._units.feed(chunk, self._push, self._nothing())
 
     def flush(self) -> np.ndarray:
-        rest = None if self._units is None else self._units.rest()
-        held = [] if rest is None else [self._push(rest)]
-        return np.concatenate(held + [self._stack([None if s is None else s.flush()
-                                                   for s in self.spatializers])], axis=2)
+        held = (self._nothing() if self._units is None
+                else self._units.drain(self._push, self._nothing()))
+        return np.concatenate([held, self._stack([None if s is None else s.flush()
+                                                  for s in self.spatializers])], axis=2)
 
 
 def render_hypotheses(mono: np.ndarray, tracks: Sequence[SourceTrack], hrtf: HRTFSet,

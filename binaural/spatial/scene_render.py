@@ -26,7 +26,7 @@ the diffusion generator's hypotheses depend on them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -154,6 +154,18 @@ class UnitBuffer:
         self._held, self._held_n = [], 0
         return data
 
+    def feed(self, chunk: np.ndarray, push: Callable[[np.ndarray], np.ndarray],
+             empty: np.ndarray) -> np.ndarray:
+        """`push` of each whole unit complete after `chunk`, joined on the last axis
+        (`empty`, of no samples, when none is)."""
+        return np.concatenate([empty] + [push(u) for u in self.take(chunk)], axis=-1)
+
+    def drain(self, push: Callable[[np.ndarray], np.ndarray], empty: np.ndarray
+              ) -> np.ndarray:
+        """`push` of the held samples, emptying the buffer (`empty` when none are held)."""
+        rest = self.rest()
+        return empty if rest is None else push(rest)
+
 
 class SceneSpatializer(Spatializer):
     """Spatializer with the room-aware split of each frame (module docstring) and the
@@ -215,8 +227,10 @@ class SceneSpatializer(Spatializer):
         the output, do not depend on how the input was chunked."""
         if self._units is None:
             return self._push_unit(np.asarray(chunk, dtype=np.float64).reshape(-1))
-        return np.concatenate([np.zeros((self.channels, 0), dtype=np.float32)]
-                              + [self._push_unit(u) for u in self._units.take(chunk)], axis=1)
+        return self._units.feed(chunk, self._push_unit, self._nothing())
+
+    def _nothing(self) -> np.ndarray:
+        return np.zeros((self.channels, 0), dtype=np.float32)
 
     def _push_unit(self, chunk: np.ndarray) -> np.ndarray:
         if self.reverb_gate is not None:
@@ -230,9 +244,8 @@ class SceneSpatializer(Spatializer):
         return super().push(chunk)
 
     def flush(self, tail: bool = False) -> np.ndarray:
-        rest = None if self._units is None else self._units.rest()
-        held = (np.zeros((self.channels, 0), dtype=np.float32) if rest is None
-                else self._push_unit(rest))
+        held = (self._nothing() if self._units is None
+                else self._units.drain(self._push_unit, self._nothing()))
         if self.t60 is not None:
             self._update_t60(self.t60.finish())
         return np.concatenate([held, super().flush(tail)], axis=1)
