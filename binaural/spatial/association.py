@@ -33,7 +33,7 @@ import numpy as np
 from binaural.io.grey import iter_grey_frames
 from binaural.io.video import iter_audio
 from binaural.spatial.config import AssociateConfig
-from binaural.spatial.gate import ActivityModel
+from binaural.spatial.gate import ActivityModel, mlp_probability
 from binaural.spatial.motion import audio_envelope, track_motion
 from binaural.spatial.tracks import SourceTrack
 
@@ -186,8 +186,7 @@ class AssociationModel:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         x = (np.clip(features, self.low, self.high) - self.mean) / self.scale
-        hidden = np.maximum(x @ self.w1 + self.b1, 0.0)
-        return 1.0 / (1.0 + np.exp(-(hidden @ self.w2 + self.b2).reshape(-1)))
+        return mlp_probability(x, self.w1, self.b1, self.w2, self.b2).reshape(-1)
 
     def save(self, path: str | Path) -> None:
         np.savez_compressed(path, features=np.array(FEATURES), low=self.low, high=self.high,

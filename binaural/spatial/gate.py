@@ -81,6 +81,13 @@ def frame_features(logmel: np.ndarray, ref_db: float | None = None) -> np.ndarra
     return np.concatenate([mean, std, flux, rel[:, None], spread[:, None]], axis=1)
 
 
+def mlp_probability(x: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray,
+                    b2: np.ndarray) -> np.ndarray:
+    """The small models' forward pass: standardised x -> ReLU hidden layer -> sigmoid."""
+    hidden = np.maximum(x @ w1 + b1, 0.0)
+    return 1.0 / (1.0 + np.exp(-(hidden @ w2 + b2)))
+
+
 @dataclass(frozen=True)
 class ActivityModel:
     """MLP: standardised features -> ReLU hidden layer -> per-class sigmoid.
@@ -101,9 +108,8 @@ class ActivityModel:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Probabilities (T, C) that each class sounds, from frame_features (T, D)."""
-        x = (features - self.mean) / self.scale
-        hidden = np.maximum(x @ self.w1 + self.b1, 0.0)
-        return 1.0 / (1.0 + np.exp(-(hidden @ self.w2 + self.b2)))
+        return mlp_probability((features - self.mean) / self.scale,
+                               self.w1, self.b1, self.w2, self.b2)
 
     def save(self, path: str | Path) -> None:
         np.savez_compressed(path, classes=np.array(self.classes), mean=self.mean,
