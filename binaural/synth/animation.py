@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
+from binaural.synth.config import SynthConfig
 from binaural.synth.silences import draw_gaps, gate
 from binaural.synth.source_audio import render_source
 
@@ -60,12 +61,12 @@ def random_envelope(rng: np.random.Generator, fps: float, n_frames: int) -> np.n
                    0.0, 1.0)
 
 
-def silent_envelope(cfg, source_class: str, rng: np.random.Generator, n_frames: int,
+def silent_envelope(cfg: SynthConfig, source_class: str, rng: np.random.Generator, n_frames: int,
                     own_class: np.random.Generator) -> np.ndarray:
     """A silent object's motion level per frame: with `cfg.silent_motion_own_class` (drawn
     from `own_class`, which also seeds the signal and its gaps) the own_envelope of an
     unheard render of `source_class` gated by gaps drawn as a sounding source's are, else
-    random_envelope(rng). `cfg` is a SynthConfig; share 0 leaves `rng`'s draws as before."""
+    random_envelope(rng). Share 0 leaves `rng`'s draws as before."""
     if own_class.random() >= cfg.silent_motion_own_class:
         return random_envelope(rng, cfg.video_fps, n_frames)
     sr, duration = cfg.sample_rate, cfg.duration_s
