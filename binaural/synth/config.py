@@ -171,7 +171,15 @@ class DetectorDataConfig:
     conf person_conf; no instrument in them: real negatives) and sprites pasted onto the
     real training frames (`composites_per_frame` each). Real images are stored with their
     long side at most `max_side`. Held-out photos and the held-out part of each video
-    never enter training."""
+    never enter training.
+
+    Hard negatives (models.hard_negatives; `mine_weights` empty: none): the training
+    parts of the videos at `mine_fps` and the training photos, scanned by the frozen
+    weights `mine_weights` at confidence `mine_conf`; each frame on which they name an
+    instrument (a false alarm: these frames hold none) is written `hard_negative_copies`
+    times, people labelled, the first as it is and the others hue-rotated (so a colour
+    alone, a red jacket, does not make a violin). Each plain real training frame is also
+    written `hue_copies` times hue-rotated, for the same reason."""
 
     train_images: int = 600
     val_images: int = 150
@@ -193,8 +201,16 @@ class DetectorDataConfig:
     person_scale: float = 1.7
     max_side: int = 640
     composites_per_frame: int = 2
+    mine_weights: str = ""
+    mine_fps: float = 8.0
+    mine_conf: float = 0.15
+    hard_negative_copies: int = 3
+    hue_copies: int = 0
 
     def __post_init__(self) -> None:
+        if self.mine_weights and (self.mine_fps <= 0 or self.hard_negative_copies < 1):
+            raise ValueError("detector_data: mining needs mine_fps > 0 and "
+                             "hard_negative_copies >= 1")
         both = sorted(set(self.real_photos) & set(self.held_out_photos))
         if both:
             raise ValueError(f"detector_data: photos both trained on and held out: {both}")
