@@ -101,7 +101,7 @@ def train(data_dir: str, weights_out: str, metrics_out: str) -> dict:
         t0 = time.perf_counter()
         best, metrics = detector.train(
             data_yaml, cfg.model, run_dir, cfg.epochs, cfg.imgsz, cfg.batch, cfg.seed,
-            cfg.workers, threads=threads, init=cfg.init,
+            cfg.workers, threads=threads, init=cfg.init, lr0=cfg.lr0,
         )
         metrics["train_seconds"] = round(time.perf_counter() - t0, 1)
         mlflow.log_metrics(metrics)
