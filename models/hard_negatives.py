@@ -41,13 +41,13 @@ class MiningTally:
 
 
 def dense_training_frames(cfg: DetectorDataConfig) -> Iterator[tuple[str, np.ndarray]]:
-    """The training parts of the real videos at mine_fps (never their held-out parts),
+    """The training parts of the real videos at mine_fps (never their val or held-out parts),
     then the training photos; names are prefixed `mined_` so they never collide with the
     sparse real frames."""
     from binaural.synth.real_frames import read_photo
 
     for video in cfg.real_videos:
-        for name, frame in video_frames(replace(video, fps=cfg.mine_fps), held_out=False):
+        for name, frame in video_frames(replace(video, fps=cfg.mine_fps), "train"):
             yield f"mined_{name}", frame
     for photo in cfg.real_photos:
         yield f"mined_{Path(photo).stem}", read_photo(photo)

@@ -3,6 +3,8 @@ the frozen detector names an instrument on, and their (hue-rotated) copies in th
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -43,6 +45,9 @@ def test_dense_scan_reads_the_training_part_at_mine_fps_and_never_the_held_out(c
     assert names == [f"mined_clip_0000.{k}00s" for k in range(10)] + ["mined_trained"]
     levels = [round(float(f.mean()), -1) for _, f in scanned]
     assert levels == [10.0 * i for i in range(10)] + [200.0]  # frames 10.. (1 s on) never
+    video = replace(clip_config.real_videos[0], val_s=0.35)  # 0.65-1 s: real validation
+    names = [n for n, _ in dense_training_frames(replace(clip_config, real_videos=(video,)))]
+    assert names == [f"mined_clip_0000.{k}00s" for k in range(7)] + ["mined_trained"]
 
 
 def test_mining_needs_a_rate_and_a_copy():

@@ -156,11 +156,19 @@ DARKNET_DATA = "/usr/share/darknet/data"  # Debian darknet
 class RealVideo:
     """A real video that ships in a package (a path or `pkg:<package>/<file>`): frames
     sampled at `fps` before `held_out_from_s` train the detector; the later ones never do
-    (they are held out for measuring, scripts/measure_real_people.py --held-out)."""
+    (they are held out for measuring, scripts/measure_real_people.py --held-out). The last
+    `val_s` seconds before held_out_from_s (0: none) train neither: the real validation
+    part, on which candidates may be chosen (measure_real_people.py --real-val)."""
 
     path: str
     fps: float = 2.0
     held_out_from_s: float = 0.0
+    val_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.val_s <= self.held_out_from_s:
+            raise ValueError(f"detector_data.real_videos {self.path}: val_s {self.val_s} "
+                             f"not within [0, held_out_from_s {self.held_out_from_s}]")
 
 
 @dataclass(frozen=True)
