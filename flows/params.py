@@ -139,6 +139,8 @@ def resolve_paths(params: Params, base: Path) -> Params:
         train_detector=replace(params.train_detector, model=fix(params.train_detector.model),
                                init=fix(params.train_detector.init)),
         generator=replace(params.generator, model=fix(params.generator.model)),
+        detector_data=replace(params.detector_data,
+                              mine_weights=fix(params.detector_data.mine_weights)),
         train=replace(params.train, init=fix(params.train.init)),
     )
 

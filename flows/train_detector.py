@@ -21,9 +21,11 @@ def make_data(out_dir: str) -> Path:
     from binaural.synth.detector_data import write_dataset
     from binaural.synth.real_frames import shrink, training_images
     from flows.params import load_params
+    from models.hard_negatives import MiningTally, dense_training_frames, instrument_detector, mine
     from models.real_people import person_finder
 
-    cfg = load_params().detector_data
+    params = load_params()
+    cfg = params.detector_data
     shutil.rmtree(out_dir, ignore_errors=True)
     find_people = person_finder(cfg.person_weights, cfg.person_scale, cfg.person_conf)
 
@@ -33,8 +35,23 @@ def make_data(out_dir: str) -> Path:
             small = shrink(frame, cfg.max_side)
             yield name, small, people * (small.shape[1] / frame.shape[1])
 
-    return write_dataset(out_dir, cfg.train_images, cfg.val_images, cfg.seed, cfg.width,
-                         cfg.height, real(), cfg.composites_per_frame)
+    tally = MiningTally()
+
+    def hard():
+        if not cfg.mine_weights:
+            return
+        detect = instrument_detector(params.detector, cfg.mine_weights, cfg.mine_conf)
+        for name, frame, people in mine(dense_training_frames(cfg), detect, find_people,
+                                        params.detector.cross_class_iou, tally):
+            small = shrink(frame, cfg.max_side)
+            yield name, small, people * (small.shape[1] / frame.shape[1])
+
+    data_yaml = write_dataset(out_dir, cfg.train_images, cfg.val_images, cfg.seed,
+                              cfg.width, cfg.height, real(), cfg.composites_per_frame,
+                              hard(), cfg.hard_negative_copies, cfg.hue_copies)
+    (data_yaml.parent / "mining.json").write_text(json.dumps(vars(tally), indent=2) + "\n")
+    print(f"hard negatives: {vars(tally)}")
+    return data_yaml
 
 
 def real_figures(weights: str, threads: int) -> dict[str, dict[str, float]]:
@@ -84,7 +101,7 @@ def train(data_dir: str, weights_out: str, metrics_out: str) -> dict:
         t0 = time.perf_counter()
         best, metrics = detector.train(
             data_yaml, cfg.model, run_dir, cfg.epochs, cfg.imgsz, cfg.batch, cfg.seed,
-            cfg.workers, threads=threads, init=cfg.init,
+            cfg.workers, threads=threads, init=cfg.init, lr0=cfg.lr0,
         )
         metrics["train_seconds"] = round(time.perf_counter() - t0, 1)
         mlflow.log_metrics(metrics)

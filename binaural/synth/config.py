@@ -156,11 +156,19 @@ DARKNET_DATA = "/usr/share/darknet/data"  # Debian darknet
 class RealVideo:
     """A real video that ships in a package (a path or `pkg:<package>/<file>`): frames
     sampled at `fps` before `held_out_from_s` train the detector; the later ones never do
-    (they are held out for measuring, scripts/measure_real_people.py --held-out)."""
+    (they are held out for measuring, scripts/measure_real_people.py --held-out). The last
+    `val_s` seconds before held_out_from_s (0: none) train neither: the real validation
+    part, on which candidates may be chosen (measure_real_people.py --real-val)."""
 
     path: str
     fps: float = 2.0
     held_out_from_s: float = 0.0
+    val_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.val_s <= self.held_out_from_s:
+            raise ValueError(f"detector_data.real_videos {self.path}: val_s {self.val_s} "
+                             f"not within [0, held_out_from_s {self.held_out_from_s}]")
 
 
 @dataclass(frozen=True)
@@ -171,7 +179,15 @@ class DetectorDataConfig:
     conf person_conf; no instrument in them: real negatives) and sprites pasted onto the
     real training frames (`composites_per_frame` each). Real images are stored with their
     long side at most `max_side`. Held-out photos and the held-out part of each video
-    never enter training."""
+    never enter training.
+
+    Hard negatives (models.hard_negatives; `mine_weights` empty: none): the training
+    parts of the videos at `mine_fps` and the training photos, scanned by the frozen
+    weights `mine_weights` at confidence `mine_conf`; each frame on which they name an
+    instrument (a false alarm: these frames hold none) is written `hard_negative_copies`
+    times, people labelled, the first as it is and the others hue-rotated (so a colour
+    alone, a red jacket, does not make a violin). Each plain real training frame is also
+    written `hue_copies` times hue-rotated, for the same reason."""
 
     train_images: int = 600
     val_images: int = 150
@@ -193,8 +209,16 @@ class DetectorDataConfig:
     person_scale: float = 1.7
     max_side: int = 640
     composites_per_frame: int = 2
+    mine_weights: str = ""
+    mine_fps: float = 8.0
+    mine_conf: float = 0.15
+    hard_negative_copies: int = 3
+    hue_copies: int = 0
 
     def __post_init__(self) -> None:
+        if self.mine_weights and (self.mine_fps <= 0 or self.hard_negative_copies < 1):
+            raise ValueError("detector_data: mining needs mine_fps > 0 and "
+                             "hard_negative_copies >= 1")
         both = sorted(set(self.real_photos) & set(self.held_out_photos))
         if both:
             raise ValueError(f"detector_data: photos both trained on and held out: {both}")

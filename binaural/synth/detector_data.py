@@ -1,13 +1,17 @@
 """Training frames for the project's own detector, in the Ultralytics YOLO layout.
 
-Three kinds of training image (the validation split stays synthetic, so its mAP keeps
+Four kinds of training image (the validation split stays synthetic, so its mAP keeps
 measuring the rendered classes):
 - rendered: 0-4 sprites of random classes, sizes and positions over a random backdrop,
   often overlapping or cut by the frame edge, as in the synthesized scenes;
 - real: frames that ship in packages with their people (boxes from the pose model,
   labelled by the caller) and no instrument: real negatives for the instrument classes;
 - composite: 1-3 sprites pasted onto a real frame, so instruments are learned on real
-  backgrounds too; a real person the sprites mostly cover loses its label.
+  backgrounds too; a real person the sprites mostly cover loses its label;
+- hard negative: a real frame on which an earlier version of the detector named an
+  instrument (models.hard_negatives), people labelled, written several times, hue-rotated;
+- hue-rotated copies of the real frames, people labelled: a colour (a red jacket) is no
+  instrument.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from binaural.synth.sprites import SPRITE_CLASSES, draw_background, render_frame
 MIN_BOX_PX = 4.0
 PERSON = SPRITE_CLASSES.index("person")
 VAL_STREAM = 1  # the val split's own random stream: (seed, VAL_STREAM)
+HUE_STREAM = 2  # the real images' hue turns: (seed, HUE_STREAM)
 COVERED = 0.5  # a real person more than this fraction under pasted sprites is unlabelled
 
 Label = tuple[int, float, float, float, float]  # class, cx, cy, w, h (fractions of frame)
@@ -103,6 +108,14 @@ def composite_image(rng: np.random.Generator, frame: np.ndarray, people: np.ndar
     return _noisy(rng, out), labels + people_labels(people, height, width, covered)
 
 
+def hue_rotated(frame: np.ndarray, turn: float) -> np.ndarray:
+    """The RGB frame with every hue turned by `turn` of a full circle (saturation and
+    value kept): a red jacket becomes a green or a blue one."""
+    hsv = np.asarray(Image.fromarray(frame).convert("HSV")).copy()
+    hsv[..., 0] = (hsv[..., 0].astype(np.int32) + round(turn * 256)) % 256
+    return np.asarray(Image.fromarray(hsv, "HSV").convert("RGB"))
+
+
 def _save(out_dir: Path, split: str, stem: str, frame: np.ndarray, labels: list[Label]
           ) -> None:
     Image.fromarray(frame).save(out_dir / "images" / split / f"{stem}.jpg", quality=90)
@@ -114,6 +127,9 @@ def write_dataset(
     out_dir: str | Path, train_images: int, val_images: int, seed: int, width: int,
     height: int, real: Iterable[tuple[str, np.ndarray, np.ndarray]] = (),
     composites_per_frame: int = 0,
+    hard: Iterable[tuple[str, np.ndarray, np.ndarray]] = (),
+    hard_copies: int = 1,
+    hue_copies: int = 0,
 ) -> Path:
     """Write images/{train,val}, labels/{train,val} and data.yaml; returns data.yaml.
 
@@ -121,6 +137,10 @@ def write_dataset(
     written as it is and pasted with sprites `composites_per_frame` times. The rendered
     images of each split come from their own seeded stream, so the synthetic val split
     depends on neither the number of training images nor the real ones.
+    `hue_copies`: each real image is also written this many times hue-rotated (its
+    people labelled, no sprites). `hard`: hard negatives, (name, RGB frame, its people)
+    like `real`, each written `hard_copies` times with its people labelled: as it is,
+    then hue-rotated. The hue turns come from their own seeded stream.
     """
     out_dir = Path(out_dir).resolve()
     rng = np.random.default_rng(seed)
@@ -131,11 +151,20 @@ def write_dataset(
         for i in range(count):
             _save(out_dir, split, f"{split}_{i:05d}",
                   *rendered_image(split_rng, height, width))
+    hue_rng = np.random.default_rng((seed, HUE_STREAM))
     for name, frame, people in real:
         h, w = frame.shape[:2]
         _save(out_dir, "train", f"real_{name}", frame, people_labels(people, h, w))
+        for k in range(hue_copies):
+            _save(out_dir, "train", f"hue_{name}_{k}",
+                  hue_rotated(frame, hue_rng.uniform(0.1, 0.9)), people_labels(people, h, w))
         for k in range(composites_per_frame):
             _save(out_dir, "train", f"composite_{name}_{k}", *composite_image(rng, frame, people))
+    for name, frame, people in hard:
+        labels = people_labels(people, *frame.shape[:2])
+        for k in range(hard_copies):
+            shown = frame if k == 0 else hue_rotated(frame, hue_rng.uniform(0.1, 0.9))
+            _save(out_dir, "train", f"hard_{name}_{k}", shown, labels)
     data_yaml = out_dir / "data.yaml"
     names = "\n".join(f"  {i}: {name}" for i, name in enumerate(SPRITE_CLASSES))
     data_yaml.write_text(
