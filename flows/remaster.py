@@ -190,6 +190,7 @@ def remaster(
     from flows.progress import ItemProgress
     from flows.registry import generator_identity, resolve_model
     from flows.tracking import start_experiment
+    from flows.warm_start import claim
     from tasks import progress
     from tasks.actors import start_pools
     from tasks.items import ItemContext, settled_item
@@ -231,9 +232,13 @@ def remaster(
     logger.info("run %s: %d videos in %s, %d to process in %d shards (%d other files "
                 "skipped); version %s", run_id, len(keys), src, len(pending), len(shards),
                 len(other), version)
-    started = init_ray(ray_address) if pending else False
-    detectors, renderers = start_pools(params, actors,
-                                       model_path, model_label) if pending else ([], [])
+    warm = claim(params, ray_address, actors if pending else 0)  # flows.warm_start
+    if warm is not None:
+        started, detectors, renderers = warm.started, warm.detectors, warm.renderers
+    else:
+        started = init_ray(ray_address) if pending else False
+        detectors, renderers = start_pools(params, actors,
+                                           model_path, model_label) if pending else ([], [])
     shown = ItemProgress(len(pending), logger=logger)  # a bar on a terminal
     progress.register(run_id, shown)
     try:
@@ -257,6 +262,8 @@ def remaster(
             ray.kill(actor, no_restart=True)
         if started:
             ray.shutdown()
+        if warm is not None:
+            warm.end()
     items.sort(key=lambda i: i["key"])
     summary = {
         "run_id": run_id,

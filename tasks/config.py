@@ -21,3 +21,4 @@ class RemasterConfig:
     max_task_retries: int = 2
     mlflow_experiment: str = "remaster"
     progress_every_s: float = 60.0  # a renderer logs each item's audio done this often
+    warm_start: bool = True  # CLI and bench: Ray and actors start beside Prefect's server
