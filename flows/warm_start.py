@@ -95,7 +95,7 @@ def warm_start(params, ray_address: str | None = None) -> WarmPools | None:
 
         try:
             model_path, model_label = resolve_model(params.generator.model)
-            warm.started = init_ray(ray_address)
+            warm.started = init_ray(ray_address, params.remaster.idle_worker_keep_s)
             warm.detectors, warm.renderers = start_pools(
                 params, params.remaster.actors, model_path, model_label)
         except BaseException as exc:  # noqa: BLE001 - the flow starts its own instead
