@@ -95,6 +95,7 @@ def run_bench(out: Path, clips: int, duration_s: float, workers: list[int], seed
     from binaural.synth.scenes import synthesize
     from flows.params import load_params
     from flows.remaster import remaster
+    from flows.warm_start import release_unclaimed, warm_start
 
     params = load_params()
     src = out / "src"
@@ -109,7 +110,11 @@ def run_bench(out: Path, clips: int, duration_s: float, workers: list[int], seed
                                                       concurrency=2 * n))
         t0 = time.perf_counter()
         with MemorySampler() as mem:
-            summary = remaster(str(src), str(out / f"dest-{n}"), params=run_params)
+            warm_start(run_params)  # as the CLI does: Ray beside Prefect's server
+            try:
+                summary = remaster(str(src), str(out / f"dest-{n}"), params=run_params)
+            finally:
+                release_unclaimed()
         wall = time.perf_counter() - t0
         reports = [i["report"] for i in summary["items"] if i["status"] == "done"]
         stage_s = {s: sum(r["timings_s"].get(s, 0.0) for r in reports) for s in STAGES}

@@ -55,12 +55,21 @@ def _print_summary(summary: dict) -> None:
 
 
 def cmd_remaster(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from flows.params import load_params, with_head
     from flows.remaster import remaster
+    from flows.warm_start import release_unclaimed, warm_start
 
-    with_head(load_params(args.params), args.hrtf)  # a bad head fails here, in one line
-    summary = remaster(args.src, args.dest, params_file=args.params,
-                       ray_address=args.ray_address, model=args.model, hrtf=args.hrtf)
+    params = with_head(load_params(args.params), args.hrtf)  # a bad head fails here, in one line
+    if args.model:
+        params = replace(params, generator=replace(params.generator, model=args.model))
+    warm_start(params, args.ray_address)  # the very settings the flow will derive
+    try:
+        summary = remaster(args.src, args.dest, params_file=args.params,
+                           ray_address=args.ray_address, model=args.model, hrtf=args.hrtf)
+    finally:
+        release_unclaimed()
     _print_summary(summary)
     return 0
 

@@ -166,7 +166,7 @@ def generator_identity(spec: str, label: str | None = None) -> str:
         FileNotFoundError: a checkpoint path that does not exist.
     """
     from models.builders import DSP
-    from models.generator import checkpoint_identity
+    from models.checkpoint_meta import checkpoint_identity
 
     local, found = resolve_model(spec)
     if local == DSP:

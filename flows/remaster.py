@@ -108,8 +108,10 @@ def _sizes(src, keys: list[str]) -> dict[str, int]:
         return dict(zip(keys, pool.map(size, keys)))
 
 
-def init_ray(address: str | None) -> bool:
-    """Connect to a Ray cluster or start a local one; True if this call started it."""
+def init_ray(address: str | None, idle_worker_keep_s: float = 1.0) -> bool:
+    """Connect to a Ray cluster or start a local one; True if this call started it.
+    `idle_worker_keep_s`: how long the local cluster keeps an idle task worker beyond
+    Ray's soft limit (one per CPU) before killing it (Ray's default: 1 s)."""
     import ray
 
     if ray.is_initialized():
@@ -121,7 +123,12 @@ def init_ray(address: str | None) -> bool:
         ray.init(address=address, runtime_env={"env_vars": env}, **kwargs)
     else:
         temp = Path(os.environ["BINAURAL_STATE_DIR"]) / "ray"
-        ray.init(_temp_dir=str(temp), **kwargs)
+        # The actors hold the soft limit's workers, so each fetch and publish task found
+        # none idle and started a Python worker (about 0.5 s of CPU each) that was killed
+        # a second later: eight per four-item run. Kept longer, a few serve them all.
+        ray.init(_temp_dir=str(temp), _system_config={
+            "idle_worker_killing_time_threshold_ms": int(idle_worker_keep_s * 1000)},
+            **kwargs)
     return True
 
 
@@ -190,6 +197,7 @@ def remaster(
     from flows.progress import ItemProgress
     from flows.registry import generator_identity, resolve_model
     from flows.tracking import start_experiment
+    from flows.warm_start import claim
     from tasks import progress
     from tasks.actors import start_pools
     from tasks.items import ItemContext, settled_item
@@ -231,9 +239,13 @@ def remaster(
     logger.info("run %s: %d videos in %s, %d to process in %d shards (%d other files "
                 "skipped); version %s", run_id, len(keys), src, len(pending), len(shards),
                 len(other), version)
-    started = init_ray(ray_address) if pending else False
-    detectors, renderers = start_pools(params, actors,
-                                       model_path, model_label) if pending else ([], [])
+    warm = claim(params, ray_address, actors if pending else 0)  # flows.warm_start
+    if warm is not None:
+        started, detectors, renderers = warm.started, warm.detectors, warm.renderers
+    else:
+        started = init_ray(ray_address, cfg.idle_worker_keep_s) if pending else False
+        detectors, renderers = start_pools(params, actors,
+                                           model_path, model_label) if pending else ([], [])
     shown = ItemProgress(len(pending), logger=logger)  # a bar on a terminal
     progress.register(run_id, shown)
     try:
@@ -257,6 +269,8 @@ def remaster(
             ray.kill(actor, no_restart=True)
         if started:
             ray.shutdown()
+        if warm is not None:
+            warm.end()
     items.sort(key=lambda i: i["key"])
     summary = {
         "run_id": run_id,

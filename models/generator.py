@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from binaural.io.outputs import file_sha256
 from binaural.spatial.config import RenderConfig
 from binaural.spatial.generator import DEFAULT_FRAME_SIZE, DSPGenerator
 from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.tracks import SourceTrack
+from models.checkpoint_meta import checkpoint_identity
 from models.config import GeneratorConfig
 from models.generator_config import ModelConfig
 from models.generator_features import (
@@ -223,17 +223,6 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[GeneratorNet
     net = GeneratorNet(cfg)
     net.load_state_dict(data["state_dict"])
     return net.to(device), dict(data.get("meta", {}))
-
-
-def checkpoint_identity(path: str | Path, label: str | None = None) -> str:
-    """What a checkpoint is, without building the network: "<label>@<sha12>", the label a
-    registry version ("NAME/vN") or else the checkpoint's own name (the generator's
-    `version`)."""
-    path = Path(path)
-    if label is None:
-        meta = torch.load(path, map_location="cpu", weights_only=True).get("meta", {})
-        label = meta.get("name", path.stem)
-    return f"{label}@{file_sha256(path)[:12]}"
 
 
 def load_diffusion_generator(path: str | Path, device: str, hrtf: HRTFSet,

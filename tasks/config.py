@@ -21,3 +21,5 @@ class RemasterConfig:
     max_task_retries: int = 2
     mlflow_experiment: str = "remaster"
     progress_every_s: float = 60.0  # a renderer logs each item's audio done this often
+    idle_worker_keep_s: float = 1.0  # a local Ray keeps idle task workers this long
+    warm_start: bool = True  # CLI and bench: Ray and actors start beside Prefect's server

@@ -16,6 +16,7 @@ from binaural.delivery.loudness import (
     Limiter,
     LoudnessMeter,
     TruePeakMeter,
+    limit_wav,
     master_wav,
     measure_wav,
 )
@@ -158,3 +159,20 @@ def test_silence_is_delivered_as_silence(tmp_path):
     out, _ = read_wav(tmp_path / "out.wav")
     assert not out.any() and out.shape == (2, SR)
     assert report["output_lufs"] is None and report["gain_db"] == 0.0
+
+
+@pytest.mark.parametrize("gain_db", [-20.0, 0.0, 12.0])
+def test_known_source_peak_skips_only_what_cannot_limit(tmp_path, gain_db):
+    """With the source's true peak given, a source far under the ceiling skips the
+    per-sample true peaks and one that reaches it is limited as before: the written
+    file and the figures are the same, bit for bit, either way."""
+    src = tmp_path / "in.wav"
+    sf.write(src, (0.3 * program(4.0)).T, SR, subtype="FLOAT")
+    _, peak_db = measure_wav(src, SR)
+    limiter, gain = Limiter(ceiling_dbtp=-1.0), 10 ** (gain_db / 20)
+    plain = limit_wav(src, tmp_path / "plain.wav", gain, limiter, SR)
+    known = limit_wav(src, tmp_path / "known.wav", gain, limiter, SR,
+                      src_true_peak=10 ** (peak_db / 20))
+    assert known == plain
+    assert np.array_equal(sf.read(tmp_path / "known.wav")[0], sf.read(tmp_path / "plain.wav")[0])
+    assert (plain[2] > 0) == (gain_db > 0)  # only the loud case is limited at all

@@ -39,6 +39,10 @@ MAX_GAIN_PASSES = 3  # gain passes when limiting pulls the loudness under the ta
 # The limiter aims this far under the ceiling: the gain is smooth but not constant between
 # samples, and the file is float32, so the written peak may differ by a few 1e-6 dB.
 CEILING_MARGIN_DB = 0.01
+# A source whose true peak times the gain stays this far under the ceiling cannot reach
+# it anywhere: the limiter's per-sample true peaks (4x oversampling, the costliest part)
+# are skipped there; its gain is then 1 everywhere, as they would have given.
+UNREACHED_MARGIN_DB = 0.1
 
 
 def db_to_gain(db: float) -> float:
@@ -171,12 +175,16 @@ class Limiter:
 
 
 def limit_wav(src: str | Path, dest: str | Path, gain: float, limiter: Limiter,
-              chunk_frames: int, channel_gains: tuple[float, ...] | None = None
-              ) -> tuple[float, float, float]:
+              chunk_frames: int, channel_gains: tuple[float, ...] | None = None,
+              src_true_peak: float | None = None) -> tuple[float, float, float]:
     """Write gain * src, limited (all channels linked), to dest; returns (loudness LUFS
     with `channel_gains` as BS.1770 weights (default 1 each), true peak dBTP, largest
-    gain reduction dB) of what was written."""
+    gain reduction dB) of what was written. `src_true_peak` (linear, as measure_wav
+    gives it), when known, lets a source that stays well under the ceiling skip the
+    per-sample true peaks (UNREACHED_MARGIN_DB): the same output, bit for bit."""
     ceiling = db_to_gain(limiter.ceiling_dbtp - CEILING_MARGIN_DB)
+    unreached = (src_true_peak is not None
+                 and src_true_peak * gain <= ceiling * db_to_gain(-UNREACHED_MARGIN_DB))
     with sf.SoundFile(str(src)) as f:
         sr, channels, total = f.samplerate, f.channels, f.frames
         bsz = LIMITER_BLOCK
@@ -197,9 +205,12 @@ def limit_wav(src: str | Path, dest: str | Path, gain: float, limiter: Limiter,
                 f.seek(max(0, lo))
                 x = f.read(min(total, hi) - max(0, lo), dtype="float64", always_2d=True).T
                 x = np.pad(x, ((0, 0), (max(0, lo) - lo, hi - min(total, hi)))) * gain
-                tp = oversampled_peaks(x)  # over [k, k+1); a peak is near k when in [k-1, k+1)
-                need = np.minimum(1.0, ceiling / np.maximum(np.maximum(tp, np.roll(tp, 1)),
-                                                            1e-12))
+                if unreached:  # every true peak under the ceiling: no reduction needed
+                    need = np.ones(x.shape[1])
+                else:  # true peaks over [k, k+1); a peak is near k when in [k-1, k+1)
+                    tp = oversampled_peaks(x)
+                    need = np.minimum(1.0, ceiling / np.maximum(np.maximum(tp, np.roll(tp, 1)),
+                                                                1e-12))
                 # blocks covering [a - A, b + A); block j spans [jB, (j+1)B)
                 first, last = (a - half) // bsz, (b + half - 1) // bsz
                 starts = np.arange(first, last + 1) * bsz - half - lo  # window starts in x
@@ -246,7 +257,8 @@ def master_wav(src: str | Path, dest: str | Path, target_lufs: float | None,
     while passes < MAX_GAIN_PASSES:
         passes += 1
         after, peak, reduction = limit_wav(src, dest, db_to_gain(gain_db), limiter,
-                                           chunk_frames, channel_gains)
+                                           chunk_frames, channel_gains,
+                                           db_to_gain(before_peak))
         shortfall = target_lufs - after
         if keep_level or not math.isfinite(after) or abs(shortfall) <= 0.3 or reduction <= 0:
             break

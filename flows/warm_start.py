@@ -1,0 +1,143 @@
+"""Ray and the actor pools started beside Prefect's start, not after it.
+
+A remaster called from the command line spends its first seconds in series: Prefect's
+temporary server starts (one process busy, the other core idle), then the flow imports
+what it needs, then Ray starts and the actors load their models. On short archives that
+is a quarter of the wall time. An entry point that knows its settings (the CLI, the
+bench) calls `warm_start` first: a background thread starts Ray and creates the actors
+(their models load in their own processes) while Prefect's server comes up. The flow
+then `claim`s them when its settings are the same ones (anything else, and they are
+shut down and the flow starts its own, as without a warm start).
+
+Params remaster.warm_start switches it off (e.g. for archives mostly done already: the
+pools start before the flow knows whether any item needs them).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+
+_lock = threading.Lock()
+_warm: WarmPools | None = None
+
+
+class _NotMainThread(logging.Filter):
+    """Drops Ray's note that a SIGTERM handler is set only from the main thread
+    (`warm_start` sets the same handler there itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
+
+
+@dataclass
+class WarmPools:
+    """Ray started (or connected) and `actors` detector and renderer actors created, by a
+    background thread; `key` says which settings they were made for."""
+
+    key: tuple
+    started: bool = False
+    detectors: list = field(default_factory=list)
+    renderers: list = field(default_factory=list)
+    error: BaseException | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+    # The thread that started Ray must outlive it: Ray's processes die with the thread
+    # that spawned them (Linux PR_SET_PDEATHSIG), so it waits for this.
+    ended: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self) -> None:
+        self.ready.wait()
+
+    def end(self) -> None:
+        """Let the starting thread end: Ray was shut down or is no longer ours to stop."""
+        self.ended.set()
+
+    def release(self) -> None:
+        """Kill the actors and stop Ray where this warm start started it."""
+        import ray
+
+        self.wait()
+        for actor in self.detectors + self.renderers:
+            ray.kill(actor, no_restart=True)
+        self.detectors, self.renderers = [], []
+        if self.started:
+            ray.shutdown()
+            self.started = False
+        self.end()
+
+
+def _key(params, ray_address: str | None) -> tuple:
+    return (params, ray_address)
+
+
+def warm_start(params, ray_address: str | None = None) -> WarmPools | None:
+    """Start Ray and params.remaster.actors actors of each kind in a background thread
+    for a remaster with exactly these `params` (after any model or head override) and
+    `ray_address`; None when params remaster.warm_start is off or Ray is already up."""
+    global _warm
+    import ray
+
+    if not params.remaster.warm_start or ray.is_initialized():
+        return None
+    warm = WarmPools(key=_key(params, ray_address))
+    logging.getLogger("ray._private.worker").addFilter(_NotMainThread())
+    if threading.current_thread() is threading.main_thread():
+        # what ray.init sets from the main thread: exit handlers (Ray's shutdown) run
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+
+    def start() -> None:
+        from flows.registry import resolve_model
+        from flows.remaster import init_ray
+        from tasks.actors import start_pools
+
+        try:
+            model_path, model_label = resolve_model(params.generator.model)
+            warm.started = init_ray(ray_address, params.remaster.idle_worker_keep_s)
+            warm.detectors, warm.renderers = start_pools(
+                params, params.remaster.actors, model_path, model_label)
+        except BaseException as exc:  # noqa: BLE001 - the flow starts its own instead
+            warm.error = exc
+        warm.ready.set()
+        warm.ended.wait()
+
+    with _lock:
+        _warm = warm
+    threading.Thread(target=start, name="warm-start", daemon=True).start()
+    return warm
+
+
+def claim(params, ray_address: str | None, actors: int) -> WarmPools | None:
+    """The warm pools if they were started for these settings (the first `actors` of
+    each kind kept, the others killed); None otherwise, after releasing any that were
+    started for other settings. A claimed warm start belongs to the caller, who calls
+    its `end` once Ray is shut down (when `started`) or the pools are done."""
+    global _warm
+    import ray
+
+    with _lock:
+        warm, _warm = _warm, None
+    if warm is None:
+        return None
+    warm.wait()
+    if warm.error is not None or warm.key != _key(params, ray_address) or actors < 1:
+        if warm.error is not None:
+            logging.getLogger(__name__).warning("warm start failed (%s); starting anew",
+                                                warm.error)
+        warm.release()
+        return None
+    for actor in warm.detectors[actors:] + warm.renderers[actors:]:
+        ray.kill(actor, no_restart=True)
+    warm.detectors, warm.renderers = warm.detectors[:actors], warm.renderers[:actors]
+    return warm
+
+
+def release_unclaimed() -> None:
+    """Release a warm start no flow claimed (the flow failed before it got there)."""
+    global _warm
+    with _lock:
+        warm, _warm = _warm, None
+    if warm is not None:
+        warm.release()

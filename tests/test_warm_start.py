@@ -1,0 +1,71 @@
+"""Ray and the actors started before the flow (flows.warm_start): the flow uses them when
+its settings are the same, and starts its own (the warm ones shut down) when not."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from binaural.synth.config import SynthConfig
+from binaural.synth.scenes import synthesize
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory, kemar) -> Path:
+    src = tmp_path_factory.mktemp("archive")
+    synthesize(replace(SynthConfig(), scenes=1, seed=11, max_sources=1, duration_s=2.0),
+               kemar, src)
+    return src
+
+
+def test_settings_that_differ_release_the_warm_pools():
+    import ray
+
+    from flows.params import load_params
+    from flows.warm_start import claim, warm_start
+
+    params = load_params()
+    warm = warm_start(params)
+    assert warm is not None
+    other = replace(params, scene=replace(params.scene, fps=params.scene.fps + 1))
+    assert claim(other, None, 1) is None
+    assert warm.ended.is_set() and not warm.started
+    assert not ray.is_initialized()
+    assert claim(params, None, 1) is None  # released: nothing left to claim
+
+
+def test_the_flow_runs_on_the_warm_actors(archive, tmp_path):
+    import ray
+
+    from flows.params import load_params
+    from flows.remaster import remaster
+    from flows.warm_start import warm_start
+
+    params = load_params()
+    params = replace(params, remaster=replace(params.remaster, actors=1))
+    warm = warm_start(params)
+    warm.wait()
+    assert warm.error is None
+    detector_pids = ray.get([a.pid.remote() for a in warm.detectors])
+    renderer_pids = ray.get([a.pid.remote() for a in warm.renderers])
+    summary = remaster(str(archive), str(tmp_path / "dest"), params=params)
+    assert len(summary["done"]) == 1
+    lineage = summary["items"][0]["report"]["lineage"]
+    assert lineage["detector"]["pid"] in detector_pids
+    assert lineage["renderer"]["pid"] in renderer_pids
+    # the flow owned what the warm start began: Ray is down and the thread may end
+    assert warm.ended.is_set() and not ray.is_initialized()
+
+
+def test_switched_off_starts_nothing():
+    import ray
+
+    from flows.params import load_params
+    from flows.warm_start import warm_start
+
+    params = load_params()
+    params = replace(params, remaster=replace(params.remaster, warm_start=False))
+    assert warm_start(params) is None
+    assert not ray.is_initialized()
