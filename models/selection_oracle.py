@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from models.generator_config import ModelConfig
-from models.generator_features import _mel, split_complex, to_bands
+from models.generator_features import _mel, pool_frames, split_complex, to_bands
 
 SPLIT_HZ = 1500.0
 FLOOR_REL = 1e-6  # cell power floor of the cue comparison, re the target's mean cell power
@@ -49,26 +49,36 @@ def cell_energy(target: torch.Tensor, pool: torch.Tensor, factor: int) -> torch.
     return to_bands(re * re + im * im, pool, factor).sum(dim=1)
 
 
+def _grouped(x: torch.Tensor, group: int) -> torch.Tensor:
+    """(..., Tn, Bd) summed over runs of `group` frames, each sum repeated over its run."""
+    if group <= 1:
+        return x
+    tn = x.shape[-2]
+    return (pool_frames(x, group) * group).repeat_interleave(group, dim=-2)[..., :tn, :]
+
+
 def hard_oracle(hyps: torch.Tensor, target: torch.Tensor, present: torch.Tensor,
-                pool: torch.Tensor, cfg: ModelConfig, split_hz: float = SPLIT_HZ
-                ) -> torch.Tensor:
+                pool: torch.Tensor, cfg: ModelConfig, split_hz: float = SPLIT_HZ,
+                group: int = 1) -> torch.Tensor:
     """One-hot weights (B, S, Tn, Bd) of the present slot whose cell ILD (high bands) or IPD
     (low bands) is nearest the target's. hyps (B, S, 2, T, F), target (B, 2, T, F) complex;
-    present (B, S, Tn) bool."""
+    present (B, S, Tn) bool. group > 1: one decision per band over runs of `group` network
+    frames (cues from the run's sums), a control for choices that only match by chance."""
     factor = cfg.time_pool
     hr, hi = split_complex(hyps)
     tr, ti = split_complex(target)
-    h_pow = to_bands(hr * hr + hi * hi, pool, factor)  # (B, S, 2, Tn, Bd)
-    t_pow = to_bands(tr * tr + ti * ti, pool, factor)  # (B, 2, Tn, Bd)
+    h_pow = _grouped(to_bands(hr * hr + hi * hi, pool, factor), group)  # (B, S, 2, Tn, Bd)
+    t_pow = _grouped(to_bands(tr * tr + ti * ti, pool, factor), group)  # (B, 2, Tn, Bd)
     floor = FLOOR_REL * t_pow.mean(dim=(1, 2, 3)).clamp_min(1e-30)
     f_h, f_t = floor[:, None, None, None], floor[:, None, None]
     ild_h = 10.0 * torch.log10((h_pow[:, :, 0] + f_h) / (h_pow[:, :, 1] + f_h))
     ild_t = 10.0 * torch.log10((t_pow[:, 0] + f_t) / (t_pow[:, 1] + f_t))
     # cross spectra L conj R, pooled: (re, im)
-    c_h = (to_bands(hr[:, :, 0] * hr[:, :, 1] + hi[:, :, 0] * hi[:, :, 1], pool, factor),
-           to_bands(hi[:, :, 0] * hr[:, :, 1] - hr[:, :, 0] * hi[:, :, 1], pool, factor))
-    c_t = (to_bands(tr[:, 0] * tr[:, 1] + ti[:, 0] * ti[:, 1], pool, factor),
-           to_bands(ti[:, 0] * tr[:, 1] - tr[:, 0] * ti[:, 1], pool, factor))
+    c_h = tuple(_grouped(to_bands(x, pool, factor), group) for x in (
+        hr[:, :, 0] * hr[:, :, 1] + hi[:, :, 0] * hi[:, :, 1],
+        hi[:, :, 0] * hr[:, :, 1] - hr[:, :, 0] * hi[:, :, 1]))
+    c_t = tuple(_grouped(to_bands(x, pool, factor), group) for x in (
+        tr[:, 0] * tr[:, 1] + ti[:, 0] * ti[:, 1], ti[:, 0] * tr[:, 1] - tr[:, 0] * ti[:, 1]))
     # angle(C_h conj C_t)
     dot = c_h[0] * c_t[0][:, None] + c_h[1] * c_t[1][:, None]
     crs = c_h[1] * c_t[0][:, None] - c_h[0] * c_t[1][:, None]
@@ -147,9 +157,10 @@ def soft_oracle(hyps: torch.Tensor, target: torch.Tensor, present: torch.Tensor,
 
 def oracle_weights(kind: str, hyps: torch.Tensor, target: torch.Tensor, present: torch.Tensor,
                    pool: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
-    """hard_oracle or soft_oracle by name."""
-    if kind == "hard":
-        return hard_oracle(hyps, target, present, pool, cfg)
+    """hard_oracle or soft_oracle by name ("hard@G": hard with group G)."""
+    if kind.startswith("hard"):
+        group = int(kind.partition("@")[2] or 1)
+        return hard_oracle(hyps, target, present, pool, cfg, group=group)
     if kind == "soft":
         return soft_oracle(hyps, target, present, pool, cfg)
     raise ValueError(f"oracle {kind!r}: hard or soft")

@@ -6,10 +6,12 @@ scripts/evaluate_generators.py --cache, or the true tracks with --tracks truth),
 present as the model has them (v2: generator.min_sounding on the tracks' sounding
 probability; v3: every tracked slot, the diffuse field per generator.diffuse_slot), then
 the ORACLE weights per network cell (models/selection_oracle.py: hard = the slot whose cell
-ILD / IPD best matches the truth, soft = the convex weights minimising the cell's complex
-STFT error), expanded to bins as the network expands its own, and the outputs scored with
-the evaluation's band cue errors (binaural/eval/bands.py). `mix` is the mixture slot alone
-(v3: the renderer's gated mixture, what `dsp` outputs: a check of the plumbing).
+ILD / IPD best matches the truth, hard@24 = the same with one choice per band over 24
+network frames (~0.5 s: a control for cells that match by chance), soft = the convex weights
+minimising the cell's complex STFT error), expanded to bins as the network expands its own,
+and the outputs scored with the evaluation's band cue errors (binaural/eval/bands.py).
+`mix` is the mixture slot alone (v3: the renderer's gated mixture, what `dsp` outputs: a
+check of the plumbing).
 
     python scripts/selection_ceiling.py data/generator-v2/test --loc /tmp/wtloss-cue/loc \
         --out /tmp/ceiling   # -> ceiling.json (per clip) and table.md (per group)
@@ -28,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-KINDS = ("mix", "hard", "soft")
+# hard@24: one choice per band over ~0.5 s (24 network frames of 21 ms): the control
+KINDS = ("mix", "hard", "hard@24", "soft")
 
 
 def ceiling_outputs(mono: np.ndarray, reference: np.ndarray, tracks: Sequence, hrtf, render,

@@ -87,6 +87,13 @@ def test_hard_oracle_picks_the_slot_with_the_targets_cues() -> None:
     present[:, 3] = False
     w = hard_oracle(hyps, 2.0 * left, present, POOL, TINY)
     assert bool((w[:, 2] == 1).all()) and float(w.sum(dim=1).min()) == 1.0
+    # one decision per band over runs of frames: the same choice in every frame of a run
+    mirror_late = hyps.clone()
+    mirror_late[:, 2, :, 8:] = left.flip(1)[:, :, 8:]  # slot 2 turns mirror after frame 8
+    w = hard_oracle(mirror_late, 2.0 * left, present, POOL, TINY, group=6)
+    assert bool((w[:, 2] == 1).all())  # its first 8 of 12 frames carry the run's cue
+    w = hard_oracle(mirror_late, 2.0 * left, present, POOL, TINY)
+    assert bool((w[:, 2, :4] == 1).all()) and not bool((w[:, 2, 4:] == 1).any())
     present[:, 2] = False
     w = hard_oracle(hyps, 2.0 * left, present, POOL, TINY)
     assert bool((w[:, 1] == 1).all())
