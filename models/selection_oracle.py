@@ -33,6 +33,7 @@ from models.generator_features import _mel, pool_frames, split_complex, to_bands
 
 SPLIT_HZ = 1500.0
 FLOOR_REL = 1e-6  # cell power floor of the cue comparison, re the target's mean cell power
+ILD_UNIT_DB = 10.0  # cell_costs' ILD unit (the band-cue loss's)
 RIDGE_REL = 1e-6  # Tikhonov term of the per-support solves, re the cell's mean diagonal
 
 
@@ -57,13 +58,12 @@ def _grouped(x: torch.Tensor, group: int) -> torch.Tensor:
     return (pool_frames(x, group) * group).repeat_interleave(group, dim=-2)[..., :tn, :]
 
 
-def hard_oracle(hyps: torch.Tensor, target: torch.Tensor, present: torch.Tensor,
-                pool: torch.Tensor, cfg: ModelConfig, split_hz: float = SPLIT_HZ,
-                group: int = 1) -> torch.Tensor:
-    """One-hot weights (B, S, Tn, Bd) of the present slot whose cell ILD (high bands) or IPD
-    (low bands) is nearest the target's. hyps (B, S, 2, T, F), target (B, 2, T, F) complex;
-    present (B, S, Tn) bool. group > 1: one decision per band over runs of `group` network
-    frames (cues from the run's sums), a control for choices that only match by chance."""
+def cell_costs(hyps: torch.Tensor, target: torch.Tensor, pool: torch.Tensor,
+               cfg: ModelConfig, split_hz: float = SPLIT_HZ, group: int = 1) -> torch.Tensor:
+    """Each slot's cell cue error against the target (B, S, Tn, Bd): |ILD - ILD_target| in
+    units of 10 dB in bands centred at or above split_hz, the wrapped IPD error (rad) below.
+    hyps (B, S, 2, T, F), target (B, 2, T, F) complex; group > 1: cues from sums over runs
+    of `group` network frames."""
     factor = cfg.time_pool
     hr, hi = split_complex(hyps)
     tr, ti = split_complex(target)
@@ -84,10 +84,21 @@ def hard_oracle(hyps: torch.Tensor, target: torch.Tensor, present: torch.Tensor,
     crs = c_h[1] * c_t[0][:, None] - c_h[0] * c_t[1][:, None]
     ipd_err = torch.atan2(crs, dot).abs()
     high = torch.as_tensor(band_centres_hz(cfg) >= split_hz, device=hyps.device)
-    cost = torch.where(high, (ild_h - ild_t[:, None]).abs(), ipd_err)  # (B, S, Tn, Bd)
+    return torch.where(high, (ild_h - ild_t[:, None]).abs() / ILD_UNIT_DB, ipd_err)
+
+
+def hard_oracle(hyps: torch.Tensor, target: torch.Tensor, present: torch.Tensor,
+                pool: torch.Tensor, cfg: ModelConfig, split_hz: float = SPLIT_HZ,
+                group: int = 1) -> torch.Tensor:
+    """One-hot weights (B, S, Tn, Bd) of the present slot whose cell ILD (high bands) or IPD
+    (low bands) is nearest the target's (cell_costs). present (B, S, Tn) bool. group > 1:
+    one decision per band over runs of `group` network frames (cues from the run's sums), a
+    control for choices that only match by chance."""
+    cost = cell_costs(hyps, target, pool, cfg, split_hz, group)
     cost = cost.masked_fill(~present[..., None], float("inf"))
     best = cost.argmin(dim=1)
-    return torch.nn.functional.one_hot(best, hyps.shape[1]).movedim(-1, 1).to(hr.dtype)
+    return torch.nn.functional.one_hot(best, hyps.shape[1]).movedim(-1, 1).to(
+        hyps.real.dtype)
 
 
 def _gram(hyps: torch.Tensor, target: torch.Tensor, pool: torch.Tensor, factor: int
@@ -190,16 +201,36 @@ def expand_weights(w: torch.Tensor, expand: torch.Tensor, cfg: ModelConfig, fram
 
 
 
+def risk_loss(logits: torch.Tensor, present: torch.Tensor, costs: torch.Tensor,
+              energy: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """The expected cell cue error sum_s p_s cost_s under the network's per-cell softmax p
+    (shapes as in selection_loss; costs from cell_costs), energy-weighted as there. Unlike
+    the cross-entropy toward the best slot, it prices a wrong pick: where the network cannot
+    tell the sources apart, the safe slot (the mixture) costs less than a wrong source's."""
+    masked = (logits / temperature).masked_fill(~present[..., None], float("-inf"))
+    p = torch.softmax(masked, dim=1)
+    risk = (p * costs.masked_fill(~present[..., None], 0.0)).sum(dim=1)  # (B, Tn, Bd)
+    weight = energy.detach()
+    total = weight.sum(dim=(1, 2)).clamp_min(1e-30)
+    return ((risk * weight).sum(dim=(1, 2)) / total).mean()
+
+
 def oracle_selection_loss(net, enc, logits: torch.Tensor, target: torch.Tensor, kind: str
                           ) -> torch.Tensor:
     """The training term: selection_loss of the network's logits (B, S, Tn, Bd) for the
     encoded window `enc` (models.generator_net.Encoded: its hypotheses and present slots)
-    toward the `kind` oracle's weights for the target (B, 2, T, F) complex; the softmax at
+    toward the `kind` oracle's weights for the target (B, 2, T, F) complex ("risk": risk_loss
+    of the slots' cell cue errors instead); the softmax at
     the selection's temperature for version 3, 1 for version 2's blend."""
     cfg = net.cfg
+    temperature = cfg.select_temperature if cfg.version == 3 else 1.0
     with torch.no_grad():
         hyps = torch.complex(enc.hyps.re, enc.hyps.im)
-        q = oracle_weights(kind, hyps, target, enc.present, net.pool, cfg)
         energy = cell_energy(target, net.pool, cfg.time_pool)
-    temperature = cfg.select_temperature if cfg.version == 3 else 1.0
+        if kind == "risk":
+            costs = cell_costs(hyps, target, net.pool, cfg)
+        else:
+            q = oracle_weights(kind, hyps, target, enc.present, net.pool, cfg)
+    if kind == "risk":
+        return risk_loss(logits, enc.present, costs, energy, temperature)
     return selection_loss(logits, enc.present, q, energy, temperature)

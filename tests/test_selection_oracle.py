@@ -20,8 +20,10 @@ from models.generator_train import Batch, diffusion_loss
 from models.hypotheses import render_hypotheses
 from models.selection_oracle import (
     band_centres_hz,
+    cell_costs,
     convex_least_squares,
     hard_oracle,
+    risk_loss,
     selection_loss,
     soft_oracle,
 )
@@ -128,6 +130,50 @@ def test_selection_loss_is_lowest_at_the_oracle_and_ignores_silent_cells() -> No
     assert float(logits.grad[:, 1].max()) < 0 < float(logits.grad[:, 2].min())
 
 
+def test_risk_loss_prices_a_wrong_pick_and_prefers_the_safe_slot() -> None:
+    """Costs per cell: slot 0 right (0) or badly wrong (2) half the time each, slot 1 (a
+    mixture) always 0.5: descending the expected cost from flat logits moves the weight to
+    slot 1, where the cross-entropy toward the per-cell best slot would split it."""
+    costs = torch.zeros(1, 2, 4, 6)
+    costs[:, 0, :2] = 0.0
+    costs[:, 0, 2:] = 2.0
+    costs[:, 1] = 0.5
+    present = torch.ones(1, 2, 4, dtype=torch.bool)
+    energy = torch.ones(1, 4, 6)
+    # one set of logits for all cells: the network cannot tell the cells apart
+    shared = torch.zeros(2, requires_grad=True)
+    opt = torch.optim.SGD([shared], lr=1.0)
+    for _ in range(100):
+        opt.zero_grad()
+        risk_loss(shared[None, :, None, None].expand(1, 2, 4, 6), present, costs,
+                  energy).backward()
+        opt.step()
+    assert float(torch.softmax(shared.detach(), 0)[1]) > 0.95
+    assert risk_loss(torch.zeros(1, 2, 4, 6), present, costs, energy) == pytest.approx(0.75)
+    # an absent slot's cost does not count, however large
+    present[:, 0] = False
+    assert risk_loss(torch.zeros(1, 2, 4, 6), present, costs * 1e9, energy) == pytest.approx(
+        0.5e9)
+    present[:, 0], present[:, 1] = True, False
+    assert risk_loss(torch.zeros(1, 2, 4, 6), present, costs, energy) == pytest.approx(1.0)
+
+
+def test_cell_costs_read_the_cues_in_their_units() -> None:
+    """A copy of the target costs 0; its mirror (ILD -6 dB, IPD -0.5 rad against +6, +0.5)
+    costs 1.2 (units of 10 dB) in the high bands and 1.0 rad in the low ones."""
+    g = torch.Generator().manual_seed(2)
+    shape = (1, 12, TINY.freq_bins)
+    x = torch.complex(torch.randn(shape, generator=g), torch.randn(shape, generator=g))
+    left = torch.stack([10 ** (6 / 20) * x * torch.exp(torch.tensor(0.5j)), x], dim=1)
+    mirror = torch.stack([x * torch.exp(torch.tensor(-0.5j)), 10 ** (6 / 20) * x], dim=1)
+    costs = cell_costs(torch.stack([left, mirror], dim=1), left, POOL, TINY)
+    high = torch.as_tensor(band_centres_hz(TINY) >= 1500)
+    assert float(costs[:, 0].abs().max()) < 1e-4
+    np.testing.assert_allclose(costs[0, 1][:, high].numpy(), 1.2, atol=1e-4)
+    np.testing.assert_allclose(costs[0, 1][:, ~high & (torch.arange(TINY.bands) > 0)].numpy(),
+                               1.0, atol=1e-4)
+
+
 def _track(azimuth: float, duration: float) -> SourceTrack:
     t = np.linspace(0.0, duration, 11)
     return SourceTrack(0, "person", "person", 0.8, t, np.full(11, azimuth), np.zeros(11),
@@ -170,7 +216,7 @@ def test_the_selection_weight_adds_the_selection_loss(kemar) -> None:
 
     plain, parts = loss(0.0)
     assert "selection" not in parts
-    for oracle in ("hard", "soft"):
+    for oracle in ("hard", "soft", "risk"):
         value, with_parts = loss(2.0, oracle)
         assert with_parts["selection"] > 0
         assert value == pytest.approx(plain + 2.0 * with_parts["selection"], rel=1e-5)
