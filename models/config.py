@@ -216,6 +216,12 @@ class TrainConfig:
     # Weight of the band-cue term (models/band_cue_loss.py: band ILD in 10 dB + band IPD
     # 1 - cos, the evaluation's third-octave x 40 ms cells); 0: not trained on.
     band_cue_weight: float = 0.0
+    # Weight of the selection loss (models/selection_oracle.py: cross-entropy of the per-cell
+    # slot weights toward the oracle's, weighted by the target's cell energy); 0: not used.
+    selection_weight: float = 0.0
+    # hard (CE toward the slot whose cell cue matches) | soft (CE toward convex LS weights) |
+    # risk (the expected cell cue error under the predicted weights)
+    selection_oracle: str = "hard"
     p_drop_visual: float = 0.15  # per source: class, box and embedding become null
     p_drop_all: float = 0.05  # per example: every condition null (guidance's null branch)
     jitter_azimuth_deg: float = 3.0
@@ -252,5 +258,9 @@ class TrainConfig:
             raise ValueError("train: batch, steps and crop_s must be positive")
         if self.band_cue_weight < 0:
             raise ValueError("train.band_cue_weight: >= 0")
+        if self.selection_weight < 0 or self.selection_oracle not in ("hard", "soft",
+                                                                   "risk"):
+            raise ValueError("train.selection_weight: >= 0; selection_oracle: hard, soft or "
+                             "risk")
         if not 0 <= self.p_keep_silent <= 1:
             raise ValueError("train.p_keep_silent: in [0, 1]")

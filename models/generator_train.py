@@ -6,7 +6,9 @@
     diffusion_loss: EDM-style noising of the target's complex STFT; the denoised estimate
         is scored by a compressed complex-STFT error plus the energy-weighted TF-ILD
         (>= 1.5 kHz) and TF-IPD (100-1500 Hz) errors the evaluation leads with, and
-        (train.band_cue_weight) the band ILD / IPD errors (models/band_cue_loss.py)
+        (train.band_cue_weight) the band ILD / IPD errors (models/band_cue_loss.py) and
+        (train.selection_weight) the selection loss toward oracle weights
+        (models/selection_oracle.py)
     train: AdamW, warmup + cosine over max(step / steps, elapsed / max_minutes), resumable
         from its last checkpoint; logs through a callback (no MLflow here)
 
@@ -45,6 +47,7 @@ from models.generator_features import (
 )
 from models.generator_net import GeneratorNet
 from models.hypotheses import render_hypotheses
+from models.selection_oracle import oracle_selection_loss
 
 log = logging.getLogger(__name__)
 
@@ -244,15 +247,21 @@ def diffusion_loss(net: GeneratorNet, batch: Batch, tc: TrainConfig,
     cond = (drop_conditions(batch.cond, tc.p_drop_visual, tc.p_drop_all, generator)
             if drop else batch.cond)
     enc = net.encode(mono, hyps, cond)
-    denoised = net.denoise(enc, x, sigma)
+    logits = net.logits(enc, x, sigma)
+    denoised = enc.hyps.mix(net.weights(enc, logits))  # = net.denoise(enc, x, sigma)
     diff = compressed(denoised, tc.compress) - compressed(x0, tc.compress)
     spec = (diff.real ** 2 + diff.imag ** 2).mean()
     ild, ipd = cue_losses(denoised, x0, cfg)
     band_ild, band_ipd = band_cue_losses(denoised, x0, cfg)
     loss = (spec + tc.loss_ild * ild + tc.loss_ipd * ipd
             + tc.band_cue_weight * (band_ild + band_ipd))
-    return loss, {"loss": loss.item(), "spec": spec.item(), "ild": ild.item(),
-                  "ipd": ipd.item(), "band_ild": band_ild.item(), "band_ipd": band_ipd.item()}
+    parts = {"spec": spec.item(), "ild": ild.item(), "ipd": ipd.item(),
+             "band_ild": band_ild.item(), "band_ipd": band_ipd.item()}
+    if tc.selection_weight > 0:
+        selection = oracle_selection_loss(net, enc, logits, x0, tc.selection_oracle)
+        loss = loss + tc.selection_weight * selection
+        parts["selection"] = selection.item()
+    return loss, {"loss": loss.item(), **parts}
 
 
 @dataclass
@@ -352,7 +361,7 @@ def validation_loss(net: GeneratorNet, batches: Sequence[Batch], tc: TrainConfig
                                            sigma=s, drop=False)[1])
             for k in rows[0]:
                 out[f"val_{k}_sigma{sigma:g}"] = float(np.mean([r[k] for r in rows]))
-    for k in ("loss", "spec", "ild", "ipd", "band_ild", "band_ipd"):
+    for k in rows[0]:
         out[f"val_{k}"] = float(np.mean([out[f"val_{k}_sigma{s:g}"] for s in VAL_SIGMAS]))
     net.train()
     return out
