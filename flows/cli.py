@@ -55,16 +55,13 @@ def _print_summary(summary: dict) -> None:
 
 
 def cmd_remaster(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from flows.params import load_params, with_head
+    from flows.params import load_params, with_overrides
     from flows.remaster import remaster
     from flows.warm_start import release_unclaimed, warm_start
 
-    params = with_head(load_params(args.params), args.hrtf)  # a bad head fails here, in one line
-    if args.model:
-        params = replace(params, generator=replace(params.generator, model=args.model))
-    warm_start(params, args.ray_address)  # the very settings the flow will derive
+    # the very settings the flow will derive; a bad head fails here, in one line
+    params = with_overrides(load_params(args.params), args.model, args.hrtf)
+    warm_start(params, args.ray_address)
     try:
         summary = remaster(args.src, args.dest, params_file=args.params,
                            ray_address=args.ray_address, model=args.model, hrtf=args.hrtf)

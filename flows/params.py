@@ -158,3 +158,12 @@ def with_head(params: Params, hrtf: str | None) -> Params:
         params = replace(params, render=replace(params.render, hrtf=str(Path(hrtf).resolve())))
     load_sofa(params.render.hrtf, params.scene.sample_rate)
     return params
+
+
+def with_overrides(params: Params, model: str | None, hrtf: str | None) -> Params:
+    """params as a remaster runs them: generator.model set to `model` (when given: "dsp",
+    a checkpoint or models:/NAME@ALIAS), then with_head(`hrtf`) (which checks the head).
+    One derivation for the flow and for whoever starts its actors ahead of it."""
+    if model:
+        params = replace(params, generator=replace(params.generator, model=model))
+    return with_head(params, hrtf)

@@ -22,7 +22,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -193,7 +193,7 @@ def remaster(
     import ray
 
     from binaural.io.storage import open_location, write_bytes
-    from flows.params import load_params, with_head
+    from flows.params import load_params, with_overrides
     from flows.progress import ItemProgress
     from flows.registry import generator_identity, resolve_model
     from flows.tracking import start_experiment
@@ -209,9 +209,7 @@ def remaster(
     t0 = time.perf_counter()
     if params is None:
         params = load_params(params_file)
-    if model:
-        params = replace(params, generator=replace(params.generator, model=model))
-    params = with_head(params, hrtf)
+    params = with_overrides(params, model, hrtf)
     cfg = params.remaster
     # MLflow's import and store opening (seconds of CPU, one core) overlap Ray's start
     # and the items instead of trailing the run in series.
