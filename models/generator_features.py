@@ -44,6 +44,11 @@ def _mel(f_hz: np.ndarray) -> np.ndarray:
     return 2595.0 * np.log10(1.0 + f_hz / 700.0)
 
 
+def band_centres_mel(cfg: ModelConfig) -> np.ndarray:
+    """Centres of the network's mel bands, in mel: evenly spaced from 0 Hz to Nyquist."""
+    return np.linspace(_mel(np.array(0.0)), _mel(np.array(cfg.sample_rate / 2.0)), cfg.bands)
+
+
 def band_matrices(cfg: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Pooling (Bd, F) and expansion (F, Bd) matrices between bins and mel-spaced bands.
 
@@ -52,8 +57,7 @@ def band_matrices(cfg: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
     rows normalised (a triangular mel filterbank averaging power).
     """
     freqs = np.linspace(0.0, cfg.sample_rate / 2.0, cfg.freq_bins)
-    centres = np.linspace(_mel(np.array(0.0)), _mel(np.array(cfg.sample_rate / 2.0)), cfg.bands)
-    position = np.interp(_mel(freqs), centres, np.arange(cfg.bands))
+    position = np.interp(_mel(freqs), band_centres_mel(cfg), np.arange(cfg.bands))
     expand = np.zeros((cfg.freq_bins, cfg.bands))
     low = np.floor(position).astype(int)
     high = np.minimum(low + 1, cfg.bands - 1)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from models.generator_config import ModelConfig
-from models.generator_features import _mel, pool_frames, split_complex, to_bands
+from models.generator_features import band_centres_mel, pool_frames, split_complex, to_bands
 
 SPLIT_HZ = 1500.0
 FLOOR_REL = 1e-6  # cell power floor of the cue comparison, re the target's mean cell power
@@ -39,9 +39,7 @@ RIDGE_REL = 1e-6  # Tikhonov term of the per-support solves, re the cell's mean 
 
 def band_centres_hz(cfg: ModelConfig) -> np.ndarray:
     """Centre frequencies (Hz) of the network's mel bands."""
-    top = _mel(np.array(cfg.sample_rate / 2.0))
-    mel = np.linspace(0.0, float(top), cfg.bands)
-    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    return 700.0 * (10.0 ** (band_centres_mel(cfg) / 2595.0) - 1.0)
 
 
 def cell_energy(target: torch.Tensor, pool: torch.Tensor, factor: int) -> torch.Tensor:
@@ -177,6 +175,14 @@ def oracle_weights(kind: str, hyps: torch.Tensor, target: torch.Tensor, present:
     raise ValueError(f"oracle {kind!r}: hard or soft")
 
 
+def _energy_mean(per_cell: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+    """Per-example means of (B, Tn, Bd) values weighted by the target's cell energy (no
+    gradient through it), then the mean over the batch (an example without energy: 0)."""
+    weight = energy.detach()
+    total = weight.sum(dim=(1, 2)).clamp_min(1e-30)
+    return ((per_cell * weight).sum(dim=(1, 2)) / total).mean()
+
+
 def selection_loss(logits: torch.Tensor, present: torch.Tensor, target_w: torch.Tensor,
                    energy: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Energy-weighted cross-entropy -sum_s q_s log p_s of the network's per-cell softmax p
@@ -187,9 +193,7 @@ def selection_loss(logits: torch.Tensor, present: torch.Tensor, target_w: torch.
     logp = torch.log_softmax(masked, dim=1)
     q = target_w * present[..., None]
     ce = -(q * logp.masked_fill(~present[..., None], 0.0)).sum(dim=1)  # (B, Tn, Bd)
-    weight = energy.detach()
-    total = weight.sum(dim=(1, 2)).clamp_min(1e-30)
-    return ((ce * weight).sum(dim=(1, 2)) / total).mean()
+    return _energy_mean(ce, energy)
 
 
 def expand_weights(w: torch.Tensor, expand: torch.Tensor, cfg: ModelConfig, frames: int
@@ -198,7 +202,6 @@ def expand_weights(w: torch.Tensor, expand: torch.Tensor, cfg: ModelConfig, fram
     linear interpolation `expand`; v3: pass the nearest-band matrix)."""
     w = w.repeat_interleave(cfg.time_pool, dim=2)[:, :, :frames]
     return w @ expand.T
-
 
 
 def risk_loss(logits: torch.Tensor, present: torch.Tensor, costs: torch.Tensor,
@@ -210,9 +213,7 @@ def risk_loss(logits: torch.Tensor, present: torch.Tensor, costs: torch.Tensor,
     masked = (logits / temperature).masked_fill(~present[..., None], float("-inf"))
     p = torch.softmax(masked, dim=1)
     risk = (p * costs.masked_fill(~present[..., None], 0.0)).sum(dim=1)  # (B, Tn, Bd)
-    weight = energy.detach()
-    total = weight.sum(dim=(1, 2)).clamp_min(1e-30)
-    return ((risk * weight).sum(dim=(1, 2)) / total).mean()
+    return _energy_mean(risk, energy)
 
 
 def oracle_selection_loss(net, enc, logits: torch.Tensor, target: torch.Tensor, kind: str
@@ -220,8 +221,8 @@ def oracle_selection_loss(net, enc, logits: torch.Tensor, target: torch.Tensor, 
     """The training term: selection_loss of the network's logits (B, S, Tn, Bd) for the
     encoded window `enc` (models.generator_net.Encoded: its hypotheses and present slots)
     toward the `kind` oracle's weights for the target (B, 2, T, F) complex ("risk": risk_loss
-    of the slots' cell cue errors instead); the softmax at
-    the selection's temperature for version 3, 1 for version 2's blend."""
+    of the slots' cell cue errors instead); the softmax at the selection's temperature for
+    version 3, 1 for version 2's blend."""
     cfg = net.cfg
     temperature = cfg.select_temperature if cfg.version == 3 else 1.0
     with torch.no_grad():
