@@ -23,9 +23,7 @@ from binaural.spatial.box_merge import iou_matrix
 from binaural.synth.config import DetectorDataConfig
 from binaural.synth.real_frames import video_frames
 from models.config import DetectorConfig, DetectorModel
-from models.real_people import INSIDE, inside_fraction
-
-PERSON = "person"
+from models.real_people import INSIDE, class_boxes, inside_fraction
 
 
 @dataclass
@@ -55,8 +53,7 @@ def dense_training_frames(cfg: DetectorDataConfig) -> Iterator[tuple[str, np.nda
 
 def instrument_boxes(detections: Iterable[tuple[str, float, np.ndarray]]) -> np.ndarray:
     """(n, 4) boxes of the detections that are not `person`."""
-    return np.array([b for lab, _, b in detections if lab != PERSON],
-                    np.float64).reshape(-1, 4)
+    return class_boxes(detections, person=False)
 
 
 def on_people(things: np.ndarray, people: np.ndarray, iou: float) -> np.ndarray:

@@ -17,8 +17,16 @@ import numpy as np
 from binaural.spatial.box_merge import iou_matrix
 from models.config import DetectorConfig, DetectorModel
 
+PERSON = "person"
 INSIDE = 0.8  # fraction of an instrument box inside a person: a part of the person
 MIN_IMGSZ, MAX_IMGSZ = 640, 1280
+
+
+def class_boxes(detections, person: bool) -> np.ndarray:
+    """(n, 4) boxes of the `person` detections (person=True) or of all the others (the
+    instruments), from (label, confidence, box) detections."""
+    return np.array([b for lab, _, b in detections if (lab == PERSON) == person],
+                    np.float64).reshape(-1, 4)
 
 
 def inside_fraction(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
@@ -52,8 +60,7 @@ def person_finder(weights: str, scale: float, conf: float, threads: int = 1
         if imgsz not in detectors:
             detectors[imgsz] = build_detector(replace(base, models=(
                 replace(base.models[0], imgsz=imgsz),)))
-        boxes = [b for lab, _, b in detectors[imgsz].detect(frame) if lab == "person"]
-        return np.array(boxes, np.float64).reshape(-1, 4)
+        return class_boxes(detectors[imgsz].detect(frame), person=True)
 
     return find
 
@@ -68,8 +75,7 @@ def count_on_people(detector, frames, references, cross_iou: float) -> dict[str,
     start = time.perf_counter()
     for frame, ref in zip(frames, references):
         found = detector.detect(frame)
-        people = np.array([b for lab, _, b in found if lab == "person"]).reshape(-1, 4)
-        things = np.array([b for lab, _, b in found if lab != "person"]).reshape(-1, 4)
+        people, things = class_boxes(found, person=True), class_boxes(found, person=False)
         out["instrument boxes"] += len(things)
         if len(ref) and len(things):
             out["people called an instrument"] += int(
