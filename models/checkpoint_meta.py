@@ -1,7 +1,7 @@
 """A generator checkpoint's plain metadata read without importing torch.
 
 The remaster flow names its output version after the checkpoint ("<name>@<sha12>",
-models.generator.checkpoint_identity) before any worker starts; importing torch in the
+checkpoint_identity below) before any worker starts; importing torch in the
 driver only for that name cost seconds of CPU on every run. A checkpoint that
 torch.save wrote is a zip holding one pickle (data.pkl) whose tensors are persistent
 references to other members: read here with every class and every tensor reference
