@@ -29,7 +29,7 @@ class DetectorModel:
     `imgsz` and `conf` override the shared settings for this model (0: shared). `embed`:
     this model's features embed the tracks' crops (at most one; none marked: the first).
     `precision` of its detection passes: fp32, bf16 (autocast), or auto (bf16 on a CPU
-    with bf16 matrix units, Intel AMX, where it is about 1.6x faster at 640; else fp32).
+    with bf16 hardware, Intel AMX or AVX-512 BF16, where it is about 1.6x faster; else fp32).
     The crop embedding always runs in fp32 (the generator was trained on fp32 ones).
     `veto_conf` (0: none): this model's boxes from veto_conf up to its conf are not
     detections, but still veto a later model's box of another label on the same object

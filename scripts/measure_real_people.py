@@ -112,8 +112,9 @@ def main() -> None:
             else frame_sets(args.fps))
     for set_name, frames in sets.items():
         imgsz = reference_imgsz(frames[0], args.ref_scale)
-        reference = build_detector(replace(cfg, models=(replace(pose, imgsz=imgsz,
-                                                                conf=args.ref_conf),)))
+        # fp32 whatever the CPU (precision auto is bf16 on some): one reference everywhere
+        reference = build_detector(replace(cfg, models=(replace(
+            pose, imgsz=imgsz, conf=args.ref_conf, precision="fp32"),)))
         refs = [np.array([b for lab, _, b in reference.detect(f) if lab == "person"]
                          ).reshape(-1, 4) for f in frames]
         print(f"\n{set_name}: {len(frames)} frames, {sum(map(len, refs))} reference people "
