@@ -1,8 +1,9 @@
 """The remaster flow: an archive of videos in, binaural WAV/MP4/JSON/PNG per video out.
 
 SRC and DEST are local folders or fsspec URIs (s3://bucket/prefix). Prefect runs one
-task per shard of the archive; inside a shard Ray runs the items: plain tasks fetch and
-publish, actors hold the detector and the renderer (loaded once). A manifest in DEST
+task per shard of the archive; inside a shard Ray runs the items on a pool of worker
+actors, each holding the detector and the renderer (loaded once) and fetching,
+processing and publishing its item (tasks.items). A manifest in DEST
 makes every good item happen once across reruns and concurrent runs; MLflow records one
 run per remaster.
 
@@ -123,9 +124,10 @@ def init_ray(address: str | None, idle_worker_keep_s: float = 1.0) -> bool:
         ray.init(address=address, runtime_env={"env_vars": env}, **kwargs)
     else:
         temp = Path(os.environ["BINAURAL_STATE_DIR"]) / "ray"
-        # The actors hold the soft limit's workers, so each fetch and publish task found
-        # none idle and started a Python worker (about 0.5 s of CPU each) that was killed
-        # a second later: eight per four-item run. Kept longer, a few serve them all.
+        # The actors hold the soft limit's workers, so a plain task finds none idle and
+        # starts a Python worker (about 0.5 s of CPU), which Ray kills a second later
+        # (fetch and publish tasks did: eight per four-item run). Kept longer, a few
+        # serve them all.
         ray.init(_temp_dir=str(temp), _system_config={
             "idle_worker_killing_time_threshold_ms": int(idle_worker_keep_s * 1000)},
             **kwargs)
@@ -199,7 +201,7 @@ def remaster(
     from flows.tracking import start_experiment
     from flows.warm_start import claim
     from tasks import progress
-    from tasks.actors import start_pools
+    from tasks.actors import start_workers
     from tasks.items import ItemContext, settled_item
     from tasks.lineage import code_version
     from tasks.scheduling import ActorPool, schedule
@@ -239,18 +241,17 @@ def remaster(
                 len(other), version)
     warm = claim(params, ray_address, actors if pending else 0)  # flows.warm_start
     if warm is not None:
-        started, detectors, renderers = warm.started, warm.detectors, warm.renderers
+        started, workers = warm.started, warm.workers
     else:
         started = init_ray(ray_address, cfg.idle_worker_keep_s) if pending else False
-        detectors, renderers = start_pools(params, actors,
-                                           model_path, model_label) if pending else ([], [])
+        workers = start_workers(params, actors, model_path, model_label) if pending else []
     shown = ItemProgress(len(pending), logger=logger)  # a bar on a terminal
     progress.register(run_id, shown)
     try:
-        # One pool per kind for all shards: each item takes whichever actor is free.
-        pools = (ActorPool(detectors), ActorPool(renderers)) if pending else ([], [])
+        # One pool for all shards: each item takes whichever actor is free.
+        pool = ActorPool(workers) if pending else []
         with shown:
-            futures = [remaster_shard.submit(i, shard, ctx, *pools, cfg.concurrency)
+            futures = [remaster_shard.submit(i, shard, ctx, pool, cfg.concurrency)
                        for i, shard in enumerate(shards)]
             for shard, future in zip(shards, futures):
                 try:
@@ -263,7 +264,7 @@ def remaster(
                                  for k in shard)
     finally:
         progress.unregister(run_id)
-        for actor in detectors + renderers:
+        for actor in workers:
             ray.kill(actor, no_restart=True)
         if started:
             ray.shutdown()

@@ -35,13 +35,12 @@ class _NotMainThread(logging.Filter):
 
 @dataclass
 class WarmPools:
-    """Ray started (or connected) and `actors` detector and renderer actors created, by a
-    background thread; `key` says which settings they were made for."""
+    """Ray started (or connected) and `actors` item workers (tasks.actors.ItemWorker)
+    created, by a background thread; `key` says which settings they were made for."""
 
     key: tuple
     started: bool = False
-    detectors: list = field(default_factory=list)
-    renderers: list = field(default_factory=list)
+    workers: list = field(default_factory=list)
     error: BaseException | None = None
     ready: threading.Event = field(default_factory=threading.Event)
     # The thread that started Ray must outlive it: Ray's processes die with the thread
@@ -60,9 +59,9 @@ class WarmPools:
         import ray
 
         self.wait()
-        for actor in self.detectors + self.renderers:
+        for actor in self.workers:
             ray.kill(actor, no_restart=True)
-        self.detectors, self.renderers = [], []
+        self.workers = []
         if self.started:
             ray.shutdown()
             self.started = False
@@ -74,7 +73,7 @@ def _key(params, ray_address: str | None) -> tuple:
 
 
 def warm_start(params, ray_address: str | None = None) -> WarmPools | None:
-    """Start Ray and params.remaster.actors actors of each kind in a background thread
+    """Start Ray and params.remaster.actors item workers in a background thread
     for a remaster with exactly these `params` (after any model or head override) and
     `ray_address`; None when params remaster.warm_start is off or Ray is already up."""
     global _warm
@@ -91,13 +90,13 @@ def warm_start(params, ray_address: str | None = None) -> WarmPools | None:
     def start() -> None:
         from flows.registry import resolve_model
         from flows.remaster import init_ray
-        from tasks.actors import start_pools
+        from tasks.actors import start_workers
 
         try:
             model_path, model_label = resolve_model(params.generator.model)
             warm.started = init_ray(ray_address, params.remaster.idle_worker_keep_s)
-            warm.detectors, warm.renderers = start_pools(
-                params, params.remaster.actors, model_path, model_label)
+            warm.workers = start_workers(params, params.remaster.actors, model_path,
+                                         model_label)
         except BaseException as exc:  # noqa: BLE001 - the flow starts its own instead
             warm.error = exc
         warm.ready.set()
@@ -110,8 +109,8 @@ def warm_start(params, ray_address: str | None = None) -> WarmPools | None:
 
 
 def claim(params, ray_address: str | None, actors: int) -> WarmPools | None:
-    """The warm pools if they were started for these settings (the first `actors` of
-    each kind kept, the others killed); None otherwise, after releasing any that were
+    """The warm pool if it was started for these settings (its first `actors` workers
+    kept, the others killed); None otherwise, after releasing any that were
     started for other settings. A claimed warm start belongs to the caller, who calls
     its `end` once Ray is shut down (when `started`) or the pools are done."""
     global _warm
@@ -128,9 +127,9 @@ def claim(params, ray_address: str | None, actors: int) -> WarmPools | None:
                                                 warm.error)
         warm.release()
         return None
-    for actor in warm.detectors[actors:] + warm.renderers[actors:]:
+    for actor in warm.workers[actors:]:
         ray.kill(actor, no_restart=True)
-    warm.detectors, warm.renderers = warm.detectors[:actors], warm.renderers[:actors]
+    warm.workers = warm.workers[:actors]
     return warm
 
 

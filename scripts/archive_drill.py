@@ -117,7 +117,7 @@ def main() -> None:
         killer.join()
         wall = time.perf_counter() - t0
         if killed:
-            print(f"\n*** killed Ray worker {killed[0]} (DetectorWorker) mid-run ***\n")
+            print(f"\n*** killed Ray worker {killed[0]} (ItemWorker) mid-run ***\n")
         again = remaster("s3://drill/in", "s3://drill/out")
         manifest = Manifest(open_location("s3://drill/out"), first["version"])
         records = manifest.records()

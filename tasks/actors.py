@@ -1,6 +1,11 @@
-"""Ray actors that load a model once and serve many videos.
+"""Ray actors that load their models once and serve many videos.
 
-Thin glue: each method forwards paths and small records to binaural.pipeline.stages.
+One kind of actor, `ItemWorker`, holds both the detector and the renderer's models: an
+item is localized and rendered in the same process, one call. Two pools (detector and
+renderer actors apart) cost a process each per worker: a Ray worker's start and
+`import torch` twice (~1.7 s of CPU), and on a machine with as many cores as workers the
+detector pool was the bottleneck while the renderers waited. Thin glue: each method
+forwards paths and small records to binaural.pipeline.stages.
 """
 
 from __future__ import annotations
@@ -32,11 +37,6 @@ class DetectorWorker:
         loc = localize_video(path, self.detector, self.scene, self.localize_cfg, source)
         loc.lineage = worker_lineage()
         return loc
-
-    def pid(self) -> int:
-        import os
-
-        return os.getpid()
 
 
 class RendererWorker:
@@ -77,6 +77,48 @@ class RendererWorker:
         write_report(dest_dir, report)
         return report
 
+
+class ItemWorker:
+    """A detector and a renderer (DetectorWorker, RendererWorker) in one process: one
+    `remaster` call localizes, renders, evaluates and writes one video."""
+
+    def __init__(self, params, model: str = "dsp", label: str | None = None):
+        self.detector = DetectorWorker(params.detector, params.scene, params.localize)
+        self.renderer = RendererWorker(params.render, params.scene, params.evaluate,
+                                       params.generator, model, label, params.delivery,
+                                       params.remaster.progress_every_s)
+
+    def localize(self, path: str, source: str | None = None):
+        return self.detector.localize(path, source)
+
+    def render(self, path: str, loc, dest_dir: str, name: str, reference: str | None,
+               source: str | None = None, lineage: dict | None = None):
+        return self.renderer.render(path, loc, dest_dir, name, reference, source, lineage)
+
+    def fetch(self, src_uri: str, key: str, local: str) -> str:
+        """Download SRC's `key` into this node's work folder; its SHA-256 back."""
+        from tasks.items import fetch
+
+        return fetch(src_uri, key, local)
+
+    def publish(self, stage_dir: str, name: str, dest_uri: str, prefix: str) -> dict:
+        """Publish the staged outputs atomically under DEST/<prefix>/; checksums back."""
+        from tasks.items import publish_outputs
+
+        return publish_outputs(stage_dir, name, dest_uri, prefix)
+
+    def discard(self, work_dir: str) -> None:
+        """Remove an item's work folder on this node."""
+        import shutil
+
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    def remaster(self, path: str, dest_dir: str, name: str, reference: str | None,
+                 source: str | None = None, lineage: dict | None = None):
+        """Localize then render one video (its report back)."""
+        loc = self.localize(path, source)
+        return self.render(path, loc, dest_dir, name, reference, source, lineage)
+
     def pid(self) -> int:
         import os
 
@@ -93,24 +135,14 @@ def actor_options(cpus: float, gpus: float, max_restarts: int, max_task_retries:
     return options
 
 
-def start_pools(params, actors: int, model: str = "dsp", label: str | None = None):
-    """Create `actors` detector and renderer actors; returns two lists of handles.
-    `model`/`label`: the generator the renderers load (flows.registry.resolve_model)."""
+def start_workers(params, actors: int, model: str = "dsp", label: str | None = None) -> list:
+    """Create `actors` ItemWorker actors; returns their handles. `model`/`label`: the
+    generator they load (flows.registry.resolve_model)."""
     cfg = params.remaster
-    retry = (cfg.max_restarts, cfg.max_task_retries)
     # Every actor must fit at once, or a restarted actor waits forever for a CPU that a
-    # pending one took: share the cluster's CPUs when the pools would oversubscribe it.
-    cpus = min(cfg.cpus_per_actor, ray.cluster_resources().get("CPU", 1.0) / (2 * actors))
-    detector_cls = ray.remote(DetectorWorker).options(
-        **actor_options(cpus, cfg.gpus_per_actor, *retry))
-    # The DSP renderer is CPU only; the diffusion generator takes a GPU share when present.
-    renderer_gpus = 0.0 if model == "dsp" else cfg.gpus_per_actor
-    renderer_cls = ray.remote(RendererWorker).options(
-        **actor_options(cpus, renderer_gpus, *retry))
-    detectors = [detector_cls.remote(params.detector, params.scene, params.localize)
-                 for _ in range(actors)]
-    renderers = [renderer_cls.remote(params.render, params.scene, params.evaluate,
-                                     params.generator, model, label, params.delivery,
-                                     cfg.progress_every_s)
-                 for _ in range(actors)]
-    return detectors, renderers
+    # pending one took: share the cluster's CPUs when the pool would oversubscribe it.
+    cpus = min(cfg.cpus_per_actor, ray.cluster_resources().get("CPU", 1.0) / actors)
+    # The detector takes a GPU share when present, and so does the diffusion generator.
+    worker_cls = ray.remote(ItemWorker).options(
+        **actor_options(cpus, cfg.gpus_per_actor, cfg.max_restarts, cfg.max_task_retries))
+    return [worker_cls.remote(params, model, label) for _ in range(actors)]

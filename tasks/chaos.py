@@ -14,7 +14,7 @@ from binaural.io.storage import open_location
 
 def kill_own_worker(prefix: str) -> int | None:
     """SIGKILL the first descendant process whose title starts with `prefix` (e.g.
-    'ray::DetectorWorker'); only this process's own Ray cluster is touched."""
+    'ray::ItemWorker'); only this process's own Ray cluster is touched."""
     for proc in psutil.Process().children(recursive=True):
         try:
             cmd = " ".join(proc.cmdline())
@@ -27,7 +27,7 @@ def kill_own_worker(prefix: str) -> int | None:
 
 
 def kill_when_first_done(dest_uri: str, stop: threading.Event, killed: list,
-                         prefix: str = "ray::DetectorWorker", delay_s: float = 0.0) -> None:
+                         prefix: str = "ray::ItemWorker", delay_s: float = 0.0) -> None:
     """Wait until DEST's manifest holds a record, then kill one worker once (run in a thread)."""
     loc = open_location(dest_uri)
     while not stop.is_set() and not killed:

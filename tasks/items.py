@@ -1,8 +1,12 @@
 """One archive item through the stages: fetch, claim, localize, render, publish, record.
 
-Plain Ray tasks move bytes (fetch from SRC, publish to DEST); the actors hold the
-models. The manifest makes each item happen once: done items are skipped, claims keep
-concurrent runs apart, and every failure is recorded with a one-line reason.
+The item's worker actor (tasks.actors.ItemWorker) does all of its work: it fetches the
+source into its node's work folder, processes it and publishes from there, so on a
+multi-node cluster the bytes are where the models are. (Plain Ray tasks did the fetch
+and the publish before: on a cluster they could land on another node than the actor,
+and on one machine each needed a Python worker process of its own, ~1.2 s of CPU each,
+two to four per run.) The manifest makes each item happen once: done items are skipped,
+claims keep concurrent runs apart, and every failure is recorded with a one-line reason.
 """
 
 from __future__ import annotations
@@ -71,13 +75,11 @@ def item_name(key: str) -> str:
     return stem.replace("/", "__")
 
 
-@ray.remote(num_cpus=0, max_retries=3)
 def fetch(src_uri: str, key: str, local: str) -> str:
     """Download one source file into the local work folder; returns its SHA-256."""
     return download(open_location(src_uri), key, local)
 
 
-@ray.remote(num_cpus=0, max_retries=3)
 def publish_outputs(stage_dir: str, name: str, dest_uri: str, prefix: str) -> dict:
     """Publish the staged outputs atomically under DEST/<prefix>/; checksums back."""
     dest = open_location(dest_uri)
@@ -127,10 +129,11 @@ def settled_item(key: str, ctx: ItemContext) -> dict | None:
                         manifest.get(sha), key)
 
 
-def process_item(key: str, ctx: ItemContext, detector, renderer) -> dict:
+def process_item(key: str, ctx: ItemContext, workers) -> dict:
     """Run one item end to end; returns a summary line as a dict (never raises for the
     item's own failures; infrastructure failures of the manifest itself propagate).
-    `detector` and `renderer` are actors or tasks.scheduling.ActorPools."""
+    `workers`: tasks.actors.ItemWorker actors, one or a list or a
+    tasks.scheduling.ActorPool."""
     start = time.perf_counter()
     src, dest = open_location(ctx.src_uri), open_location(ctx.dest_uri)
     manifest = Manifest(dest, ctx.version, ctx.lease_s)
@@ -148,8 +151,18 @@ def process_item(key: str, ctx: ItemContext, detector, renderer) -> dict:
         return _from_record(base, manifest.get(sha), key)
     work = Path(ctx.work_dir) / f"{name}.{time.monotonic_ns()}"
     local = work / Path(key).name
+    # Hold a worker only while it works for this item: another item takes the next free
+    # one instead of queueing behind a long video (tasks.scheduling).
+    with as_pool(workers).take() as worker:
+        return _on_worker(worker, key, ctx, manifest, src, base, source_id, work, local, start)
+
+
+def _on_worker(worker, key: str, ctx: ItemContext, manifest: Manifest, src, base: dict,
+               source_id: str, work: Path, local: Path, start: float) -> dict:
+    """process_item's part on its worker: fetch, claim, remaster, publish, record."""
+    name = base["name"]
     try:
-        sha = ray.get(fetch.remote(ctx.src_uri, key, str(local)))
+        sha = ray.get(worker.fetch.remote(ctx.src_uri, key, str(local)))
         manifest.remember_hash(source_id, fingerprint(src, key), sha)
         base["sha256"] = sha
         if not manifest.needs_work(sha):
@@ -157,18 +170,12 @@ def process_item(key: str, ctx: ItemContext, detector, renderer) -> dict:
         if not manifest.claim(sha, ctx.run_id):
             return {**base, "status": "skipped", "reason": "claimed by another run"}
         try:
-            reference = _fetch_reference(src, ctx.src_uri, key, work)
-            # Hold an actor only while it works for this item: another item takes the
-            # next free one instead of queueing behind a long video (tasks.scheduling).
-            with as_pool(detector).take() as free_detector:
-                localization = free_detector.localize.remote(str(local), source_id)
-                ray.wait([localization], fetch_local=False)
-            with as_pool(renderer).take() as free_renderer:
-                report = ray.get(free_renderer.render.remote(
-                    str(local), localization, str(work / "out"), name, reference, source_id,
-                    {"code_version": ctx.code_version, "run_id": ctx.run_id}))
-            outputs = ray.get(publish_outputs.remote(str(work / "out"), name, ctx.dest_uri,
-                                                     ctx.version))
+            reference = _fetch_reference(src, worker, ctx.src_uri, key, work)
+            report = ray.get(worker.remaster.remote(
+                str(local), str(work / "out"), name, reference, source_id,
+                {"code_version": ctx.code_version, "run_id": ctx.run_id}))
+            outputs = ray.get(worker.publish.remote(str(work / "out"), name, ctx.dest_uri,
+                                                    ctx.version))
             first = manifest.put(ItemRecord(sha256=sha, key=key, name=name, state=DONE,
                                             version=ctx.version, outputs=outputs,
                                             run_id=ctx.run_id,
@@ -190,6 +197,10 @@ def process_item(key: str, ctx: ItemContext, detector, renderer) -> dict:
         reason, transient = one_line_reason(exc, key, str(local)), is_transient(exc)
         return {**base, "status": FAILED, "error": reason, "transient": transient}
     finally:
+        try:  # the work folder is on the worker's node
+            ray.get(worker.discard.remote(str(work)))
+        except Exception:  # noqa: BLE001 - a dead worker: what is here is removed below
+            pass
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -211,12 +222,12 @@ def _from_record(base: dict, record: ItemRecord | None, key: str) -> dict:
     return {**base, "status": FAILED, "error": error, "transient": False, "earlier": True}
 
 
-def _fetch_reference(src, src_uri: str, key: str, work: Path) -> str | None:
+def _fetch_reference(src, worker, src_uri: str, key: str, work: Path) -> str | None:
     """A synthesized scene's binaural truth beside the video (truth/<stem>.binaural.wav)."""
     parent, _, base = key.rpartition("/")
     ref_key = "/".join(p for p in (parent, "truth", f"{base.rsplit('.', 1)[0]}.binaural.wav") if p)
     if not src.fs.exists(src.path(ref_key)):
         return None
     local = work / "reference.wav"
-    ray.get(fetch.remote(src_uri, ref_key, str(local)))
+    ray.get(worker.fetch.remote(src_uri, ref_key, str(local)))
     return str(local)

@@ -24,16 +24,16 @@ def _retry_transient(task, task_run, state) -> bool:
 
 @task(name="remaster-shard", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2,
       retry_condition_fn=_retry_transient)
-def remaster_shard(index: int, keys: list[str], ctx: ItemContext, detectors: list,
-                   renderers: list, concurrency: int) -> list[dict]:
+def remaster_shard(index: int, keys: list[str], ctx: ItemContext, workers,
+                   concurrency: int) -> list[dict]:
     """Process the items of one shard in the given order, `concurrency` at a time, each on
-    whichever actor is free (`detectors`, `renderers`: ActorPools shared by the shards, or
-    lists of actors)."""
+    whichever actor is free (`workers`: an ActorPool shared by the shards, or a list of
+    tasks.actors.ItemWorker actors)."""
     logger = get_run_logger()
     results = []
-    detectors, renderers = as_pool(detectors), as_pool(renderers)
+    workers = as_pool(workers)
     with ThreadPoolExecutor(max(1, concurrency)) as pool:
-        futures = [pool.submit(process_item, key, ctx, detectors, renderers) for key in keys]
+        futures = [pool.submit(process_item, key, ctx, workers) for key in keys]
         for future in as_completed(futures):
             item = future.result()
             results.append(item)

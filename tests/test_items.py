@@ -84,7 +84,7 @@ def test_an_unsafe_key_is_refused_and_recorded_before_anything_is_read(archive):
     assert line["status"] == FAILED and "unsafe key" in line["error"]
     assert not line["transient"]
     # process_item refuses it the same way without needing any worker
-    line = process_item("a/../b.mp4", archive, detector=None, renderer=None)
+    line = process_item("a/../b.mp4", archive, workers=None)
     assert line["status"] == FAILED and "unsafe key" in line["error"]
     refused = list(open_location(archive.dest_uri).fs.find(archive.dest_uri))
     assert any("refused" in p for p in refused), refused
