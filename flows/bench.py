@@ -27,6 +27,7 @@ import psutil
 STAGES = ("localization", "association", "generation", "evaluation", "loudness", "mux",
           "report")
 PART_OF_LOCALIZATION = ("association",)  # shown apart, counted once
+TITLE_SETTLED_S = 5.0  # a process this old keeps its title (Ray's agents rename themselves)
 
 
 class MemorySampler:
@@ -40,33 +41,54 @@ class MemorySampler:
         self.peak_process: dict[str, int] = {}
         self._cpu: dict[int, tuple[float, float]] = {}  # pid -> (first, last) CPU seconds
         self._names: dict[int, str] = {}
+        self._titles: dict[int, str] = {}  # pid -> name of a process that is no Ray worker
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         me = psutil.Process()
         self._start = time.time()
+        born: dict[int, float] = {}  # pid -> start time: a pid Linux reused is a new process
         while not self._stop.is_set():
             total = 0
             for proc in [me, *me.children(recursive=True)]:
                 try:
-                    rss = proc.memory_info().rss
-                    name = " ".join(proc.cmdline()[:1])[:40] or proc.name()
-                    times = proc.cpu_times()
-                    born = proc.create_time()
+                    with proc.oneshot():  # one read of /proc/<pid>/stat for all of these
+                        rss = proc.memory_info().rss
+                        times = proc.cpu_times()
+                        started = proc.create_time()
+                        if born.get(proc.pid) != started:
+                            born[proc.pid] = started
+                            self._titles.pop(proc.pid, None)
+                            self._cpu.pop(proc.pid, None)
+                        # the title changes as an actor runs methods: read it every time
+                        # for Ray's workers only (the sampler's own cost is in the run)
+                        name = self._title(proc)
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
                 cpu = times.user + times.system
-                first = self._cpu.get(proc.pid, (0.0 if born >= self._start else cpu,))[0]
+                first = self._cpu.get(proc.pid, (0.0 if started >= self._start else cpu,))[0]
                 self._cpu[proc.pid] = (first, cpu)
                 total += rss
-                key = name if name.startswith("ray::") else proc.name()
                 # an actor by its class, whatever its method, and as its 15-character
-                # process name when the title is not readable ("ray::DetectorWo")
-                self._names[proc.pid] = key.split(".")[0][:15]
-                self.peak_process[key] = max(self.peak_process.get(key, 0), rss)
+                # process name when the title is not readable ("ray::ItemWorker")
+                self._names[proc.pid] = name.split(".")[0][:15]
+                self.peak_process[name] = max(self.peak_process.get(name, 0), rss)
             self.peak_total = max(self.peak_total, total)
             time.sleep(self.period_s)
+
+    def _title(self, proc: psutil.Process) -> str:
+        """A Ray worker's title (ray::Class.method), else the process name; the command
+        line is read once per process unless it is a Ray worker."""
+        known = self._titles.get(proc.pid)
+        if known is not None:
+            return known
+        name = " ".join(proc.cmdline()[:1])[:40] or proc.name()
+        if name.startswith("ray::"):
+            return name
+        if time.time() - proc.create_time() > TITLE_SETTLED_S:  # Ray's agents set theirs late
+            self._titles[proc.pid] = proc.name()
+        return proc.name()
 
     @property
     def cpu_s(self) -> float:

@@ -73,6 +73,10 @@ class DetectorConfig:
     tracker: str = "bytetrack.yaml"
     device: str = "auto"
     threads: int = 1
+    # Sampled frames each model's pass takes at once (tracking still goes frame by frame):
+    # on this CPU 8 frames cost 0.7x the time of 8 single passes (the network's layers
+    # run fewer, larger products); at most batch frames are held.
+    batch: int = 8
     # Visual embedding of each track (the generator's visual condition): the embedding
     # model's class scores and pooled deepest-level features of a box's crop, letterboxed
     # to embed_size, for one detection per track every embed_every_s, at most embed_max.
@@ -85,6 +89,8 @@ class DetectorConfig:
             raise ValueError("detector.models: at least one detector")
         if sum(m.embed for m in self.models) > 1:
             raise ValueError("detector.models: at most one model marked embed")
+        if self.batch < 1:
+            raise ValueError(f"detector.batch: {self.batch} (at least 1 frame a pass)")
 
     @property
     def embed_index(self) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +116,14 @@ class DetectorModelRunner:
         return {x for i in self.names if (x := self.label(i)) is not None}
 
     def detect(self, bgr: np.ndarray) -> FrameBoxes:
-        boxes, confidences, classes = self.boxes(bgr)
+        return self.detect_many([bgr])[0]
+
+    def detect_many(self, bgrs: Sequence[np.ndarray]) -> list[FrameBoxes]:
+        """detect() of each frame, in one pass of the network (YoloPass.many)."""
+        return [self._labelled(*found) for found in self.boxes.many(bgrs)]
+
+    def _labelled(self, boxes: np.ndarray, confidences: np.ndarray,
+                  classes: np.ndarray) -> FrameBoxes:
         keep = [(b, c, lab) for b, c, k in zip(boxes, confidences, classes)
                 if (lab := self.label(int(k))) is not None]
         confidences = np.array([c for _, c, _ in keep], np.float64)
@@ -224,9 +231,15 @@ class Detector:
 
     def merged(self, rgb: np.ndarray) -> FrameBoxes:
         """Every model's boxes on one RGB frame, merged (binaural.spatial.box_merge)."""
-        bgr = np.ascontiguousarray(rgb[..., ::-1])  # Ultralytics takes numpy images as BGR
-        found = [r.detect(bgr) for r in self.runners]
-        return merge_frame(found, self.cfg.merge_iou, self.cfg.cross_class_iou)[0]
+        return self.merged_many([rgb])[0]
+
+    def merged_many(self, rgbs: Sequence[np.ndarray]) -> list[FrameBoxes]:
+        """merged() of each frame, each model passing them all at once."""
+        # Ultralytics takes numpy images as BGR
+        bgrs = [np.ascontiguousarray(rgb[..., ::-1]) for rgb in rgbs]
+        per_model = [r.detect_many(bgrs) for r in self.runners]
+        return [merge_frame([found[i] for found in per_model], self.cfg.merge_iou,
+                            self.cfg.cross_class_iou)[0] for i in range(len(rgbs))]
 
     def track(self, frames: Iterable[tuple[float, np.ndarray]]) -> list[Detection]:
         """Detect (every model), merge and track over (time_s, RGB frame) pairs, in time
@@ -251,8 +264,7 @@ class Detector:
                     detections[i] = dataclasses.replace(detections[i], embedding=v)
                 pending.clear()
 
-        for t, rgb in frames:
-            boxes = self.merged(rgb)
+        for t, rgb, boxes in self._detected(frames):
             data = np.zeros((len(boxes), 6), np.float32)
             if len(boxes):
                 data[:, :4], data[:, 4] = boxes.boxes, boxes.confidences
@@ -277,6 +289,24 @@ class Detector:
                 flush()
         flush()
         return detections
+
+    def _detected(self, frames: Iterable[tuple[float, np.ndarray]]
+                  ) -> Iterator[tuple[float, np.ndarray, FrameBoxes]]:
+        """(time, frame, merged boxes), in order; detected cfg.batch frames at a time."""
+        chunk: list[tuple[float, np.ndarray]] = []
+        for item in frames:
+            chunk.append(item)
+            if len(chunk) == self.cfg.batch:
+                yield from self._detect_chunk(chunk)
+                chunk = []
+        if chunk:
+            yield from self._detect_chunk(chunk)
+
+    def _detect_chunk(self, chunk: list[tuple[float, np.ndarray]]
+                      ) -> Iterator[tuple[float, np.ndarray, FrameBoxes]]:
+        boxes = self.merged_many([rgb for _, rgb in chunk])
+        for (t, rgb), found in zip(chunk, boxes):
+            yield t, rgb, found
 
     def detect(self, rgb: np.ndarray) -> list[tuple[str, float, tuple[float, ...]]]:
         """Plain detection (every model, merged) on one RGB frame: (label, confidence, box)."""

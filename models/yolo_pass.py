@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import types
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -67,18 +68,36 @@ class YoloPass:
     def __call__(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(n, 4) x1 y1 x2 y2 pixels of the frame, (n,) confidences, (n,) class indices,
         highest confidence first."""
+        return self.many([bgr])[0]
+
+    def many(self, bgrs: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """__call__'s result for each frame, the frames of one size passed through the
+        network together (a video's frames: one pass)."""
+        out: list = [None] * len(bgrs)
+        by_shape: dict[tuple, list[int]] = {}
+        for i, bgr in enumerate(bgrs):
+            by_shape.setdefault(bgr.shape, []).append(i)
+        for indices in by_shape.values():
+            for i, found in zip(indices, self._same_size([bgrs[i] for i in indices])):
+                out[i] = found
+        return out
+
+    def _same_size(self, bgrs: Sequence[np.ndarray]) -> list:
         import torch
         from ultralytics.utils import nms, ops
 
-        im = self.letterbox(image=bgr)
-        x = torch.from_numpy(im).unsqueeze(0).to(self.device).permute(0, 3, 1, 2)
+        im = np.stack([self.letterbox(image=bgr) for bgr in bgrs])
+        x = torch.from_numpy(im).to(self.device).permute(0, 3, 1, 2)
         x = x.contiguous().flip(1).float().div_(255)  # BGR -> RGB, as the predictor does
         with torch.inference_mode(), torch.autocast(
                 torch.device(self.device).type, dtype=torch.bfloat16,
                 enabled=self.precision == "bf16"):
             preds = self.net(x)
-        det = nms.non_max_suppression(preds, self.conf, self.iou, max_det=MAX_DET,
-                                      nc=self.nc, end2end=self.end2end)[0]
-        boxes = ops.scale_boxes(x.shape[2:], det[:, :4].clone(), bgr.shape)
-        return (boxes.cpu().numpy(), det[:, 4].cpu().numpy(),
-                det[:, 5].cpu().numpy().astype(int))
+        dets = nms.non_max_suppression(preds, self.conf, self.iou, max_det=MAX_DET,
+                                       nc=self.nc, end2end=self.end2end)
+        found = []
+        for bgr, det in zip(bgrs, dets):
+            boxes = ops.scale_boxes(x.shape[2:], det[:, :4].clone(), bgr.shape)
+            found.append((boxes.cpu().numpy(), det[:, 4].cpu().numpy(),
+                          det[:, 5].cpu().numpy().astype(int)))
+        return found

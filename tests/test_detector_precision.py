@@ -114,3 +114,18 @@ def test_tracking_never_imports_torchvision():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out[-2:] == ["False", "False"]
+
+
+def test_frames_passed_together_find_what_single_passes_find(pose_pair):
+    """Detector.track passes detector.batch frames through each network at once
+    (models.yolo_pass.YoloPass.many): the same boxes as one frame at a time (the
+    convolutions' sums may be ordered otherwise in a batch: equal to rounding)."""
+    fp32 = pose_pair[0]
+    frames = _people_frames()[:10]
+    single = [fp32.merged(f) for f in frames]
+    together = fp32.merged_many(frames)
+    assert sum(len(s.boxes) for s in single) >= 1
+    for a, b in zip(single, together):
+        assert a.labels == b.labels
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=0.05)
+        np.testing.assert_allclose(a.confidences, b.confidences, atol=1e-4)
