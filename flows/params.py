@@ -146,17 +146,18 @@ def resolve_paths(params: Params, base: Path) -> Params:
 
 
 def with_head(params: Params, hrtf: str | None) -> Params:
-    """params with render.hrtf set to `hrtf` (when given), checked by loading it here so
-    a bad file fails with one line before any worker starts.
+    """params with render.hrtf set to `hrtf` (when given), checked by reading it here so
+    a bad file fails with one line before any worker starts (not resampled: that needs
+    scipy.signal, ~1 s of imports in the driver; the workers load it).
 
     Raises:
-        FileNotFoundError, ValueError: binaural.hrtf.load_sofa's, naming the file.
+        FileNotFoundError, ValueError: binaural.hrtf.check_sofa's, naming the file.
     """
-    from binaural.spatial.hrtf import load_sofa
+    from binaural.spatial.hrtf import check_sofa
 
     if hrtf:
         params = replace(params, render=replace(params.render, hrtf=str(Path(hrtf).resolve())))
-    load_sofa(params.render.hrtf, params.scene.sample_rate)
+    check_sofa(params.render.hrtf)
     return params
 
 

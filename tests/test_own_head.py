@@ -90,3 +90,25 @@ def test_the_version_names_the_head_and_the_delivery(tmp_path):
     assert version != generator_version(params, "dsp")
     louder = replace(theirs, delivery=replace(theirs.delivery, loudness_lufs=-16.0))
     assert generator_version(louder, "dsp") != version
+
+
+def test_the_driver_checks_a_head_as_loading_would_without_resampling_it(tmp_path):
+    """flows.params.with_head checks the head in the driver (check_sofa: the same errors
+    as load_sofa), without scipy.signal (~1 s of imports there; the workers resample)."""
+    import subprocess
+    import sys
+
+    from binaural.spatial.hrtf import check_sofa
+
+    bad = tmp_path / "head.sofa"
+    bad.write_text("this is not a SOFA file\n")
+    with pytest.raises(ValueError, match="not a readable SOFA file"):
+        check_sofa(bad)
+    with pytest.raises(ValueError, match="SOFA convention GeneralTF; an HRIR set"):
+        check_sofa(_other_convention(tmp_path / "other.sofa", "GeneralTF"))
+    check_sofa(_resampled_head(tmp_path / "mine.sofa", 32000))  # a good one passes
+    code = ("import sys; from flows.params import load_params, with_head; "
+            "with_head(load_params(), None); print('scipy.signal' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[-1] == "False"

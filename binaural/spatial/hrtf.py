@@ -7,7 +7,6 @@ from math import gcd
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from binaural.constants import LEFT, RIGHT
 from binaural.io.outputs import file_sha256
@@ -107,12 +106,46 @@ def load_sofa(path: str | Path, sample_rate: int) -> HRTFSet:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: one line naming the file and the problem: not a SOFA file, another
-            convention than SimpleFreeFieldHRIR, or not an HRIR set with two receivers.
+        ValueError: one line naming the file and the problem (check_sofa's).
     """
-    import sofar  # heavy import kept local: only loading needs it
+    from scipy.signal import resample_poly  # ~1 s of imports: not for check_sofa's callers
 
     path = Path(path)
+    ir, azimuth, elevation, source_rate = _read_sofa(path)
+    if source_rate != sample_rate:
+        g = gcd(sample_rate, source_rate)
+        ir = resample_poly(ir, sample_rate // g, source_rate // g, axis=-1)
+    ir = normalise_frontal(ir, azimuth, elevation)
+    azimuth = (azimuth + 180.0) % 360.0 - 180.0
+    return HRTFSet(
+        ir=ir.astype(np.float32),
+        azimuth_deg=azimuth,
+        elevation_deg=elevation,
+        sample_rate=sample_rate,
+        name=path.stem,
+        digest=file_sha256(path)[:16],
+    )
+
+
+def check_sofa(path: str | Path) -> None:
+    """Raise what load_sofa would for a file that is no usable HRIR set, without
+    resampling it (a driver checks a head before any worker loads it).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: one line naming the file and the problem: not a SOFA file, another
+            convention than SimpleFreeFieldHRIR, not an HRIR set with two receivers, or
+            a silent frontal response.
+    """
+    ir, azimuth, elevation, _ = _read_sofa(Path(path))
+    normalise_frontal(ir, azimuth, elevation)
+
+
+def _read_sofa(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(M, 2, N) impulse responses, azimuth and elevation (deg) and sampling rate of a
+    SOFA file, checked (check_sofa)."""
+    import sofar  # heavy import kept local: only loading needs it
+
     if not path.is_file():
         raise FileNotFoundError(f"{path}: HRTF file not found")
     try:
@@ -135,17 +168,5 @@ def load_sofa(path: str | Path, sample_rate: int) -> HRTFSet:
         elevation = np.degrees(np.arctan2(z, np.hypot(x, y)))
     else:
         azimuth, elevation = positions[:, 0], positions[:, 1]
-    source_rate = int(round(float(np.squeeze(sofa.Data_SamplingRate))))
-    if source_rate != sample_rate:
-        g = gcd(sample_rate, source_rate)
-        ir = resample_poly(ir, sample_rate // g, source_rate // g, axis=-1)
-    ir = normalise_frontal(ir, azimuth, elevation)
-    azimuth = (azimuth + 180.0) % 360.0 - 180.0
-    return HRTFSet(
-        ir=ir.astype(np.float32),
-        azimuth_deg=azimuth,
-        elevation_deg=elevation,
-        sample_rate=sample_rate,
-        name=path.stem,
-        digest=file_sha256(path)[:16],
-    )
+    return ir, azimuth, elevation, int(round(float(np.squeeze(sofa.Data_SamplingRate))))
+
