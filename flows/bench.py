@@ -35,7 +35,7 @@ class MemorySampler:
     the CPU seconds they spent meanwhile (each process's last reading less its reading at
     the start, 0 for one started since; one that lives between two samples is missed)."""
 
-    def __init__(self, period_s: float = 0.2) -> None:
+    def __init__(self, period_s: float = 0.5) -> None:
         self.period_s = period_s
         self.peak_total = 0
         self.peak_process: dict[str, int] = {}

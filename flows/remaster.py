@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -192,9 +193,8 @@ def remaster(
     params.yaml: the entry point of deployments). `model` overrides params
     generator.model: "dsp", a checkpoint or models:/NAME@ALIAS; `hrtf` overrides params
     render.hrtf (a SOFA SimpleFreeFieldHRIR file: the listener's head)."""
-    import ray
 
-    from binaural.io.storage import open_location, write_bytes
+    from binaural.io.storage import open_location
     from flows.params import load_params, with_overrides
     from flows.progress import ItemProgress
     from flows.registry import generator_identity, resolve_model
@@ -262,21 +262,59 @@ def remaster(
                                   "transient": True,
                                   "error": f"{k}: shard failed ({type(exc).__name__}: {exc})"}
                                  for k in shard)
-    finally:
+    except BaseException:
         progress.unregister(run_id)
-        for actor in workers:
-            ray.kill(actor, no_restart=True)
-        if started:
-            ray.shutdown()
-        if warm is not None:
-            warm.end()
+        release_ray(workers, started, warm).join()
+        raise
+    progress.unregister(run_id)
+    # Ray's shutdown waits ~1.4 s for its processes to exit, mostly idle: the run is
+    # recorded (MLflow, the summary) meanwhile, and the flow returns once both are done.
+    teardown = release_ray(workers, started, warm)
+    run = {"run_id": run_id, "src": src, "dest": dest, "version": version, "t0": t0,
+           "other": other, "identity": identity, "ctx": ctx}
+    try:
+        return _record_run(run, items, params, dest_loc, mlflow_ready, logger)
+    finally:
+        teardown.join()
+
+
+def release_ray(workers: list, started: bool, warm) -> threading.Thread:
+    """Kill the workers, then in a thread (returned, started) stop Ray where this run
+    started it and let a claimed warm start end (flows.warm_start)."""
+    import ray
+
+    for actor in workers:
+        ray.kill(actor, no_restart=True)
+
+    def stop() -> None:
+        try:
+            if started:
+                ray.shutdown()
+        finally:
+            if warm is not None:
+                warm.end()
+
+    thread = threading.Thread(target=stop, name="ray-shutdown")
+    thread.start()
+    return thread
+
+
+def _record_run(run: dict, items: list[dict], params, dest_loc, mlflow_ready,
+                logger) -> dict:
+    """The run's summary: logged to MLflow, written to DEST (runs/<id>.json and
+    summary.json) and returned with its items."""
+    from binaural.io.storage import write_bytes
+
+    run_id, src, dest, version, ctx = (run["run_id"], run["src"], run["dest"],
+                                       run["version"], run["ctx"])
+    other, identity, cfg = run["other"], run["identity"], params.remaster
     items.sort(key=lambda i: i["key"])
     summary = {
         "run_id": run_id,
         "src": src,
         "dest": dest,
         "version": version,
-        "seconds": round(time.perf_counter() - t0, 2),
+        "seconds": round(time.perf_counter() - run["t0"], 2),
         "done": [i["key"] for i in items if i["status"] == "done"],
         "already_done": [i["key"] for i in items if i["status"] == "skipped"
                          and i.get("reason") == "done earlier"],
