@@ -1,4 +1,4 @@
-"""Ray and the actor pools started beside Prefect's start, not after it.
+"""Ray and the worker pool started beside Prefect's start, not after it.
 
 A remaster called from the command line spends its first seconds in series: Prefect's
 temporary server starts (one process busy, the other core idle), then the flow imports

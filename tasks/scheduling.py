@@ -61,7 +61,7 @@ def schedule(keys: Sequence[str], sizes: Mapping[str, int], actors: int) -> list
 
 class ProgressLog:
     """Logs an item's seconds of audio done every `every_s` of audio, so that a long item
-    shows where it is (the renderer actor's lines reach the driver's console)."""
+    shows where it is (the worker actor's lines reach the driver's console)."""
 
     def __init__(self, name: str, total_s: float, every_s: float) -> None:
         self.name, self.total_s, self.every_s = name, total_s, every_s
