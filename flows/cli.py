@@ -61,7 +61,7 @@ def cmd_remaster(args: argparse.Namespace) -> int:
 
     # the very settings the flow will derive; a bad head fails here, in one line
     params = with_overrides(load_params(args.params), args.model, args.hrtf)
-    warm_start(params, args.ray_address)
+    warm_start(params, args.ray_address, args.src, args.dest)
     try:
         summary = remaster(args.src, args.dest, params_file=args.params,
                            ray_address=args.ray_address, model=args.model, hrtf=args.hrtf)

@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -108,6 +108,46 @@ def _sizes(src, keys: list[str]) -> dict[str, int]:
 
     with ThreadPoolExecutor(16) as pool:
         return dict(zip(keys, pool.map(size, keys)))
+
+
+@dataclass
+class Archive:
+    """SRC's videos and other files, the run's output version and item context, and what
+    the manifest already settled of each video (None: it needs work)."""
+
+    keys: list[str]
+    other: list[str]
+    identity: str
+    version: str
+    ctx: object  # tasks.items.ItemContext
+    settled: dict[str, dict | None]
+
+    @property
+    def pending(self) -> list[str]:
+        return [k for k in self.keys if self.settled[k] is None]
+
+
+def survey(src: str, dest: str, params, run_id: str) -> Archive:
+    """List SRC and judge each video from the manifest alone (no download): what a
+    remaster of SRC into DEST with `params` would have to do. Keys that would escape
+    DEST are refused (and recorded) here."""
+    from binaural.io.storage import open_location
+    from flows.registry import generator_identity, resolve_model
+    from tasks.items import ItemContext, settled_item
+    from tasks.lineage import code_version
+
+    keys, other = list_inputs(open_location(src))
+    identity = generator_identity(*resolve_model(params.generator.model))
+    version = generator_version(params, identity)
+    work_dir = Path(os.environ["BINAURAL_STATE_DIR"]) / "work" / run_id
+    ctx = ItemContext(src_uri=src, dest_uri=dest, version=version, run_id=run_id,
+                      work_dir=str(work_dir), lease_s=params.remaster.lease_s,
+                      code_version=code_version())
+    # What the manifest already settled needs no Ray at all (a nightly run over a big
+    # archive mostly finds old items).
+    with ThreadPoolExecutor(16) as pool:
+        settled = dict(zip(keys, pool.map(lambda k: settled_item(k, ctx), keys)))
+    return Archive(keys, other, identity, version, ctx, settled)
 
 
 def init_ray(address: str | None, idle_worker_keep_s: float = 1.0) -> bool:
@@ -197,13 +237,11 @@ def remaster(
     from binaural.io.storage import open_location
     from flows.params import load_params, with_overrides
     from flows.progress import ItemProgress
-    from flows.registry import generator_identity, resolve_model
+    from flows.registry import resolve_model
     from flows.tracking import start_experiment
     from flows.warm_start import claim
     from tasks import progress
     from tasks.actors import start_workers
-    from tasks.items import ItemContext, settled_item
-    from tasks.lineage import code_version
     from tasks.scheduling import ActorPool, schedule
     from tasks.shards import remaster_shard
 
@@ -219,20 +257,13 @@ def remaster(
     mlflow_ready = mlflow_warm.submit(start_experiment, cfg.mlflow_experiment)
     mlflow_warm.shutdown(wait=False)
     src_loc, dest_loc = open_location(src), open_location(dest)
-    keys, other = list_inputs(src_loc)
     model_path, model_label = resolve_model(params.generator.model)
-    identity = generator_identity(model_path, model_label)
-    version = generator_version(params, identity)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    work_dir = Path(os.environ["BINAURAL_STATE_DIR"]) / "work" / run_id
-    ctx = ItemContext(src_uri=src, dest_uri=dest, version=version, run_id=run_id,
-                      work_dir=str(work_dir), lease_s=cfg.lease_s, code_version=code_version())
-    # What the manifest already settled needs no Ray at all (a nightly run over a big
-    # archive mostly finds old items).
-    with ThreadPoolExecutor(16) as pool:
-        settled = dict(zip(keys, pool.map(lambda k: settled_item(k, ctx), keys)))
-    items: list[dict] = [v for v in settled.values() if v is not None]
-    pending = [k for k in keys if settled[k] is None]
+    archive = survey(src, dest, params, run_id)
+    keys, other, identity, version, ctx = (archive.keys, archive.other, archive.identity,
+                                           archive.version, archive.ctx)
+    items: list[dict] = [v for v in archive.settled.values() if v is not None]
+    pending = archive.pending
     actors = max(1, min(cfg.actors, len(pending)))
     pending = schedule(pending, _sizes(src_loc, pending), actors)
     shards = [pending[i:i + cfg.shard_size] for i in range(0, len(pending), cfg.shard_size)]

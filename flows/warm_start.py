@@ -9,8 +9,10 @@ bench) calls `warm_start` first: a background thread starts Ray and creates the 
 then `claim`s them when its settings are the same ones (anything else, and they are
 shut down and the flow starts its own, as without a warm start).
 
-Params remaster.warm_start switches it off (e.g. for archives mostly done already: the
-pools start before the flow knows whether any item needs them).
+Given SRC and DEST, the thread first surveys the archive as the flow will
+(flows.remaster.survey: the listing and the manifest, no download) and starts nothing
+when every item is settled already (a nightly rerun over a done archive: no Ray, no
+models loaded). Params remaster.warm_start switches it off.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class WarmPools:
     key: tuple
     started: bool = False
     workers: list = field(default_factory=list)
+    nothing_pending: bool = False  # the survey found every item settled: nothing started
     error: BaseException | None = None
     ready: threading.Event = field(default_factory=threading.Event)
     # The thread that started Ray must outlive it: Ray's processes die with the thread
@@ -72,10 +75,12 @@ def _key(params, ray_address: str | None) -> tuple:
     return (params, ray_address)
 
 
-def warm_start(params, ray_address: str | None = None) -> WarmPools | None:
+def warm_start(params, ray_address: str | None = None, src: str | None = None,
+               dest: str | None = None) -> WarmPools | None:
     """Start Ray and params.remaster.actors item workers in a background thread
     for a remaster with exactly these `params` (after any model or head override) and
-    `ray_address`; None when params remaster.warm_start is off or Ray is already up."""
+    `ray_address`; None when params remaster.warm_start is off or Ray is already up.
+    With `src` and `dest`, nothing is started when the archive has nothing to do."""
     global _warm
     import ray
 
@@ -93,6 +98,11 @@ def warm_start(params, ray_address: str | None = None) -> WarmPools | None:
         from tasks.actors import start_workers
 
         try:
+            if src is not None and dest is not None and not _pending(src, dest, params):
+                warm.nothing_pending = True
+                warm.ready.set()
+                warm.ended.set()
+                return
             model_path, model_label = resolve_model(params.generator.model)
             warm.started = init_ray(ray_address, params.remaster.idle_worker_keep_s)
             warm.workers = start_workers(params, params.remaster.actors, model_path,
@@ -108,6 +118,17 @@ def warm_start(params, ray_address: str | None = None) -> WarmPools | None:
     return warm
 
 
+def _pending(src: str, dest: str, params) -> bool:
+    """Whether the remaster of SRC into DEST has anything to do; False also when SRC or
+    DEST cannot be read (the flow's own survey then says why, in one line)."""
+    from flows.remaster import survey
+
+    try:
+        return bool(survey(src, dest, params, "warm-start").pending)
+    except Exception:  # noqa: BLE001 - the flow reports it; a warm start only helps
+        return False
+
+
 def claim(params, ray_address: str | None, actors: int) -> WarmPools | None:
     """The warm pool if it was started for these settings (its first `actors` workers
     kept, the others killed); None otherwise, after releasing any that were
@@ -121,7 +142,8 @@ def claim(params, ray_address: str | None, actors: int) -> WarmPools | None:
     if warm is None:
         return None
     warm.wait()
-    if warm.error is not None or warm.key != _key(params, ray_address) or actors < 1:
+    if (warm.error is not None or warm.key != _key(params, ray_address) or actors < 1
+            or warm.nothing_pending):
         if warm.error is not None:
             logging.getLogger(__name__).warning("warm start failed (%s); starting anew",
                                                 warm.error)

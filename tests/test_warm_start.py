@@ -69,3 +69,28 @@ def test_switched_off_starts_nothing():
     params = replace(params, remaster=replace(params.remaster, warm_start=False))
     assert warm_start(params) is None
     assert not ray.is_initialized()
+
+
+def test_a_done_archive_starts_no_ray(archive, tmp_path):
+    """A rerun over an archive whose items are all settled: the warm start surveys it
+    (listing and manifest) and starts neither Ray nor the workers; the flow finds the
+    items done and starts nothing either."""
+    import ray
+
+    from flows.params import load_params
+    from flows.remaster import remaster
+    from flows.warm_start import claim, warm_start
+
+    params = load_params()
+    params = replace(params, remaster=replace(params.remaster, actors=1, warm_start=False))
+    dest = str(tmp_path / "dest")
+    assert len(remaster(str(archive), dest, params=params)["done"]) == 1
+    params = replace(params, remaster=replace(params.remaster, warm_start=True))
+    warm = warm_start(params, None, str(archive), dest)
+    warm.wait()
+    assert warm.nothing_pending and warm.error is None and not warm.workers
+    assert not ray.is_initialized()
+    again = remaster(str(archive), dest, params=params)
+    assert len(again["already_done"]) == 1 and not again["done"]
+    assert claim(params, None, 1) is None  # the flow took it (and released it)
+    assert not ray.is_initialized()
