@@ -79,10 +79,23 @@ class DetectorConfig:
     embed_size: int = 96
     embed_every_s: float = 0.5
     embed_max: int = 8
+    # The veto on an upscaled crop (models.crop_veto; verify_imgsz 0: off): the veto
+    # model (the first with veto_conf) looks again at each track of a label it does not
+    # give, on the crop reaching verify_margin box sizes beyond the box, its long side
+    # enlarged to verify_imgsz: at the track's first detection, then every
+    # verify_every_s, at most verify_max times. A person from veto_conf up overlapping
+    # the box by IoU >= cross_class_iou there drops the track (every detection of it).
+    verify_imgsz: int = 0
+    verify_margin: float = 1.0
+    verify_every_s: float = 1.0
+    verify_max: int = 2
 
     def __post_init__(self) -> None:
         if not self.models:
             raise ValueError("detector.models: at least one detector")
+        if self.verify_imgsz < 0 or self.verify_max < 1 or self.verify_margin < 0:
+            raise ValueError("detector: verify_imgsz >= 0, verify_max >= 1 and "
+                             "verify_margin >= 0")
         if sum(m.embed for m in self.models) > 1:
             raise ValueError("detector.models: at most one model marked embed")
 

@@ -22,6 +22,7 @@ from binaural.io.resources import is_package_spec, resolve_resource
 from binaural.spatial.box_merge import FrameBoxes, merge_frame
 from binaural.spatial.tracks import Detection
 from models.config import DetectorConfig, DetectorModel
+from models.crop_veto import CropVeto, TrackLooks
 from models.yolo_pass import YoloPass
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,18 @@ class DetectorModelRunner:
     def labels(self) -> set[str]:
         return {x for i in self.names if (x := self.label(i)) is not None}
 
+    def crop_veto(self, cfg: DetectorConfig) -> CropVeto:
+        """The veto on upscaled crops (models.crop_veto): this model's pass at
+        cfg.verify_imgsz from its veto_conf up."""
+        crop_pass = YoloPass(self.model, cfg.verify_imgsz, self.spec.veto_conf, self.iou,
+                             self.device, self.precision)
+
+        def find_people(bgr: np.ndarray) -> np.ndarray:
+            boxes, _, classes = crop_pass(bgr)
+            return boxes[[self.label(int(k)) is not None for k in classes]].reshape(-1, 4)
+
+        return CropVeto(find_people, cfg.verify_margin, cfg.cross_class_iou)
+
     def detect(self, bgr: np.ndarray) -> FrameBoxes:
         boxes, confidences, classes = self.boxes(bgr)
         keep = [(b, c, lab) for b, c, k in zip(boxes, confidences, classes)
@@ -139,6 +152,9 @@ class Detector:
         torch.set_num_threads(cfg.threads)  # `import ultralytics` drops torch to 1 thread
         self.runners = [DetectorModelRunner(m, cfg, device) for m in cfg.models]
         self.version = "+".join(r.version for r in self.runners)
+        self.crop_veto, self.vetoable = self._crop_veto(cfg)
+        if self.crop_veto is not None:
+            self.version += f";crop-veto@{cfg.verify_imgsz}"
         embedder = self.runners[cfg.embed_index]
         self.weights, self.model = embedder.weights, embedder.model
         # The embedding model's own class names: its embedding's class-score part.
@@ -153,6 +169,16 @@ class Detector:
         self.embedding_source = (f"{embedder.version}/cls+p{self._feature_layer}-mean"
                                  f"@{self.cfg.embed_size}")
         self._embedding_dim: int | None = None
+
+    def _crop_veto(self, cfg: DetectorConfig) -> tuple[CropVeto | None, frozenset[str]]:
+        """The veto on upscaled crops by the first model with a veto_conf, and the labels
+        it checks: those of the later models it does not give itself (none: off)."""
+        index = next((i for i, r in enumerate(self.runners) if r.spec.veto_conf > 0), None)
+        if not cfg.verify_imgsz or index is None:
+            return None, frozenset()
+        veto = self.runners[index]
+        later = set().union(*(r.labels() for r in self.runners[index + 1:]))
+        return veto.crop_veto(cfg), frozenset(later - veto.labels())
 
     def crop(self, rgb: np.ndarray, box: Sequence[float]) -> np.ndarray | None:
         """The box's crop letterboxed into embed_size x embed_size (uint8 RGB), or None for
@@ -239,6 +265,7 @@ class Detector:
         detections: list[Detection] = []
         pending: list[tuple[int, np.ndarray]] = []  # (index in detections, crop)
         sampled: dict[int, tuple[float, int]] = {}  # track id -> (last sample time, count)
+        looks = TrackLooks(self.cfg.verify_every_s, self.cfg.verify_max)
 
         def flush() -> None:
             if pending:
@@ -257,12 +284,15 @@ class Detector:
             tracked = tracker.update(Boxes(data, rgb.shape[:2]), rgb[..., ::-1])
             for row in tracked:
                 xyxy, tid, conf = row[:4], int(row[4]), float(row[5])
+                label = boxes.labels[int(row[7])]
                 detections.append(
                     Detection(
-                        t=float(t), track_id=tid, label=boxes.labels[int(row[7])],
+                        t=float(t), track_id=tid, label=label,
                         confidence=conf, box=tuple(float(v) for v in xyxy),
                     )
                 )
+                if label in self.vetoable and looks.due(tid, t):
+                    looks.record(tid, t, self.crop_veto.is_person(rgb[..., ::-1], xyxy))
                 last_t, count = sampled.get(tid, (-np.inf, 0))
                 if count < self.cfg.embed_max and t - last_t >= self.cfg.embed_every_s:
                     crop = self.crop(rgb, xyxy)
@@ -272,13 +302,17 @@ class Detector:
             if len(pending) >= EMBED_BATCH:
                 flush()
         flush()
-        return detections
+        return [d for d in detections
+                if not (d.track_id in looks.vetoed and d.label in self.vetoable)]
 
     def detect(self, rgb: np.ndarray) -> list[tuple[str, float, tuple[float, ...]]]:
-        """Plain detection (every model, merged) on one RGB frame: (label, confidence, box)."""
+        """Plain detection (every model, merged) on one RGB frame: (label, confidence,
+        box); each box the crop veto checks is looked at once (a one-frame track)."""
         boxes = self.merged(rgb)
+        bgr = np.ascontiguousarray(rgb[..., ::-1])
         return [(lab, float(c), tuple(float(v) for v in b))
-                for b, c, lab in zip(boxes.boxes, boxes.confidences, boxes.labels)]
+                for b, c, lab in zip(boxes.boxes, boxes.confidences, boxes.labels)
+                if lab not in self.vetoable or not self.crop_veto.is_person(bgr, b)]
 
 
 def train(
