@@ -83,9 +83,12 @@ class DetectorConfig:
     # model (the first with veto_conf) looks again at each track of a label it does not
     # give, on the crop reaching verify_margin box sizes beyond the box, its long side
     # enlarged to verify_imgsz: at the track's first detection, then every
-    # verify_every_s, at most verify_max times. A person from veto_conf up overlapping
+    # verify_every_s, at most verify_max times. A person from verify_conf up overlapping
     # the box by IoU >= cross_class_iou there drops the track (every detection of it).
-    verify_imgsz: int = 0
+    # verify_conf is a detection's, not veto_conf: enlarged, a lone violin's scroll and
+    # body pass for a person at 0.1 (rendered sprites).
+    verify_imgsz: int = 480
+    verify_conf: float = 0.3
     verify_margin: float = 1.0
     verify_every_s: float = 1.0
     verify_max: int = 2
@@ -93,9 +96,10 @@ class DetectorConfig:
     def __post_init__(self) -> None:
         if not self.models:
             raise ValueError("detector.models: at least one detector")
-        if self.verify_imgsz < 0 or self.verify_max < 1 or self.verify_margin < 0:
-            raise ValueError("detector: verify_imgsz >= 0, verify_max >= 1 and "
-                             "verify_margin >= 0")
+        if (self.verify_imgsz < 0 or self.verify_max < 1 or self.verify_margin < 0
+                or not 0 < self.verify_conf < 1):
+            raise ValueError("detector: verify_imgsz >= 0, verify_max >= 1, "
+                             "verify_margin >= 0 and verify_conf in (0, 1)")
         if sum(m.embed for m in self.models) > 1:
             raise ValueError("detector.models: at most one model marked embed")
 

@@ -114,8 +114,8 @@ class DetectorModelRunner:
 
     def crop_veto(self, cfg: DetectorConfig) -> CropVeto:
         """The veto on upscaled crops (models.crop_veto): this model's pass at
-        cfg.verify_imgsz from its veto_conf up."""
-        crop_pass = YoloPass(self.model, cfg.verify_imgsz, self.spec.veto_conf, self.iou,
+        cfg.verify_imgsz from cfg.verify_conf up."""
+        crop_pass = YoloPass(self.model, cfg.verify_imgsz, cfg.verify_conf, self.iou,
                              self.device, self.precision)
 
         def find_people(bgr: np.ndarray) -> np.ndarray:

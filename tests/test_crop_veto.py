@@ -84,4 +84,6 @@ def test_the_settings_are_checked():
     with pytest.raises(ValueError):
         DetectorConfig(verify_margin=-0.5)
     with pytest.raises(ValueError):
+        DetectorConfig(verify_conf=0.0)
+    with pytest.raises(ValueError):
         CropVeto(finder_of([]), margin=-1.0, cross_iou=0.3)
