@@ -2,7 +2,8 @@
 real frames the detector trained on, and rendered sprite frames (never the held-out ones).
 
     PYTHONPATH=. YOLO_OFFLINE=1 .venv/bin/python scripts/measure_crop_veto.py
-        [--own-conf 0.1] [--sizes 320 480 640] [--margins 0.5 1.0] [--sprite-frames 100]
+        [--own-conf 0.1] [--sizes 320 480 640] [--margins 0.5 1.0] [--confs 0.1 0.3]
+        [--sprite-frames 100]
 
 Real side (binaural.synth.real_frames.training_images: the videos' training parts and the
 training photos; no instrument there): the default list with our model's conf lowered to
@@ -10,6 +11,7 @@ training photos; no instrument there): the default list with our model's conf lo
 the crop veto off. Per setting (imgsz, margin) it prints how many of those instrument
 boxes it drops, among them those on a reference person (IoU >= cross_class_iou with the
 pose model's people at a high resolution, models.real_people), and the ms per look.
+Settings: imgsz x margin x conf (the crop's people from conf up, params verify_conf).
 
 Sprite side (binaural.synth.detector_data.rendered_image, its own seed; drawn people and
 instruments; and composite_image, sprites pasted over those real frames and their people):
@@ -20,6 +22,7 @@ the crop veto, and those the veto would drop, per setting.
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from dataclasses import replace
 
@@ -56,6 +59,7 @@ def main() -> None:
     parser.add_argument("--own-conf", type=float, default=0.1)
     parser.add_argument("--sizes", type=int, nargs="+", default=[320, 480, 640])
     parser.add_argument("--margins", type=float, nargs="+", default=[0.5, 1.0])
+    parser.add_argument("--confs", type=float, nargs="+", default=[0.1, 0.3])
     parser.add_argument("--sprite-frames", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
@@ -94,19 +98,17 @@ def main() -> None:
     print(f"real training frames, our conf {args.own_conf}: {len(real)} instrument boxes, "
           f"{on} on a reference person; sprite frames (seed {args.seed}) and sprites pasted "
           f"on the real frames: {len(sprites)} instruments found without the crop veto")
-    for size in args.sizes:
-        for margin in args.margins:
-            veto = build_detector(replace(cfg, verify_imgsz=size, verify_margin=margin)
-                                  ).crop_veto
-            start = time.perf_counter()
-            dropped = [veto.is_person(bgr, box) for bgr, box, _ in real]
-            lost = sum(veto.is_person(bgr, box) for bgr, box in sprites)
-            ms = 1000 * (time.perf_counter() - start) / max(1, len(real) + len(sprites))
-            print(f"  imgsz {size} margin {margin}: real boxes dropped {sum(dropped)} "
-                  f"(on people {sum(d and o for d, (_, _, o) in zip(dropped, real))} of "
-                  f"{on}), sprite instruments dropped {lost} of {len(sprites)}, "
-                  f"{ms:.1f} ms/look")
-
+    for size, margin, conf in itertools.product(args.sizes, args.margins, args.confs):
+        veto = build_detector(replace(cfg, verify_imgsz=size, verify_margin=margin,
+                                      verify_conf=conf)).crop_veto
+        start = time.perf_counter()
+        dropped = [veto.is_person(bgr, box) for bgr, box, _ in real]
+        lost = sum(veto.is_person(bgr, box) for bgr, box in sprites)
+        ms = 1000 * (time.perf_counter() - start) / max(1, len(real) + len(sprites))
+        print(f"  imgsz {size} margin {margin} conf {conf}: real boxes dropped "
+              f"{sum(dropped)} (on people {sum(d and o for d, (_, _, o) in zip(dropped, real))}"
+              f" of {on}), sprite instruments dropped {lost} of {len(sprites)}, "
+              f"{ms:.1f} ms/look")
 
 if __name__ == "__main__":
     main()
