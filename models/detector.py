@@ -177,8 +177,8 @@ class Detector:
         if not cfg.verify_imgsz or index is None:
             return None, frozenset()
         veto = self.runners[index]
-        later = set().union(*(r.labels() for r in self.runners[index + 1:]))
-        return veto.crop_veto(cfg), frozenset(later - veto.labels())
+        checked = set().union(*(r.labels() for r in self.runners[index + 1:])) - veto.labels()
+        return (veto.crop_veto(cfg), frozenset(checked)) if checked else (None, frozenset())
 
     def crop(self, rgb: np.ndarray, box: Sequence[float]) -> np.ndarray | None:
         """The box's crop letterboxed into embed_size x embed_size (uint8 RGB), or None for
