@@ -4,8 +4,9 @@ The frame pass of the veto model (the pose model, params `detector.models[].veto
 sees a small or low-contrast person at too few pixels: it may miss her entirely, and a
 later model's instrument box on her body then survives the merge (held-out vtest: a
 walker in a red jacket our model calls a violin, whom the pose model at the frame's size
-hardly sees). The crop around the box, enlarged so its long side is `imgsz`, gives her
-the pixels a reference pass at 1280 would. The rule is the merge's own: a person from
+hardly sees). The crop around the box, enlarged so its long side is `imgsz` but by at
+most `max_scale` (about the reference pass's 1.7, models.real_people), gives her the
+pixels a reference pass at 1280 would. The rule is the merge's own: a person from
 veto_conf up overlapping the box by IoU >= cross_class_iou makes it a second name for the
 body. A held instrument, far smaller than its player, survives as it does in the merge.
 
@@ -32,6 +33,21 @@ def crop_window(box: Sequence[float], margin: float, height: int, width: int
     dx, dy = margin * (x2 - x1), margin * (y2 - y1)
     return (max(0, int(np.floor(x1 - dx))), max(0, int(np.floor(y1 - dy))),
             min(width, int(np.ceil(x2 + dx))), min(height, int(np.ceil(y2 + dy))))
+
+
+def crop_scale(shape: tuple[int, int], imgsz: int, max_scale: float) -> float:
+    """The enlargement of a crop of `shape` (h, w): its long side to imgsz, but at most
+    max_scale (enlarged further, a lone tiny violin's scroll and body pass for a person)."""
+    return min(imgsz / max(shape), max_scale)
+
+
+def resized(bgr: np.ndarray, scale: float) -> np.ndarray:
+    """The image scaled by `scale` (at least 1 x 1 pixel)."""
+    import cv2
+
+    h, w = bgr.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(bgr, size, interpolation=cv2.INTER_LINEAR)
 
 
 class CropVeto:

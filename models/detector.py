@@ -22,7 +22,7 @@ from binaural.io.resources import is_package_spec, resolve_resource
 from binaural.spatial.box_merge import FrameBoxes, merge_frame
 from binaural.spatial.tracks import Detection
 from models.config import DetectorConfig, DetectorModel
-from models.crop_veto import CropVeto, TrackLooks
+from models.crop_veto import CropVeto, TrackLooks, crop_scale, resized
 from models.yolo_pass import YoloPass
 
 log = logging.getLogger(__name__)
@@ -113,14 +113,17 @@ class DetectorModelRunner:
         return {x for i in self.names if (x := self.label(i)) is not None}
 
     def crop_veto(self, cfg: DetectorConfig) -> CropVeto:
-        """The veto on upscaled crops (models.crop_veto): this model's pass at
-        cfg.verify_imgsz from cfg.verify_conf up."""
+        """The veto on upscaled crops (models.crop_veto): this model's pass from
+        cfg.verify_conf up on each crop enlarged by at most cfg.verify_max_scale, its long
+        side at most cfg.verify_imgsz."""
         crop_pass = YoloPass(self.model, cfg.verify_imgsz, cfg.verify_conf, self.iou,
-                             self.device, self.precision)
+                             self.device, self.precision, scaleup=False)
 
         def find_people(bgr: np.ndarray) -> np.ndarray:
-            boxes, _, classes = crop_pass(bgr)
-            return boxes[[self.label(int(k)) is not None for k in classes]].reshape(-1, 4)
+            scale = crop_scale(bgr.shape[:2], cfg.verify_imgsz, cfg.verify_max_scale)
+            boxes, _, classes = crop_pass(resized(bgr, scale))
+            people = boxes[[self.label(int(k)) is not None for k in classes]]
+            return people.reshape(-1, 4) / scale
 
         return CropVeto(find_people, cfg.verify_margin, cfg.cross_class_iou)
 

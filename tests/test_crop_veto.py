@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from models.config import DetectorConfig
-from models.crop_veto import CropVeto, TrackLooks, crop_window
+from models.crop_veto import CropVeto, TrackLooks, crop_scale, crop_window, resized
 
 FRAME = np.zeros((360, 640, 3), np.uint8)
 
@@ -87,3 +87,14 @@ def test_the_settings_are_checked():
         DetectorConfig(verify_conf=0.0)
     with pytest.raises(ValueError):
         CropVeto(finder_of([]), margin=-1.0, cross_iou=0.3)
+
+
+@pytest.mark.parametrize(("shape", "scale"), [
+    ((93, 57), 1.7),       # a tiny box's crop: enlarged no more than max_scale
+    ((300, 198), 480 / 300),
+    ((960, 300), 0.5),     # larger than imgsz: shrunk to it
+])
+def test_a_crop_is_enlarged_to_imgsz_but_by_at_most_max_scale(shape, scale):
+    assert crop_scale(shape, 480, 1.7) == pytest.approx(scale)
+    assert resized(np.zeros((*shape, 3), np.uint8), scale).shape[:2] == (
+        round(shape[0] * scale), round(shape[1] * scale))
