@@ -58,10 +58,11 @@ class CropVeto:
     """
 
     def __init__(self, find_people: Callable[[np.ndarray], np.ndarray], margin: float,
-                 cross_iou: float) -> None:
+                 cross_iou: float, same_iou: float = 0.5) -> None:
         if margin < 0:
             raise ValueError(f"detector.verify_margin {margin} < 0")
         self.find_people, self.margin, self.cross_iou = find_people, margin, cross_iou
+        self.same_iou = same_iou
 
     def people(self, bgr: np.ndarray, box: Sequence[float]) -> np.ndarray:
         """(n, 4) frame-pixel boxes of the people found on the crop around `box`."""
@@ -72,9 +73,15 @@ class CropVeto:
                            np.float64).reshape(-1, 4)
         return found + np.array([x1, y1, x1, y1], np.float64)
 
-    def is_person(self, bgr: np.ndarray, box: Sequence[float]) -> bool:
-        """Whether a person on the crop overlaps the box by IoU >= cross_iou."""
+    def is_person(self, bgr: np.ndarray, box: Sequence[float],
+                  seen: np.ndarray | None = None) -> bool:
+        """Whether a person on the crop overlaps the box by IoU >= cross_iou, leaving out
+        the people the frame pass saw (`seen`, (m, 4); IoU >= same_iou: the same one): the
+        merge judged those on their whole box, which the crop may cut down to the box (a
+        violin held to the face of a player filling a close-up)."""
         people = self.people(bgr, box)
+        if seen is not None and len(seen) and len(people):
+            people = people[iou_matrix(people, seen).max(axis=1) < self.same_iou]
         box_arr = np.asarray(box[:4], np.float64)[None]
         return bool(len(people)) and bool(iou_matrix(box_arr, people).max() >= self.cross_iou)
 

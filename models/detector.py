@@ -125,7 +125,7 @@ class DetectorModelRunner:
             people = boxes[[self.label(int(k)) is not None for k in classes]]
             return people.reshape(-1, 4) / scale
 
-        return CropVeto(find_people, cfg.verify_margin, cfg.cross_class_iou)
+        return CropVeto(find_people, cfg.verify_margin, cfg.cross_class_iou, cfg.merge_iou)
 
     def detect(self, bgr: np.ndarray) -> FrameBoxes:
         boxes, confidences, classes = self.boxes(bgr)
@@ -179,6 +179,7 @@ class Detector:
         index = next((i for i, r in enumerate(self.runners) if r.spec.veto_conf > 0), None)
         if not cfg.verify_imgsz or index is None:
             return None, frozenset()
+        self._veto_index = index
         veto = self.runners[index]
         checked = set().union(*(r.labels() for r in self.runners[index + 1:])) - veto.labels()
         return (veto.crop_veto(cfg), frozenset(checked)) if checked else (None, frozenset())
@@ -249,9 +250,16 @@ class Detector:
 
     def merged(self, rgb: np.ndarray) -> FrameBoxes:
         """Every model's boxes on one RGB frame, merged (binaural.spatial.box_merge)."""
+        return self._merged_and_seen(rgb)[0]
+
+    def _merged_and_seen(self, rgb: np.ndarray) -> tuple[FrameBoxes, np.ndarray]:
+        """merged, and the (m, 4) boxes the crop veto's model saw in the frame pass (its
+        veto-only ones too; none without a crop veto)."""
         bgr = np.ascontiguousarray(rgb[..., ::-1])  # Ultralytics takes numpy images as BGR
         found = [r.detect(bgr) for r in self.runners]
-        return merge_frame(found, self.cfg.merge_iou, self.cfg.cross_class_iou)[0]
+        merged = merge_frame(found, self.cfg.merge_iou, self.cfg.cross_class_iou)[0]
+        seen = found[self._veto_index].boxes if self.crop_veto is not None else None
+        return merged, seen
 
     def track(self, frames: Iterable[tuple[float, np.ndarray]]) -> list[Detection]:
         """Detect (every model), merge and track over (time_s, RGB frame) pairs, in time
@@ -278,7 +286,7 @@ class Detector:
                 pending.clear()
 
         for t, rgb in frames:
-            boxes = self.merged(rgb)
+            boxes, seen = self._merged_and_seen(rgb)
             data = np.zeros((len(boxes), 6), np.float32)
             if len(boxes):
                 data[:, :4], data[:, 4] = boxes.boxes, boxes.confidences
@@ -295,7 +303,8 @@ class Detector:
                     )
                 )
                 if label in self.vetoable and looks.due(tid, t):
-                    looks.record(tid, t, self.crop_veto.is_person(rgb[..., ::-1], xyxy))
+                    looks.record(tid, t, self.crop_veto.is_person(rgb[..., ::-1], xyxy,
+                                                                  seen))
                 last_t, count = sampled.get(tid, (-np.inf, 0))
                 if count < self.cfg.embed_max and t - last_t >= self.cfg.embed_every_s:
                     crop = self.crop(rgb, xyxy)
@@ -311,11 +320,11 @@ class Detector:
     def detect(self, rgb: np.ndarray) -> list[tuple[str, float, tuple[float, ...]]]:
         """Plain detection (every model, merged) on one RGB frame: (label, confidence,
         box); each box the crop veto checks is looked at once (a one-frame track)."""
-        boxes = self.merged(rgb)
+        boxes, seen = self._merged_and_seen(rgb)
         bgr = np.ascontiguousarray(rgb[..., ::-1])
         return [(lab, float(c), tuple(float(v) for v in b))
                 for b, c, lab in zip(boxes.boxes, boxes.confidences, boxes.labels)
-                if lab not in self.vetoable or not self.crop_veto.is_person(bgr, b)]
+                if lab not in self.vetoable or not self.crop_veto.is_person(bgr, b, seen)]
 
 
 def train(

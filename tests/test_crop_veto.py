@@ -98,3 +98,17 @@ def test_a_crop_is_enlarged_to_imgsz_but_by_at_most_max_scale(shape, scale):
     assert crop_scale(shape, 480, 1.7) == pytest.approx(scale)
     assert resized(np.zeros((*shape, 3), np.uint8), scale).shape[:2] == (
         round(shape[0] * scale), round(shape[1] * scale))
+
+
+def test_a_person_the_frame_pass_saw_is_left_to_the_merge():
+    """The crop may cut a seen player down to the box she holds; the merge judged her on
+    her whole box, so only people the frame pass missed veto on the crop."""
+    violin = (100, 100, 140, 180)
+    x1, y1, *_ = crop_window(violin, 1.0, 360, 640)
+    cut_down = (100 - x1 - 4, 100 - y1 - 10, 140 - x1 + 4, 180 - y1 + 30)  # in crop px
+    veto = CropVeto(finder_of([cut_down]), margin=1.0, cross_iou=0.3, same_iou=0.5)
+    on_crop = np.array([[96, 90, 144, 210]], np.float64)  # cut_down in frame pixels
+    whole = np.array([[60, 40, 200, 360]], np.float64)  # the player's whole box...
+    assert veto.is_person(FRAME, violin, seen=whole)  # ...not the crop's person: vetoes
+    assert not veto.is_person(FRAME, violin, seen=on_crop + 2)  # seen: left to the merge
+    assert veto.is_person(FRAME, violin, seen=np.zeros((0, 4)))
