@@ -83,10 +83,28 @@ class DetectorConfig:
     embed_size: int = 96
     embed_every_s: float = 0.5
     embed_max: int = 8
+    # The veto on an upscaled crop (models.crop_veto; verify_imgsz 0: off): the veto
+    # model (the first with veto_conf) looks again at each track of a label it does not
+    # give, on the crop reaching verify_margin box sizes beyond the box, enlarged to a
+    # long side of verify_imgsz, by verify_max_scale at most: at the track's first
+    # detection, then every verify_every_s, at most verify_max times. A person from
+    # verify_conf up overlapping the box by IoU >= cross_class_iou there drops the track
+    # (every detection of it). verify_conf is a detection's, not veto_conf: enlarged, a
+    # lone violin's scroll and body pass for a person at 0.1 (rendered sprites).
+    verify_imgsz: int = 480
+    verify_conf: float = 0.3
+    verify_max_scale: float = 1.7  # the reference pass's (detector_data.person_scale)
+    verify_margin: float = 1.0
+    verify_every_s: float = 1.0
+    verify_max: int = 2
 
     def __post_init__(self) -> None:
         if not self.models:
             raise ValueError("detector.models: at least one detector")
+        if (self.verify_imgsz < 0 or self.verify_max < 1 or self.verify_margin < 0
+                or not 0 < self.verify_conf < 1 or self.verify_max_scale <= 0):
+            raise ValueError("detector: verify_imgsz >= 0, verify_max >= 1, verify_margin "
+                             ">= 0, verify_conf in (0, 1) and verify_max_scale > 0")
         if sum(m.embed for m in self.models) > 1:
             raise ValueError("detector.models: at most one model marked embed")
         if self.batch < 1:

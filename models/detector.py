@@ -22,6 +22,7 @@ from binaural.io.resources import is_package_spec, resolve_resource
 from binaural.spatial.box_merge import FrameBoxes, merge_frame
 from binaural.spatial.tracks import Detection
 from models.config import DetectorConfig, DetectorModel
+from models.crop_veto import CropVeto, TrackLooks, crop_scale, resized
 from models.yolo_pass import YoloPass
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,21 @@ class DetectorModelRunner:
     def labels(self) -> set[str]:
         return {x for i in self.names if (x := self.label(i)) is not None}
 
+    def crop_veto(self, cfg: DetectorConfig) -> CropVeto:
+        """The veto on upscaled crops (models.crop_veto): this model's pass from
+        cfg.verify_conf up on each crop enlarged by at most cfg.verify_max_scale, its long
+        side at most cfg.verify_imgsz."""
+        crop_pass = YoloPass(self.model, cfg.verify_imgsz, cfg.verify_conf, self.iou,
+                             self.device, self.precision, scaleup=False)
+
+        def find_people(bgr: np.ndarray) -> np.ndarray:
+            scale = crop_scale(bgr.shape[:2], cfg.verify_imgsz, cfg.verify_max_scale)
+            boxes, _, classes = crop_pass(resized(bgr, scale))
+            people = boxes[[self.label(int(k)) is not None for k in classes]]
+            return people.reshape(-1, 4) / scale
+
+        return CropVeto(find_people, cfg.verify_margin, cfg.cross_class_iou, cfg.merge_iou)
+
     def detect(self, bgr: np.ndarray) -> FrameBoxes:
         return self.detect_many([bgr])[0]
 
@@ -150,6 +166,9 @@ class Detector:
         torch.set_num_threads(cfg.threads)  # `import ultralytics` drops torch to 1 thread
         self.runners = [DetectorModelRunner(m, cfg, device) for m in cfg.models]
         self.version = "+".join(r.version for r in self.runners)
+        self.crop_veto, self.vetoable = self._crop_veto(cfg)
+        if self.crop_veto is not None:
+            self.version += f";crop-veto@{cfg.verify_imgsz}"
         embedder = self.runners[cfg.embed_index]
         self.weights, self.model = embedder.weights, embedder.model
         # The embedding model's own class names: its embedding's class-score part.
@@ -164,6 +183,17 @@ class Detector:
         self.embedding_source = (f"{embedder.version}/cls+p{self._feature_layer}-mean"
                                  f"@{self.cfg.embed_size}")
         self._embedding_dim: int | None = None
+
+    def _crop_veto(self, cfg: DetectorConfig) -> tuple[CropVeto | None, frozenset[str]]:
+        """The veto on upscaled crops by the first model with a veto_conf, and the labels
+        it checks: those of the later models it does not give itself (none: off)."""
+        index = next((i for i, r in enumerate(self.runners) if r.spec.veto_conf > 0), None)
+        if not cfg.verify_imgsz or index is None:
+            return None, frozenset()
+        self._veto_index = index
+        veto = self.runners[index]
+        checked = set().union(*(r.labels() for r in self.runners[index + 1:])) - veto.labels()
+        return (veto.crop_veto(cfg), frozenset(checked)) if checked else (None, frozenset())
 
     def crop(self, rgb: np.ndarray, box: Sequence[float]) -> np.ndarray | None:
         """The box's crop letterboxed into embed_size x embed_size (uint8 RGB), or None for
@@ -235,11 +265,22 @@ class Detector:
 
     def merged_many(self, rgbs: Sequence[np.ndarray]) -> list[FrameBoxes]:
         """merged() of each frame, each model passing them all at once."""
-        # Ultralytics takes numpy images as BGR
-        bgrs = [np.ascontiguousarray(rgb[..., ::-1]) for rgb in rgbs]
+        return [merged for merged, _ in self._merged_and_seen(rgbs)]
+
+    def _merged_and_seen(self, rgbs: Sequence[np.ndarray]
+                         ) -> list[tuple[FrameBoxes, np.ndarray | None]]:
+        """Per frame: merged, and the (m, 4) boxes the crop veto's model saw in the frame
+        pass (its veto-only ones too; None without a crop veto). Each model passes all
+        the frames at once."""
+        bgrs = [np.ascontiguousarray(rgb[..., ::-1]) for rgb in rgbs]  # Ultralytics: BGR
         per_model = [r.detect_many(bgrs) for r in self.runners]
-        return [merge_frame([found[i] for found in per_model], self.cfg.merge_iou,
-                            self.cfg.cross_class_iou)[0] for i in range(len(rgbs))]
+        out = []
+        for i in range(len(rgbs)):
+            found = [boxes[i] for boxes in per_model]
+            merged = merge_frame(found, self.cfg.merge_iou, self.cfg.cross_class_iou)[0]
+            seen = found[self._veto_index].boxes if self.crop_veto is not None else None
+            out.append((merged, seen))
+        return out
 
     def track(self, frames: Iterable[tuple[float, np.ndarray]]) -> list[Detection]:
         """Detect (every model), merge and track over (time_s, RGB frame) pairs, in time
@@ -256,6 +297,7 @@ class Detector:
         detections: list[Detection] = []
         pending: list[tuple[int, np.ndarray]] = []  # (index in detections, crop)
         sampled: dict[int, tuple[float, int]] = {}  # track id -> (last sample time, count)
+        looks = TrackLooks(self.cfg.verify_every_s, self.cfg.verify_max)
 
         def flush() -> None:
             if pending:
@@ -264,7 +306,7 @@ class Detector:
                     detections[i] = dataclasses.replace(detections[i], embedding=v)
                 pending.clear()
 
-        for t, rgb, boxes in self._detected(frames):
+        for t, rgb, boxes, seen in self._detected(frames):
             data = np.zeros((len(boxes), 6), np.float32)
             if len(boxes):
                 data[:, :4], data[:, 4] = boxes.boxes, boxes.confidences
@@ -273,12 +315,16 @@ class Detector:
             tracked = tracker.update(Boxes(data, rgb.shape[:2]), rgb[..., ::-1])
             for row in tracked:
                 xyxy, tid, conf = row[:4], int(row[4]), float(row[5])
+                label = boxes.labels[int(row[7])]
                 detections.append(
                     Detection(
-                        t=float(t), track_id=tid, label=boxes.labels[int(row[7])],
+                        t=float(t), track_id=tid, label=label,
                         confidence=conf, box=tuple(float(v) for v in xyxy),
                     )
                 )
+                if label in self.vetoable and looks.due(tid, t):
+                    looks.record(tid, t, self.crop_veto.is_person(rgb[..., ::-1], xyxy,
+                                                                  seen))
                 last_t, count = sampled.get(tid, (-np.inf, 0))
                 if count < self.cfg.embed_max and t - last_t >= self.cfg.embed_every_s:
                     crop = self.crop(rgb, xyxy)
@@ -288,11 +334,13 @@ class Detector:
             if len(pending) >= EMBED_BATCH:
                 flush()
         flush()
-        return detections
+        return [d for d in detections
+                if not (d.track_id in looks.vetoed and d.label in self.vetoable)]
 
     def _detected(self, frames: Iterable[tuple[float, np.ndarray]]
-                  ) -> Iterator[tuple[float, np.ndarray, FrameBoxes]]:
-        """(time, frame, merged boxes), in order; detected cfg.batch frames at a time."""
+                  ) -> Iterator[tuple[float, np.ndarray, FrameBoxes, np.ndarray | None]]:
+        """(time, frame, merged boxes, the crop veto model's boxes), in order; detected
+        cfg.batch frames at a time."""
         chunk: list[tuple[float, np.ndarray]] = []
         for item in frames:
             chunk.append(item)
@@ -303,16 +351,19 @@ class Detector:
             yield from self._detect_chunk(chunk)
 
     def _detect_chunk(self, chunk: list[tuple[float, np.ndarray]]
-                      ) -> Iterator[tuple[float, np.ndarray, FrameBoxes]]:
-        boxes = self.merged_many([rgb for _, rgb in chunk])
-        for (t, rgb), found in zip(chunk, boxes):
-            yield t, rgb, found
+                      ) -> Iterator[tuple[float, np.ndarray, FrameBoxes, np.ndarray | None]]:
+        found = self._merged_and_seen([rgb for _, rgb in chunk])
+        for (t, rgb), (boxes, seen) in zip(chunk, found):
+            yield t, rgb, boxes, seen
 
     def detect(self, rgb: np.ndarray) -> list[tuple[str, float, tuple[float, ...]]]:
-        """Plain detection (every model, merged) on one RGB frame: (label, confidence, box)."""
-        boxes = self.merged(rgb)
+        """Plain detection (every model, merged) on one RGB frame: (label, confidence,
+        box); each box the crop veto checks is looked at once (a one-frame track)."""
+        boxes, seen = self._merged_and_seen([rgb])[0]
+        bgr = np.ascontiguousarray(rgb[..., ::-1])
         return [(lab, float(c), tuple(float(v) for v in b))
-                for b, c, lab in zip(boxes.boxes, boxes.confidences, boxes.labels)]
+                for b, c, lab in zip(boxes.boxes, boxes.confidences, boxes.labels)
+                if lab not in self.vetoable or not self.crop_veto.is_person(bgr, b, seen)]
 
 
 def train(

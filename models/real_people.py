@@ -65,6 +65,27 @@ def person_finder(weights: str, scale: float, conf: float, threads: int = 1
     return find
 
 
+class TrackedReplay:
+    """The detections of one tracking run (Detector.track, the pipeline's path: the crop
+    veto looks at each track a few times, not at each box) over frames `fps` apart, given
+    back frame by frame through `detect`, so count_on_people counts them; `seconds` is
+    the run's time."""
+
+    def __init__(self, detector, frames, fps: float) -> None:
+        start = time.perf_counter()
+        found = detector.track((i / fps, f) for i, f in enumerate(frames))
+        self.seconds = time.perf_counter() - start
+        self._by_frame: list[list] = [[] for _ in frames]
+        for d in found:
+            self._by_frame[round(d.t * fps)].append((d.label, d.confidence, d.box))
+        self._next = 0
+
+    def detect(self, frame: np.ndarray) -> list:
+        out = self._by_frame[self._next]
+        self._next += 1
+        return out
+
+
 def count_on_people(detector, frames, references, cross_iou: float) -> dict[str, float]:
     """Instrument boxes; people called an instrument (an instrument box overlapping a
     reference person by IoU >= cross_iou); parts of people called an instrument (one

@@ -44,7 +44,7 @@ class YoloPass:
     """
 
     def __init__(self, yolo, imgsz: int, conf: float, iou: float, device: str,
-                 precision: str = "fp32") -> None:
+                 precision: str = "fp32", scaleup: bool = True) -> None:
         import torch
         from ultralytics.data.augment import LetterBox
         from ultralytics.utils.checks import check_imgsz
@@ -61,7 +61,8 @@ class YoloPass:
             head._inference = types.MethodType(_float_decode, head)
         stride = max(int(self.net.stride.max()), 32)
         size = check_imgsz(imgsz, stride=stride, min_dim=2)
-        self.letterbox = LetterBox(size, auto=True, stride=stride)
+        # scaleup False: a smaller image is padded, not enlarged (the caller sized it)
+        self.letterbox = LetterBox(size, auto=True, stride=stride, scaleup=scaleup)
         self.nc = 0 if getattr(yolo, "task", "detect") == "detect" else len(yolo.names)
         self.conf, self.iou, self.device, self.precision = conf, iou, device, precision
 

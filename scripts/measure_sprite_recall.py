@@ -7,7 +7,8 @@ our detector exists for (the real frames of measure_real_people.py hold no instr
 The frames are binaural.synth.detector_data.rendered_image (0-4 sprites over a drawn
 backdrop, 640 x 360) from their own stream (--seed; the detector's training data uses
 detector_data.seed 1, its val split (1, 1)). Per weights it prints, for our model alone and
-for the default list (pose + ours, the merge and veto rules): instruments found (a box of
+for the default list (pose + ours, the merge and veto rules, the crop veto) and the same
+without the crop veto (models.crop_veto): instruments found (a box of
 the same label at IoU >= 0.5) of the instruments drawn, objects found (people too), and
 other boxes (matching no drawn object of their label).
 """
@@ -78,10 +79,12 @@ def main() -> None:
         frames.append((frame, truth_boxes(labels, height, width)))
     for weights in args.weights or [own.weights]:
         mine = replace(own, weights=weights)
-        for name, models in (("ours alone", (DetectorModel(weights, own.classes),)),
-                             ("default list", tuple(mine if m is own else m
-                                                    for m in cfg.models))):
-            figures = score(build_detector(replace(cfg, models=models)).detect, frames)
+        listed = tuple(mine if m is own else m for m in cfg.models)
+        for name, config in (("ours alone", replace(cfg, models=(DetectorModel(
+                                 weights, own.classes),))),
+                             ("default list", replace(cfg, models=listed)),
+                             ("no crop veto", replace(cfg, models=listed, verify_imgsz=0))):
+            figures = score(build_detector(config).detect, frames)
             print(f"{weights} {name:13s} " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 
 

@@ -44,8 +44,11 @@ def test_detector_knows_the_source_classes(detector):
 
 
 def test_every_detector_is_in_the_version_and_ours_embeds(detector):
-    versions = detector.version.split("+")
+    models, _, crop_veto = detector.version.partition(";")
+    versions = models.split("+")
     assert [v.split("@")[0] for v in versions] == ["yolo11n-pose.pt", "detector.pt"]
+    # the pose model's second look at instrument boxes, on crops (models.crop_veto)
+    assert crop_veto == f"crop-veto@{detector.cfg.verify_imgsz}"
     assert all(len(v.split("@")[1].split(":")[0]) == 16 for v in versions)  # content hashes
     # a precision other than fp32 is named after the hash (models.detector.resolve_precision)
     assert [v.partition(":")[2] or "fp32" for v in versions] == [
@@ -183,4 +186,38 @@ def test_tracking_embeds_a_bounded_sample_of_each_track(detector):
     times = np.array([d.t for d in embedded])
     assert np.all(np.diff(times) >= detector.cfg.embed_every_s - 1e-9)
     assert all(d.embedding.shape == (detector.embedding_dim,) for d in embedded)
-    assert detector.embedding_source.split("/")[0] in detector.version.split("+")
+    assert detector.embedding_source.split("/")[0] in detector.version.split(";")[0].split("+")
+
+
+def test_a_track_the_crop_veto_calls_a_person_is_dropped_after_few_looks(detector, monkeypatch):
+    """The crop veto (models.crop_veto) looks at an instrument track at most verify_max
+    times, every verify_every_s, and drops every detection of a track it calls a person;
+    a stand-in finder reports a person exactly on the box (the middle third of the crop
+    at margin 1.0), or nobody."""
+    from models.crop_veto import CropVeto
+
+    rng = np.random.default_rng(7)
+    background = draw_background(360, 640, rng)
+    frames = [(k * 0.2, render_frame(background, [("guitar", 200 + 20 * k, 180, 160)])[0])
+              for k in range(10)]
+    looked: list = []
+
+    def on_the_box(crop):
+        looked.append(crop.shape)
+        h, w = crop.shape[:2]
+        return np.array([[w / 3, h / 3, 2 * w / 3, 2 * h / 3]])
+
+    def nobody(crop):
+        looked.append(crop.shape)
+        return np.zeros((0, 4))
+
+    assert "guitar" in detector.vetoable and "person" not in detector.vetoable
+    monkeypatch.setattr(detector, "crop_veto", CropVeto(nobody, 1.0, 0.3))
+    kept = [d for d in detector.track(frames) if d.label == "guitar"]
+    assert len(kept) >= 8
+    assert 1 <= len(looked) <= detector.cfg.verify_max  # per track, not per frame
+    looked.clear()
+    monkeypatch.setattr(detector, "crop_veto", CropVeto(on_the_box, 1.0, 0.3))
+    assert not [d for d in detector.track(frames) if d.label == "guitar"]
+    assert len(looked) == 1  # once a person, never looked at again
+    assert not [lab for lab, _, _ in detector.detect(frames[0][1]) if lab == "guitar"]
