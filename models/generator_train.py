@@ -258,7 +258,8 @@ def diffusion_loss(net: GeneratorNet, batch: Batch, tc: TrainConfig,
     parts = {"spec": spec.item(), "ild": ild.item(), "ipd": ipd.item(),
              "band_ild": band_ild.item(), "band_ipd": band_ipd.item()}
     if tc.selection_weight > 0:
-        selection = oracle_selection_loss(net, enc, logits, x0, tc.selection_oracle)
+        selection = oracle_selection_loss(net, enc, logits, x0, tc.selection_oracle,
+                                          tc.risk_ipd_weight)
         loss = loss + tc.selection_weight * selection
         parts["selection"] = selection.item()
     return loss, {"loss": loss.item(), **parts}
