@@ -155,3 +155,18 @@ def test_the_train_options_reach_the_loss(kemar) -> None:
         assert parts[3.0]["selection"] > parts[1.0]["selection"] > 0
         for key in ("spec", "ild", "ipd", "band_ild", "band_ipd"):
             assert parts[3.0][key] == pytest.approx(parts[1.0][key])
+
+
+def test_a_net_with_the_cut_warm_starts_from_one_without(tmp_path) -> None:
+    """The shipped v3 has no cut: its weights load into a net with one (no new tensors)."""
+    from models.generator_train import warm_start
+
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "v3.pt", GeneratorNet(TINY3), {"name": "v3"})
+    net = GeneratorNet(LOWCUT)
+    assert warm_start(net, path) == []
+    source, _ = load_checkpoint(path)
+    for (name, ours), (_, theirs) in zip(net.state_dict().items(),
+                                         source.state_dict().items(), strict=True):
+        torch.testing.assert_close(ours, theirs, msg=name)
+    assert net.cfg.diffuse_min_hz == 1500.0
