@@ -153,7 +153,8 @@ def retrain(
     tc = dataclasses.replace(params.train, **overrides)
     torch.set_num_threads(tc.threads)
     device = resolve_device(tc.device)
-    cfg = preset(tc.size, tc.model_version)
+    cfg = dataclasses.replace(preset(tc.size, tc.model_version),
+                              diffuse_min_hz=tc.diffuse_min_hz)
     if cfg.sample_rate != params.scene.sample_rate:
         raise ValueError(f"model rate {cfg.sample_rate} != scene.sample_rate")
     hrtf = load_sofa(params.render.hrtf, params.scene.sample_rate)

@@ -246,6 +246,13 @@ class TrainConfig:
     # hard (CE toward the slot whose cell cue matches) | soft (CE toward convex LS weights) |
     # risk (the expected cell cue error under the predicted weights)
     selection_oracle: str = "hard"
+    # The risk oracle's price of a low-band IPD error (rad) against a high-band ILD error
+    # (10 dB units); 1: as priced until now
+    risk_ipd_weight: float = 1.0
+    # v3 models: bands centred below this (Hz) never select the diffuse-field slot (it buys
+    # band ILD and costs band IPD there); 0: it may be selected in every band. Stored in the
+    # checkpoint's model config, so inference keeps it out too.
+    diffuse_min_hz: float = 0.0
     p_drop_visual: float = 0.15  # per source: class, box and embedding become null
     p_drop_all: float = 0.05  # per example: every condition null (guidance's null branch)
     jitter_azimuth_deg: float = 3.0
@@ -286,5 +293,11 @@ class TrainConfig:
                                                                    "risk"):
             raise ValueError("train.selection_weight: >= 0; selection_oracle: hard, soft or "
                              "risk")
+        if self.risk_ipd_weight <= 0 or self.diffuse_min_hz < 0:
+            raise ValueError("train.risk_ipd_weight: > 0; train.diffuse_min_hz: >= 0")
+        if self.diffuse_min_hz > 0 and self.selection_weight > 0 and (
+                self.selection_oracle != "risk"):
+            # the hard / soft oracles may still pick the blocked slot: an unreachable target
+            raise ValueError("train.diffuse_min_hz > 0 trains with selection_oracle: risk only")
         if not 0 <= self.p_keep_silent <= 1:
             raise ValueError("train.p_keep_silent: in [0, 1]")

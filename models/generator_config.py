@@ -41,6 +41,9 @@ class ModelConfig:
             one hypothesis selected per band and frame (straight-through) so ITD and ILD
             come from one direction. Checkpoints without the key are version 2.
         select_temperature: Softmax temperature of the selection's gradient (version 3).
+        diffuse_min_hz: Version 3: bands centred below this (Hz) never select the
+            diffuse-field slot (its logit is pushed far down in training and inference
+            alike); 0: every band may. Checkpoints without the key: 0.
     """
 
     sample_rate: int = 48000
@@ -60,12 +63,15 @@ class ModelConfig:
     visual_source: str = ""
     version: int = 2
     select_temperature: float = 0.5
+    diffuse_min_hz: float = 0.0
 
     def __post_init__(self) -> None:
         if self.version not in (2, 3):
             raise ValueError(f"model version {self.version}: this code knows 2 and 3")
         if self.n_fft % self.hop:
             raise ValueError("n_fft must be a multiple of hop")
+        if self.diffuse_min_hz < 0 or (self.diffuse_min_hz > 0 and self.version != 3):
+            raise ValueError("diffuse_min_hz: >= 0, and only version 3 has a diffuse slot")
         if self.max_sources < 1 or self.bands < 4 or not self.channels:
             raise ValueError("max_sources >= 1, bands >= 4 and at least one level needed")
 

@@ -49,6 +49,11 @@ def band_centres_mel(cfg: ModelConfig) -> np.ndarray:
     return np.linspace(_mel(np.array(0.0)), _mel(np.array(cfg.sample_rate / 2.0)), cfg.bands)
 
 
+def band_centres_hz(cfg: ModelConfig) -> np.ndarray:
+    """Centre frequencies (Hz) of the network's mel bands."""
+    return 700.0 * (10.0 ** (band_centres_mel(cfg) / 2595.0) - 1.0)
+
+
 def band_matrices(cfg: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Pooling (Bd, F) and expansion (F, Bd) matrices between bins and mel-spaced bands.
 

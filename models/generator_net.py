@@ -34,6 +34,7 @@ from models.generator_features import (
     Hypotheses,
     SlotConditions,
     agreement_features,
+    band_centres_hz,
     band_matrices,
     hypothesis_cues,
     mono_features,
@@ -46,6 +47,9 @@ GEOMETRY_DIMS = 4
 SIGMA_FREQS = 8
 MIXTURE_BIAS_INIT = 2.0
 LOGIT_LIMIT = 8.0  # logits are soft-clamped to +-this: the softmax never saturates
+# Added to a slot's logit where it may not be selected: far below any other (finite, so a
+# cross-entropy's 0 x log p stays 0), its softmax weight underflows to exactly 0.
+BLOCKED_LOGIT = -1e4
 
 
 class SinusoidalEmbedding(nn.Module):
@@ -213,6 +217,16 @@ class Encoded:
         return self.hyps.slot(-1)
 
 
+def blocked_cells(cfg: ModelConfig) -> torch.Tensor:
+    """(S, Bd) logit offsets: BLOCKED_LOGIT for the v3 diffuse-field slot in the bands
+    centred below cfg.diffuse_min_hz, 0 elsewhere."""
+    out = torch.zeros(cfg.slots, cfg.bands)
+    if cfg.version == 3 and cfg.diffuse_min_hz > 0:
+        low = torch.as_tensor(band_centres_hz(cfg) < cfg.diffuse_min_hz)
+        out[cfg.max_sources, low] = BLOCKED_LOGIT
+    return out
+
+
 class GeneratorNet(nn.Module):
     """Predicts convex weights over the hypotheses (see the module docstring)."""
 
@@ -240,6 +254,7 @@ class GeneratorNet(nn.Module):
         self.head_out = nn.Conv2d(cs, 1, 1)
         # Start at the renderer: the mixture slot's logit is raised until learnt otherwise.
         self.mixture_bias = nn.Parameter(torch.tensor(MIXTURE_BIAS_INIT))
+        self.register_buffer("blocked", blocked_cells(cfg), persistent=False)
 
     def encode(self, mono: torch.Tensor, hyp_spec: torch.Tensor, cond: SlotConditions
                ) -> Encoded:
@@ -273,7 +288,7 @@ class GeneratorNet(nn.Module):
         h = LOGIT_LIMIT * torch.tanh(h / LOGIT_LIMIT)
         bias = torch.zeros(s, device=h.device, dtype=h.dtype)
         bias[-1] = 1.0
-        return h + (bias * self.mixture_bias)[None, :, None, None]
+        return h + (bias * self.mixture_bias)[None, :, None, None] + self.blocked[:, None]
 
     def weights(self, enc: Encoded, logits: torch.Tensor) -> torch.Tensor:
         """Softmax over the present slots (v3: the selection, straight-through), back to

@@ -258,7 +258,8 @@ def diffusion_loss(net: GeneratorNet, batch: Batch, tc: TrainConfig,
     parts = {"spec": spec.item(), "ild": ild.item(), "ipd": ipd.item(),
              "band_ild": band_ild.item(), "band_ipd": band_ipd.item()}
     if tc.selection_weight > 0:
-        selection = oracle_selection_loss(net, enc, logits, x0, tc.selection_oracle)
+        selection = oracle_selection_loss(net, enc, logits, x0, tc.selection_oracle,
+                                          tc.risk_ipd_weight)
         loss = loss + tc.selection_weight * selection
         parts["selection"] = selection.item()
     return loss, {"loss": loss.item(), **parts}
@@ -301,7 +302,8 @@ def set_visual_statistics(net: GeneratorNet, scenes: Sequence[SceneExample]) -> 
 
 
 def warm_start(net: GeneratorNet, path: str | Path) -> list[str]:
-    """Load a shipped checkpoint's weights into `net` (same shapes); returns the
+    """Load a shipped checkpoint's weights into `net` (same shapes; settings that change no
+    shape, such as the selection temperature or the diffuse cut, may differ); returns the
     parameters it lacked (left as initialised, e.g. a new visual encoder). From another
     model version (a v2 checkpoint into v3) only the tensors whose shapes fit are taken.
 
@@ -314,7 +316,8 @@ def warm_start(net: GeneratorNet, path: str | Path) -> list[str]:
     theirs = source.cfg
     ours = dataclasses.replace(net.cfg, visual_dim=theirs.visual_dim,
                                visual_source=theirs.visual_source, version=theirs.version,
-                               select_temperature=theirs.select_temperature)
+                               select_temperature=theirs.select_temperature,
+                               diffuse_min_hz=theirs.diffuse_min_hz)
     if theirs != ours:
         raise ValueError(f"{path}: a checkpoint of another model config; cannot warm-start")
     if theirs.version != net.cfg.version:

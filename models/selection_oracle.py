@@ -25,21 +25,15 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
 import torch
 
 from models.generator_config import ModelConfig
-from models.generator_features import band_centres_mel, pool_frames, split_complex, to_bands
+from models.generator_features import band_centres_hz, pool_frames, split_complex, to_bands
 
 SPLIT_HZ = 1500.0
 FLOOR_REL = 1e-6  # cell power floor of the cue comparison, re the target's mean cell power
 ILD_UNIT_DB = 10.0  # cell_costs' ILD unit (the band-cue loss's)
 RIDGE_REL = 1e-6  # Tikhonov term of the per-support solves, re the cell's mean diagonal
-
-
-def band_centres_hz(cfg: ModelConfig) -> np.ndarray:
-    """Centre frequencies (Hz) of the network's mel bands."""
-    return 700.0 * (10.0 ** (band_centres_mel(cfg) / 2595.0) - 1.0)
 
 
 def cell_energy(target: torch.Tensor, pool: torch.Tensor, factor: int) -> torch.Tensor:
@@ -57,11 +51,13 @@ def _grouped(x: torch.Tensor, group: int) -> torch.Tensor:
 
 
 def cell_costs(hyps: torch.Tensor, target: torch.Tensor, pool: torch.Tensor,
-               cfg: ModelConfig, split_hz: float = SPLIT_HZ, group: int = 1) -> torch.Tensor:
+               cfg: ModelConfig, split_hz: float = SPLIT_HZ, group: int = 1,
+               ipd_weight: float = 1.0) -> torch.Tensor:
     """Each slot's cell cue error against the target (B, S, Tn, Bd): |ILD - ILD_target| in
-    units of 10 dB in bands centred at or above split_hz, the wrapped IPD error (rad) below.
-    hyps (B, S, 2, T, F), target (B, 2, T, F) complex; group > 1: cues from sums over runs
-    of `group` network frames."""
+    units of 10 dB in bands centred at or above split_hz, the wrapped IPD error (rad) below,
+    times ipd_weight (the risk loss's price of a low-band phase error against a high-band
+    level error; a per-cell argmin does not depend on it). hyps (B, S, 2, T, F), target
+    (B, 2, T, F) complex; group > 1: cues from sums over runs of `group` network frames."""
     factor = cfg.time_pool
     hr, hi = split_complex(hyps)
     tr, ti = split_complex(target)
@@ -82,7 +78,7 @@ def cell_costs(hyps: torch.Tensor, target: torch.Tensor, pool: torch.Tensor,
     crs = c_h[1] * c_t[0][:, None] - c_h[0] * c_t[1][:, None]
     ipd_err = torch.atan2(crs, dot).abs()
     high = torch.as_tensor(band_centres_hz(cfg) >= split_hz, device=hyps.device)
-    return torch.where(high, (ild_h - ild_t[:, None]).abs() / ILD_UNIT_DB, ipd_err)
+    return torch.where(high, (ild_h - ild_t[:, None]).abs() / ILD_UNIT_DB, ipd_weight * ipd_err)
 
 
 def hard_oracle(hyps: torch.Tensor, target: torch.Tensor, present: torch.Tensor,
@@ -216,20 +212,20 @@ def risk_loss(logits: torch.Tensor, present: torch.Tensor, costs: torch.Tensor,
     return _energy_mean(risk, energy)
 
 
-def oracle_selection_loss(net, enc, logits: torch.Tensor, target: torch.Tensor, kind: str
-                          ) -> torch.Tensor:
+def oracle_selection_loss(net, enc, logits: torch.Tensor, target: torch.Tensor, kind: str,
+                          ipd_weight: float = 1.0) -> torch.Tensor:
     """The training term: selection_loss of the network's logits (B, S, Tn, Bd) for the
     encoded window `enc` (models.generator_net.Encoded: its hypotheses and present slots)
     toward the `kind` oracle's weights for the target (B, 2, T, F) complex ("risk": risk_loss
-    of the slots' cell cue errors instead); the softmax at the selection's temperature for
-    version 3, 1 for version 2's blend."""
+    of the slots' cell cue errors instead, the low bands' IPD errors times ipd_weight); the
+    softmax at the selection's temperature for version 3, 1 for version 2's blend."""
     cfg = net.cfg
     temperature = cfg.select_temperature if cfg.version == 3 else 1.0
     with torch.no_grad():
         hyps = torch.complex(enc.hyps.re, enc.hyps.im)
         energy = cell_energy(target, net.pool, cfg.time_pool)
         if kind == "risk":
-            costs = cell_costs(hyps, target, net.pool, cfg)
+            costs = cell_costs(hyps, target, net.pool, cfg, ipd_weight=ipd_weight)
         else:
             q = oracle_weights(kind, hyps, target, enc.present, net.pool, cfg)
     if kind == "risk":
