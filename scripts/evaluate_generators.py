@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import sys
 from pathlib import Path
@@ -36,8 +37,10 @@ def cache_localizations(folder: Path) -> None:
             self._localizations.clear()
             self._localizations[record.id] = pickle.loads(path.read_bytes())
         result = compute(self, record)
-        if not path.is_file():
-            path.write_bytes(pickle.dumps(result))
+        if not path.is_file():  # write then rename: a run sharing the folder never
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # reads half a file
+            tmp.write_bytes(pickle.dumps(result))
+            tmp.replace(path)
         return result
 
     EvalContext.localization = localization
