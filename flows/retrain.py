@@ -134,14 +134,9 @@ def retrain(
     from models.builders import resolve_device
     from models.generator import save_checkpoint
     from models.generator_config import preset
+    from models.generator_examples import load_scenes
     from models.generator_net import GeneratorNet
-    from models.generator_train import (
-        load_scenes,
-        set_visual_statistics,
-        train,
-        warm_start,
-        with_visual,
-    )
+    from models.generator_train import set_visual_statistics, train, warm_start, with_visual
 
     logger = get_run_logger()
     params = load_params(params_file)

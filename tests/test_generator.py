@@ -16,6 +16,7 @@ from flows.registry import generator_identity, load_generator
 from models.config import GeneratorConfig, TrainConfig
 from models.generator import DiffusionGenerator, load_checkpoint, save_checkpoint
 from models.generator_config import ModelConfig, preset
+from models.generator_examples import Batch, drop_silent
 from models.generator_features import (
     SlotConditions,
     band_matrices,
@@ -27,7 +28,7 @@ from models.generator_features import (
     stft,
 )
 from models.generator_net import GeneratorNet, GuidedDenoiser
-from models.generator_train import Batch, diffusion_loss, drop_silent
+from models.generator_train import diffusion_loss
 from models.hypotheses import render_hypotheses
 
 SR = 48000
@@ -417,7 +418,8 @@ def test_the_report_says_whether_the_visual_condition_was_used(kemar) -> None:
 
 
 def test_training_takes_the_data_s_embedding_recipe() -> None:
-    from models.generator_train import SceneExample, set_visual_statistics, with_visual
+    from models.generator_examples import SceneExample
+    from models.generator_train import set_visual_statistics, with_visual
 
     def scene(*tracks):
         z = np.zeros(10, np.float16)

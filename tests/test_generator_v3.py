@@ -16,9 +16,10 @@ from binaural.spatial.tracks import SourceTrack
 from models.config import GeneratorConfig, TrainConfig
 from models.generator import DiffusionGenerator, load_checkpoint, save_checkpoint
 from models.generator_config import ModelConfig, preset
+from models.generator_examples import noisy_sounding
 from models.generator_features import network_frame_times, slot_conditions, stft
 from models.generator_net import GeneratorNet
-from models.generator_train import noisy_sounding, warm_start
+from models.generator_train import warm_start
 from models.hypotheses import render_hypotheses
 
 SR = 48000

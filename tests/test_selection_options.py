@@ -124,7 +124,8 @@ def test_the_train_options_reach_the_loss(kemar) -> None:
     higher weight raises it, the spectral and cue parts stay; a v3 net with the cut trains
     the same way (finite loss)."""
     from binaural.spatial.config import RenderConfig
-    from models.generator_train import Batch, diffusion_loss
+    from models.generator_examples import Batch
+    from models.generator_train import diffusion_loss
     from models.hypotheses import render_hypotheses
 
     torch.manual_seed(0)

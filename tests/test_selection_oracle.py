@@ -14,9 +14,10 @@ from binaural.spatial.render import direction_filter, spatialize
 from binaural.spatial.tracks import SourceTrack
 from models.config import TrainConfig
 from models.generator_config import preset
+from models.generator_examples import Batch
 from models.generator_features import band_matrices, network_frame_times, slot_conditions
 from models.generator_net import GeneratorNet
-from models.generator_train import Batch, diffusion_loss
+from models.generator_train import diffusion_loss
 from models.hypotheses import render_hypotheses
 from models.selection_oracle import (
     band_centres_hz,

@@ -1,0 +1,167 @@
+"""The generator's training examples: scenes held in memory and the batches cut from them.
+
+    load_scenes: dataset records -> SceneExamples (mono, binaural target, the DSP
+        hypotheses along jittered truth tracks, those tracks), held in memory as float16;
+        the tracks perturbed as a detector's (jitter_tracks), with a noisy sounding
+        probability (v3, noisy_sounding) or without some silent objects (v2, drop_silent)
+    sample_batch: random crops with their slot conditions
+
+Pure model code, used by models/generator_train.py and flows/retrain.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from binaural.eval.datasets import Record
+from binaural.eval.systems import load_clip
+from binaural.spatial.config import RenderConfig
+from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.tracks import SourceTrack
+from models.config import TrainConfig
+from models.generator_config import ModelConfig
+from models.generator_features import SlotConditions, network_frame_times, slot_conditions
+from models.hypotheses import render_hypotheses
+
+log = logging.getLogger(__name__)
+
+MIN_CROP_RMS = 1e-4
+
+
+@dataclass
+class SceneExample:
+    """One training scene in memory (float16 audio at the model's rate)."""
+
+    id: str
+    mono: np.ndarray  # (N,)
+    target: np.ndarray  # (2, N)
+    hyps: np.ndarray  # (S, 2, N)
+    tracks: list[SourceTrack]
+    frame_size: tuple[int, int]
+
+    @property
+    def n_sources(self) -> int:
+        return len(self.tracks)
+
+
+def jitter_tracks(tracks: Sequence[SourceTrack], rng: np.random.Generator, azimuth_deg: float,
+                  elevation_deg: float, distance: float) -> list[SourceTrack]:
+    """Truth tracks perturbed like a detector's: an offset plus a slow wander in azimuth
+    and elevation, a log-normal factor on distance and box size, a random confidence."""
+    out = []
+    for tr in tracks:
+        n = len(tr.times_s)
+        wander = np.cumsum(rng.normal(0, 1, n)) / np.sqrt(max(n, 1))
+        az = tr.azimuth_deg + rng.normal(0, azimuth_deg) + 0.5 * azimuth_deg * wander
+        el = tr.elevation_deg + rng.normal(0, elevation_deg)
+        factor = float(np.exp(rng.normal(0, distance)))
+        boxes = tr.boxes.copy()
+        cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+        half_w = (boxes[:, 2] - boxes[:, 0]) / 2 / factor
+        half_h = (boxes[:, 3] - boxes[:, 1]) / 2 / factor
+        boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
+        out.append(dataclasses.replace(
+            tr, azimuth_deg=az, elevation_deg=el, distance_m=tr.distance_m * factor,
+            boxes=boxes, confidence=float(rng.uniform(0.4, 1.0))))
+    return out
+
+
+def noisy_sounding(truth: dict, tracks: Sequence[SourceTrack], rng: np.random.Generator,
+                   tc: TrainConfig) -> list[SourceTrack]:
+    """The tracks with a sounding probability made from the truth's per-frame flags, as
+    an association would give it: per track a level drawn from U(1 - spread, 1) where it
+    sounds and U(0, spread) where not, plus frame noise, clipped to [0, 1]; a track left
+    without one (no association ran) with p_unknown_sounding."""
+    out = []
+    for source, track in zip(truth["sources"], tracks):
+        points = source.get("track", [])
+        if rng.random() < tc.p_unknown_sounding or len(points) != len(track.times_s):
+            out.append(dataclasses.replace(track, sounding=None))
+            continue
+        flags = np.array([bool(p.get("sounding", not source.get("silent"))) for p in points])
+        on, off = rng.uniform(1 - tc.sounding_spread, 1), rng.uniform(0, tc.sounding_spread)
+        p = np.where(flags, on, off) + rng.normal(0, tc.sounding_noise, len(flags))
+        out.append(dataclasses.replace(track, sounding=np.clip(p, 0.0, 1.0)))
+    return out
+
+
+def drop_silent(truth: dict, tracks: Sequence[SourceTrack], rng: np.random.Generator,
+                keep: float) -> list[SourceTrack]:
+    """The tracks without the truth's silent objects (`"silent": true`), each kept with
+    probability `keep` (what the association leaves a v2 model at inference, mistakes
+    included); one draw per silent object."""
+    return [tr for src, tr in zip(truth["sources"], tracks)
+            if not src.get("silent") or rng.random() < keep]
+
+
+def load_scenes(records: Sequence[Record], hrtf: HRTFSet, cfg: ModelConfig, tc: TrainConfig,
+                block: int, neighbours: int, seed: int,
+                progress: Callable[[int, int, str], None] | None = None,
+                render: RenderConfig | None = None) -> list[SceneExample]:
+    """Records with truth -> SceneExamples (records without truth tracks are skipped).
+    Version 3 needs the renderer's settings (its hypotheses are the room-aware renderer's)
+    and gives the tracks a noisy sounding probability (noisy_sounding)."""
+    rng = np.random.default_rng(seed)
+    scenes = []
+    for i, record in enumerate(records):
+        clip = load_clip(record, cfg.sample_rate, chunk_s=10.0)
+        if clip.truth is None or not clip.truth_tracks:
+            log.warning("%s: no truth tracks; not used for training", record.id)
+            continue
+        mono = clip.reference.mean(axis=0) if tc.mono == "downmix" else clip.mono
+        tracks = jitter_tracks(clip.truth_tracks, rng, tc.jitter_azimuth_deg,
+                               tc.jitter_elevation_deg, tc.jitter_distance)
+        if cfg.version == 3:
+            tracks = noisy_sounding(clip.truth, tracks, rng, tc)
+        elif tc.p_keep_silent < 1:
+            tracks = drop_silent(clip.truth, tracks, rng, tc.p_keep_silent)
+        hyps = render_hypotheses(mono, tracks, hrtf, cfg.max_sources, cfg.sample_rate,
+                                 block, neighbours, render, cfg.version)
+        size = (int(clip.truth.get("width", 640)), int(clip.truth.get("height", 360)))
+        scenes.append(SceneExample(record.id, mono.astype(np.float16),
+                                   clip.reference.astype(np.float16), hyps.astype(np.float16),
+                                   tracks, size))
+        if progress:
+            progress(i + 1, len(records), record.id)
+    return scenes
+
+
+@dataclass
+class Batch:
+    mono: torch.Tensor  # (B, n)
+    target: torch.Tensor  # (B, 2, n)
+    hyps: torch.Tensor  # (B, S, 2, n)
+    cond: SlotConditions
+
+    def to(self, device: str) -> Batch:
+        return Batch(self.mono.to(device), self.target.to(device), self.hyps.to(device),
+                     self.cond.to(device))
+
+
+def sample_batch(scenes: Sequence[SceneExample], batch: int, crop: int, cfg: ModelConfig,
+                 rng: np.random.Generator) -> Batch:
+    """`batch` random crops of `crop` samples (scenes shorter than a crop are padded)."""
+    mono, target, hyps, conds = [], [], [], []
+    while len(mono) < batch:
+        scene = scenes[int(rng.integers(len(scenes)))]
+        n = scene.mono.shape[0]
+        start = int(rng.integers(0, max(1, n - crop + 1)))
+        piece = slice(start, start + crop)
+        m = scene.mono[piece].astype(np.float32)
+        if np.sqrt(np.mean(m ** 2)) < MIN_CROP_RMS:
+            continue
+        pad = crop - m.shape[0]
+        mono.append(np.pad(m, (0, pad)))
+        target.append(np.pad(scene.target[:, piece].astype(np.float32), ((0, 0), (0, pad))))
+        hyps.append(np.pad(scene.hyps[..., piece].astype(np.float32),
+                           ((0, 0), (0, 0), (0, pad))))
+        times = network_frame_times(crop, cfg, start / cfg.sample_rate)
+        conds.append(slot_conditions(scene.tracks, times, scene.frame_size, cfg))
+    return Batch(torch.from_numpy(np.stack(mono)), torch.from_numpy(np.stack(target)),
+                 torch.from_numpy(np.stack(hyps)), SlotConditions.stack(conds))
