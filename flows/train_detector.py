@@ -86,7 +86,7 @@ def train(data_dir: str, weights_out: str, metrics_out: str) -> dict:
 
     from flows.params import load_params
     from flows.tracking import start_experiment
-    from models import detector
+    from models import detector_train
 
     params = load_params()
     cfg = params.train_detector
@@ -99,7 +99,7 @@ def train(data_dir: str, weights_out: str, metrics_out: str) -> dict:
         mlflow.log_params({f"train_detector.{k}": v for k, v in vars(cfg).items()})
         mlflow.log_params({f"detector_data.{k}": v for k, v in vars(params.detector_data).items()})
         t0 = time.perf_counter()
-        best, metrics = detector.train(
+        best, metrics = detector_train.train(
             data_yaml, cfg.model, run_dir, cfg.epochs, cfg.imgsz, cfg.batch, cfg.seed,
             cfg.workers, threads=threads, init=cfg.init, lr0=cfg.lr0,
         )
