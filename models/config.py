@@ -249,6 +249,10 @@ class TrainConfig:
     # The risk oracle's price of a low-band IPD error (rad) against a high-band ILD error
     # (10 dB units); 1: as priced until now
     risk_ipd_weight: float = 1.0
+    # hard and risk oracles: cues compared over runs of this many network frames (24: ~0.5 s)
+    # per band, so a slot is chosen or priced for what it matches over the run, not for a
+    # cell it matches by chance; 1: per cell
+    selection_group: int = 1
     # v3 models: bands centred below this (Hz) never select the diffuse-field slot (it buys
     # band ILD and costs band IPD there); 0: it may be selected in every band. Stored in the
     # checkpoint's model config, so inference keeps it out too.
@@ -295,6 +299,9 @@ class TrainConfig:
                              "risk")
         if self.risk_ipd_weight <= 0 or self.diffuse_min_hz < 0:
             raise ValueError("train.risk_ipd_weight: > 0; train.diffuse_min_hz: >= 0")
+        if self.selection_group < 1 or (self.selection_group > 1
+                                        and self.selection_oracle == "soft"):
+            raise ValueError("train.selection_group: >= 1, and 1 with selection_oracle: soft")
         if self.diffuse_min_hz > 0 and self.selection_weight > 0 and (
                 self.selection_oracle != "risk"):
             # the hard / soft oracles may still pick the blocked slot: an unreachable target

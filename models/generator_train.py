@@ -115,7 +115,7 @@ def diffusion_loss(net: GeneratorNet, batch: Batch, tc: TrainConfig,
              "band_ild": band_ild.item(), "band_ipd": band_ipd.item()}
     if tc.selection_weight > 0:
         selection = oracle_selection_loss(net, enc, logits, x0, tc.selection_oracle,
-                                          tc.risk_ipd_weight)
+                                          tc.risk_ipd_weight, tc.selection_group)
         loss = loss + tc.selection_weight * selection
         parts["selection"] = selection.item()
     return loss, {"loss": loss.item(), **parts}

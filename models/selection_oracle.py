@@ -213,19 +213,22 @@ def risk_loss(logits: torch.Tensor, present: torch.Tensor, costs: torch.Tensor,
 
 
 def oracle_selection_loss(net, enc, logits: torch.Tensor, target: torch.Tensor, kind: str,
-                          ipd_weight: float = 1.0) -> torch.Tensor:
+                          ipd_weight: float = 1.0, group: int = 1) -> torch.Tensor:
     """The training term: selection_loss of the network's logits (B, S, Tn, Bd) for the
     encoded window `enc` (models.generator_net.Encoded: its hypotheses and present slots)
     toward the `kind` oracle's weights for the target (B, 2, T, F) complex ("risk": risk_loss
     of the slots' cell cue errors instead, the low bands' IPD errors times ipd_weight); the
-    softmax at the selection's temperature for version 3, 1 for version 2's blend."""
+    softmax at the selection's temperature for version 3, 1 for version 2's blend. group > 1
+    (hard and risk): cues over runs of `group` network frames per band (cell_costs)."""
     cfg = net.cfg
     temperature = cfg.select_temperature if cfg.version == 3 else 1.0
     with torch.no_grad():
         hyps = torch.complex(enc.hyps.re, enc.hyps.im)
         energy = cell_energy(target, net.pool, cfg.time_pool)
         if kind == "risk":
-            costs = cell_costs(hyps, target, net.pool, cfg, ipd_weight=ipd_weight)
+            costs = cell_costs(hyps, target, net.pool, cfg, group=group, ipd_weight=ipd_weight)
+        elif kind == "hard":
+            q = hard_oracle(hyps, target, enc.present, net.pool, cfg, group=group)
         else:
             q = oracle_weights(kind, hyps, target, enc.present, net.pool, cfg)
     if kind == "risk":

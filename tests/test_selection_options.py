@@ -1,6 +1,7 @@
-"""The selection-training options: the risk loss's IPD weight (train.risk_ipd_weight) and
-the diffuse-field slot kept out of the low bands (train.diffuse_min_hz, stored in the v3
-model config so inference keeps it out too). Defaults leave everything as before."""
+"""The selection-training options: the risk loss's IPD weight (train.risk_ipd_weight), the
+diffuse-field slot kept out of the low bands (train.diffuse_min_hz, stored in the v3 model
+config so inference keeps it out too) and cues compared over runs of network frames
+(train.selection_group). Defaults leave everything as before."""
 
 import dataclasses
 
@@ -19,7 +20,7 @@ from models.generator_features import (
     slot_conditions,
 )
 from models.generator_net import BLOCKED_LOGIT, GeneratorNet
-from models.selection_oracle import cell_costs, risk_loss
+from models.selection_oracle import cell_costs, hard_oracle, risk_loss
 
 SR = 48000
 TINY3 = preset("tiny", 3)
@@ -53,6 +54,29 @@ def test_ipd_weight_scales_the_low_band_costs_only() -> None:
         float(risk_loss(logits, present, plain, energy) + 2.0 * low_part), rel=1e-5)
 
 
+def test_grouped_costs_judge_a_slot_over_its_run() -> None:
+    """group G: every cell of a run of G frames in a band gets the run's cost (the cue of the
+    run's summed powers / cross-spectra); a run of one frame is the per-cell cost; the hard
+    oracle then picks one slot per run."""
+    cfg = preset("tiny")
+    pool, _ = band_matrices(cfg)
+    hyps = spectra((1, 3, 2, 40, cfg.freq_bins), 2)
+    target = spectra((1, 2, 40, cfg.freq_bins), 3)
+    per_cell = cell_costs(hyps, target, pool, cfg)
+    grouped = cell_costs(hyps, target, pool, cfg, group=4)
+    frames = per_cell.shape[2]
+    assert frames >= 8
+    torch.testing.assert_close(cell_costs(hyps, target, pool, cfg, group=1), per_cell)
+    for start in range(0, frames, 4):
+        run = grouped[:, :, start:start + 4]
+        torch.testing.assert_close(run, run[:, :, :1].expand_as(run))
+    assert not torch.allclose(grouped, per_cell)
+    present = torch.ones(1, 3, frames, dtype=torch.bool)
+    picks = hard_oracle(hyps, target, present, pool, cfg, group=4).argmax(dim=1)
+    for start in range(0, frames, 4):
+        assert bool((picks[:, start:start + 4] == picks[:, start:start + 1]).all())
+
+
 def test_train_config_checks_the_options() -> None:
     assert TrainConfig().risk_ipd_weight == 1.0 and TrainConfig().diffuse_min_hz == 0.0
     with pytest.raises(ValueError, match="risk_ipd_weight"):
@@ -60,6 +84,12 @@ def test_train_config_checks_the_options() -> None:
     with pytest.raises(ValueError, match="risk only"):
         TrainConfig(diffuse_min_hz=1500.0, selection_weight=1.0, selection_oracle="hard")
     TrainConfig(diffuse_min_hz=1500.0, selection_weight=2.0, selection_oracle="risk")
+    assert TrainConfig().selection_group == 1
+    with pytest.raises(ValueError, match="selection_group"):
+        TrainConfig(selection_group=0)
+    with pytest.raises(ValueError, match="selection_group"):
+        TrainConfig(selection_group=24, selection_weight=1.0, selection_oracle="soft")
+    TrainConfig(selection_group=24, selection_weight=2.0, selection_oracle="risk")
 
 
 def test_model_config_keeps_the_cut_and_reads_old_checkpoints() -> None:
@@ -156,6 +186,22 @@ def test_the_train_options_reach_the_loss(kemar) -> None:
         assert parts[3.0]["selection"] > parts[1.0]["selection"] > 0
         for key in ("spec", "ild", "ipd", "band_ild", "band_ipd"):
             assert parts[3.0][key] == pytest.approx(parts[1.0][key])
+        for oracle in ("risk", "hard"):  # train.selection_group reaches the selection part
+            grouped = {}
+            for group in (1, 4):
+                tc = TrainConfig(selection_weight=2.0, selection_oracle=oracle,
+                                 selection_group=group,
+                                 diffuse_min_hz=cfg.diffuse_min_hz if oracle == "risk" else 0)
+                if oracle == "hard" and cfg.diffuse_min_hz > 0:
+                    continue
+                with torch.no_grad():
+                    _, grouped[group] = diffusion_loss(
+                        net, batch, tc, torch.Generator().manual_seed(0),
+                        torch.tensor([0.5]), drop=False)
+            if grouped:
+                assert np.isfinite(grouped[4]["selection"])
+                assert grouped[4]["selection"] != pytest.approx(grouped[1]["selection"])
+                assert grouped[4]["spec"] == pytest.approx(grouped[1]["spec"])
 
 
 def test_a_net_with_the_cut_warm_starts_from_one_without(tmp_path) -> None:
