@@ -1,8 +1,9 @@
 """The generator issue's table from an evaluation's metrics.json (scripts/
 evaluate_generators.py or `binaural evaluate`): per number of sounding sources and for the
 scenes with a silent visible object, each system's mean cue errors (band ILD / IPD,
-TF-ILD / IPD, LSD), median direction errors (against the sounding source, against the
-reference) and ITD-ILD mismatch, then the model's ratio to the renderer (`dsp`) and the
+TF-ILD / IPD, LSD), median direction errors (against the dominant visible source, against
+the reference), the heard-source direction (against the source sounding then) and ITD-ILD
+mismatch, then the model's ratio to the renderer (`dsp`) and the
 share of the renderer-to-oracle (`dsp-separate`) distance it closes.
 
     python scripts/generator_table.py EVAL_DIR/metrics.json --dataset data/generator-v2/test \
@@ -24,11 +25,14 @@ import numpy as np
 
 MEANS = ("band_ild_error_db", "band_ipd_error_rad", "tf_ild_error_db", "tf_ipd_error_rad",
          "lsd_db")
-MEDIANS = ("direction_error_itd_deg", "direction_error_ild_deg", "direction_vs_reference_deg",
-           "itd_ild_mismatch_deg")
+# heard: |ITD azimuth - the truth's azimuth of the source sounding then|, in the windows where
+# exactly one sounds (the sounding-source direction; dir ITD / ILD are against the dominant
+# visible source, which beside a silent object may be that object)
+MEDIANS = ("direction_error_itd_deg", "direction_error_ild_deg", "heard_direction_error_deg",
+           "direction_vs_reference_deg", "itd_ild_mismatch_deg")
 HEADERS = ("band ILD dB", "band IPD rad", "TF-ILD dB", "TF-IPD rad", "LSD dB",
-           "dir ITD deg (med)", "dir ILD deg (med)", "dir vs ref deg (med)",
-           "ITD-ILD mismatch deg (med)")
+           "dir ITD deg (med)", "dir ILD deg (med)", "heard dir deg (med)",
+           "dir vs ref deg (med)", "ITD-ILD mismatch deg (med)")
 
 
 def groups(clips: dict, dataset: Path | None) -> dict[str, list[str]]:
