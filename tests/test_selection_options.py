@@ -33,13 +33,18 @@ def spectra(shape: tuple[int, ...], seed: int) -> torch.Tensor:
     return torch.complex(torch.randn(shape, generator=g), torch.randn(shape, generator=g))
 
 
+def random_cells(frames: int, seed: int):
+    """The tiny config, its band pooling, random hypotheses (3 slots) and a random target."""
+    cfg = preset("tiny")
+    pool, _ = band_matrices(cfg)
+    return (cfg, pool, spectra((1, 3, 2, frames, cfg.freq_bins), seed),
+            spectra((1, 2, frames, cfg.freq_bins), seed + 1))
+
+
 def test_ipd_weight_scales_the_low_band_costs_only() -> None:
     """ipd_weight multiplies the IPD errors (bands below 1.5 kHz) and leaves the ILD ones;
     the risk under fixed weights moves by the low bands' share accordingly."""
-    cfg = preset("tiny")
-    pool, _ = band_matrices(cfg)
-    hyps = spectra((1, 3, 2, 12, cfg.freq_bins), 0)
-    target = spectra((1, 2, 12, cfg.freq_bins), 1)
+    cfg, pool, hyps, target = random_cells(12, 0)
     plain = cell_costs(hyps, target, pool, cfg)
     heavy = cell_costs(hyps, target, pool, cfg, ipd_weight=3.0)
     high = torch.as_tensor(band_centres_hz(cfg) >= 1500.0)
@@ -58,10 +63,7 @@ def test_grouped_costs_judge_a_slot_over_its_run() -> None:
     """group G: every cell of a run of G frames in a band gets the run's cost (the cue of the
     run's summed powers / cross-spectra); a run of one frame is the per-cell cost; the hard
     oracle then picks one slot per run."""
-    cfg = preset("tiny")
-    pool, _ = band_matrices(cfg)
-    hyps = spectra((1, 3, 2, 40, cfg.freq_bins), 2)
-    target = spectra((1, 2, 40, cfg.freq_bins), 3)
+    cfg, pool, hyps, target = random_cells(40, 2)
     per_cell = cell_costs(hyps, target, pool, cfg)
     grouped = cell_costs(hyps, target, pool, cfg, group=4)
     frames = per_cell.shape[2]
