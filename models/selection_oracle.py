@@ -161,10 +161,11 @@ def soft_oracle(hyps: torch.Tensor, target: torch.Tensor, present: torch.Tensor,
 
 
 def oracle_weights(kind: str, hyps: torch.Tensor, target: torch.Tensor, present: torch.Tensor,
-                   pool: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
-    """hard_oracle or soft_oracle by name ("hard@G": hard with group G)."""
+                   pool: torch.Tensor, cfg: ModelConfig, group: int = 1) -> torch.Tensor:
+    """hard_oracle or soft_oracle by name ("hard@G": hard with group G; plain "hard": with
+    `group`)."""
     if kind.startswith("hard"):
-        group = int(kind.partition("@")[2] or 1)
+        group = int(kind.partition("@")[2] or group)
         return hard_oracle(hyps, target, present, pool, cfg, group=group)
     if kind == "soft":
         return soft_oracle(hyps, target, present, pool, cfg)
@@ -227,10 +228,8 @@ def oracle_selection_loss(net, enc, logits: torch.Tensor, target: torch.Tensor, 
         energy = cell_energy(target, net.pool, cfg.time_pool)
         if kind == "risk":
             costs = cell_costs(hyps, target, net.pool, cfg, group=group, ipd_weight=ipd_weight)
-        elif kind == "hard":
-            q = hard_oracle(hyps, target, enc.present, net.pool, cfg, group=group)
         else:
-            q = oracle_weights(kind, hyps, target, enc.present, net.pool, cfg)
+            q = oracle_weights(kind, hyps, target, enc.present, net.pool, cfg, group)
     if kind == "risk":
         return risk_loss(logits, enc.present, costs, energy, temperature)
     return selection_loss(logits, enc.present, q, energy, temperature)
