@@ -88,20 +88,29 @@ def main() -> None:
         people = refs(frame)
         pasted, labels = composite_image(paste, frame, people)
         composites.append((pasted, truth_boxes(labels, *frame.shape[:2])))
-        for _, box in instrument_boxes(low, frame):
+        boxes = instrument_boxes(low, frame)
+        if not boxes:
+            continue
+        bgr = np.ascontiguousarray(frame[..., ::-1])  # one frame pass for all its boxes
+        seen = seen_people(low, bgr)
+        for _, box in boxes:
             on = bool(len(people)) and iou_matrix(np.array(box)[None], people).max() >= (
                 cfg.cross_class_iou)
-            bgr = np.ascontiguousarray(frame[..., ::-1])
-            real.append((bgr, box, on, seen_people(low, bgr)))
+            real.append((bgr, box, on, seen))
     rng = np.random.default_rng((args.seed, 0))
     width, height = data.width, data.height
     frames = []
     for _ in range(args.sprite_frames):
         frame, labels = rendered_image(rng, height, width)
         frames.append((frame, truth_boxes(labels, height, width)))
-    found = [(np.ascontiguousarray(f[..., ::-1]), b)
-             for f, b in sprite_found(plain, frames + composites)]
-    sprites = [(bgr, b, seen_people(plain, bgr)) for bgr, b in found]
+    passed: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(frame) -> (BGR, seen)
+    sprites = []
+    for f, b in sprite_found(plain, frames + composites):
+        if id(f) not in passed:  # one frame pass per frame, not per instrument in it
+            bgr = np.ascontiguousarray(f[..., ::-1])
+            passed[id(f)] = (bgr, seen_people(plain, bgr))
+        bgr, seen = passed[id(f)]
+        sprites.append((bgr, b, seen))
     on = sum(o for _, _, o, _ in real)
     print(f"real training frames, our conf {args.own_conf}: {len(real)} instrument boxes, "
           f"{on} on a reference person; sprite frames (seed {args.seed}) and sprites pasted "
