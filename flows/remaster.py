@@ -112,11 +112,14 @@ def _sizes(src, keys: list[str]) -> dict[str, int]:
 
 @dataclass
 class Archive:
-    """SRC's videos and other files, the run's output version and item context, and what
-    the manifest already settled of each video (None: it needs work)."""
+    """SRC's videos and other files, the generator (its local spec and registry label,
+    resolved once: the identity and the workers name the same checkpoint), the run's
+    output version and item context, and what the manifest already settled of each video
+    (None: it needs work)."""
 
     keys: list[str]
     other: list[str]
+    model: tuple[str, str | None]
     identity: str
     version: str
     ctx: object  # tasks.items.ItemContext
@@ -137,7 +140,8 @@ def survey(src: str, dest: str, params, run_id: str) -> Archive:
     from tasks.lineage import code_version
 
     keys, other = list_inputs(open_location(src))
-    identity = generator_identity(*resolve_model(params.generator.model))
+    model = resolve_model(params.generator.model)
+    identity = generator_identity(*model)
     version = generator_version(params, identity)
     work_dir = Path(os.environ["BINAURAL_STATE_DIR"]) / "work" / run_id
     ctx = ItemContext(src_uri=src, dest_uri=dest, version=version, run_id=run_id,
@@ -147,7 +151,7 @@ def survey(src: str, dest: str, params, run_id: str) -> Archive:
     # archive mostly finds old items).
     with ThreadPoolExecutor(16) as pool:
         settled = dict(zip(keys, pool.map(lambda k: settled_item(k, ctx), keys)))
-    return Archive(keys, other, identity, version, ctx, settled)
+    return Archive(keys, other, model, identity, version, ctx, settled)
 
 
 def init_ray(address: str | None, idle_worker_keep_s: float = 1.0) -> bool:
@@ -237,7 +241,6 @@ def remaster(
     from binaural.io.storage import open_location
     from flows.params import load_params, with_overrides
     from flows.progress import ItemProgress
-    from flows.registry import resolve_model
     from flows.tracking import start_experiment
     from flows.warm_start import claim
     from tasks import progress
@@ -257,32 +260,29 @@ def remaster(
     mlflow_ready = mlflow_warm.submit(start_experiment, cfg.mlflow_experiment)
     mlflow_warm.shutdown(wait=False)
     src_loc, dest_loc = open_location(src), open_location(dest)
-    model_path, model_label = resolve_model(params.generator.model)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     archive = survey(src, dest, params, run_id)
-    keys, other, identity, version, ctx = (archive.keys, archive.other, archive.identity,
-                                           archive.version, archive.ctx)
     items: list[dict] = [v for v in archive.settled.values() if v is not None]
     pending = archive.pending
     actors = max(1, min(cfg.actors, len(pending)))
     pending = schedule(pending, _sizes(src_loc, pending), actors)
     shards = [pending[i:i + cfg.shard_size] for i in range(0, len(pending), cfg.shard_size)]
     logger.info("run %s: %d videos in %s, %d to process in %d shards (%d other files "
-                "skipped); version %s", run_id, len(keys), src, len(pending), len(shards),
-                len(other), version)
+                "skipped); version %s", run_id, len(archive.keys), src, len(pending),
+                len(shards), len(archive.other), archive.version)
     warm = claim(params, ray_address, actors if pending else 0)  # flows.warm_start
     if warm is not None:
         started, workers = warm.started, warm.workers
     else:
         started = init_ray(ray_address, cfg.idle_worker_keep_s) if pending else False
-        workers = start_workers(params, actors, model_path, model_label) if pending else []
+        workers = start_workers(params, actors, *archive.model) if pending else []
     shown = ItemProgress(len(pending), logger=logger)  # a bar on a terminal
     progress.register(run_id, shown)
     try:
         # One pool for all shards: each item takes whichever actor is free.
         pool = ActorPool(workers) if pending else []
         with shown:
-            futures = [remaster_shard.submit(i, shard, ctx, pool, cfg.concurrency)
+            futures = [remaster_shard.submit(i, shard, archive.ctx, pool, cfg.concurrency)
                        for i, shard in enumerate(shards)]
             for shard, future in zip(shards, futures):
                 try:
@@ -301,10 +301,8 @@ def remaster(
     # Ray's shutdown waits ~1.4 s for its processes to exit, mostly idle: the run is
     # recorded (MLflow, the summary) meanwhile, and the flow returns once both are done.
     teardown = release_ray(workers, started, warm)
-    run = {"run_id": run_id, "src": src, "dest": dest, "version": version, "t0": t0,
-           "other": other, "identity": identity, "ctx": ctx}
     try:
-        return _record_run(run, items, params, dest_loc, mlflow_ready, logger)
+        return _record_run(archive, t0, items, params, dest_loc, mlflow_ready, logger)
     finally:
         teardown.join()
 
@@ -330,31 +328,31 @@ def release_ray(workers: list, started: bool, warm) -> threading.Thread:
     return thread
 
 
-def _record_run(run: dict, items: list[dict], params, dest_loc, mlflow_ready,
-                logger) -> dict:
-    """The run's summary: logged to MLflow, written to DEST (runs/<id>.json and
-    summary.json) and returned with its items."""
+def _record_run(archive: Archive, t0: float, items: list[dict], params, dest_loc,
+                mlflow_ready, logger) -> dict:
+    """The run's summary (the run that surveyed `archive` and began at perf_counter t0):
+    logged to MLflow, written to DEST (runs/<id>.json and summary.json) and returned with
+    its items."""
     from binaural.io.storage import write_bytes
 
-    run_id, src, dest, version, ctx = (run["run_id"], run["src"], run["dest"],
-                                       run["version"], run["ctx"])
-    other, identity, cfg = run["other"], run["identity"], params.remaster
+    ctx, cfg = archive.ctx, params.remaster
+    run_id = ctx.run_id
     items.sort(key=lambda i: i["key"])
     summary = {
         "run_id": run_id,
-        "src": src,
-        "dest": dest,
-        "version": version,
-        "seconds": round(time.perf_counter() - run["t0"], 2),
+        "src": ctx.src_uri,
+        "dest": ctx.dest_uri,
+        "version": archive.version,
+        "seconds": round(time.perf_counter() - t0, 2),
         "done": [i["key"] for i in items if i["status"] == "done"],
         "already_done": [i["key"] for i in items if i["status"] == "skipped"
                          and i.get("reason") == "done earlier"],
         "in_other_runs": [i["key"] for i in items if i["status"] == "skipped"
                           and i.get("reason") != "done earlier"],
         "failed": {i["key"]: i["error"] for i in items if i["status"] == "failed"},
-        "skipped": other,
+        "skipped": archive.other,
     }
-    summary["generator"] = identity
+    summary["generator"] = archive.identity
     summary["code_version"] = ctx.code_version
     mlflow_ready.result()
     summary["mlflow_run_id"] = log_to_mlflow(cfg.mlflow_experiment, summary, params, items,
