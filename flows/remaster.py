@@ -270,7 +270,7 @@ def remaster(
     logger.info("run %s: %d videos in %s, %d to process in %d shards (%d other files "
                 "skipped); version %s", run_id, len(archive.keys), src, len(pending),
                 len(shards), len(archive.other), archive.version)
-    warm = claim(params, ray_address, actors if pending else 0)  # flows.warm_start
+    warm = claim(params, ray_address, actors if pending else 0, archive.model)  # warm_start
     if warm is not None:
         started, workers = warm.started, warm.workers
     else:

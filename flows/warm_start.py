@@ -41,6 +41,7 @@ class WarmPools:
     created, by a background thread; `key` says which settings they were made for."""
 
     key: tuple
+    model: tuple | None = None  # the (checkpoint, registry label) the workers loaded
     started: bool = False
     workers: list = field(default_factory=list)
     nothing_pending: bool = False  # the survey found every item settled: nothing started
@@ -103,10 +104,9 @@ def warm_start(params, ray_address: str | None = None, src: str | None = None,
                 warm.ready.set()
                 warm.ended.set()
                 return
-            model_path, model_label = resolve_model(params.generator.model)
+            warm.model = resolve_model(params.generator.model)
             warm.started = init_ray(ray_address, params.remaster.idle_worker_keep_s)
-            warm.workers = start_workers(params, params.remaster.actors, model_path,
-                                         model_label)
+            warm.workers = start_workers(params, params.remaster.actors, *warm.model)
         except BaseException as exc:  # noqa: BLE001 - the flow starts its own instead
             warm.error = exc
         warm.ready.set()
@@ -129,11 +129,15 @@ def _pending(src: str, dest: str, params) -> bool:
         return False
 
 
-def claim(params, ray_address: str | None, actors: int) -> WarmPools | None:
-    """The warm pool if it was started for these settings (its first `actors` workers
-    kept, the others killed); None otherwise, after releasing any that were
-    started for other settings. A claimed warm start belongs to the caller, who calls
-    its `end` once Ray is shut down (when `started`) or the pools are done."""
+def claim(params, ray_address: str | None, actors: int, model: tuple | None = None
+          ) -> WarmPools | None:
+    """The warm pool if it was started for these settings and, given `model` (the flow's
+    resolved (checkpoint, registry label)), loaded that same checkpoint: its first
+    `actors` workers kept, the others killed. None otherwise, after releasing any that
+    were started for other settings (a registry alias that moved between the warm
+    start's resolution and the flow's: the flow records one version and must run it). A
+    claimed warm start belongs to the caller, who calls its `end` once Ray is shut down
+    (when `started`) or the pools are done."""
     global _warm
     import ray
 
@@ -143,7 +147,7 @@ def claim(params, ray_address: str | None, actors: int) -> WarmPools | None:
         return None
     warm.wait()
     if (warm.error is not None or warm.key != _key(params, ray_address) or actors < 1
-            or warm.nothing_pending):
+            or warm.nothing_pending or (model is not None and warm.model != model)):
         if warm.error is not None:
             logging.getLogger(__name__).warning("warm start failed (%s); starting anew",
                                                 warm.error)

@@ -36,6 +36,25 @@ def test_settings_that_differ_release_the_warm_pools():
     assert claim(params, None, 1) is None  # released: nothing left to claim
 
 
+def test_a_checkpoint_other_than_the_flows_releases_the_warm_pools():
+    """The same params, but the flow resolved another checkpoint (a registry alias moved
+    between the warm start's resolution and the flow's): the warm workers loaded the
+    wrong one, so they are not used."""
+    import ray
+
+    from flows.params import load_params
+    from flows.warm_start import claim, warm_start
+
+    params = load_params()
+    params = replace(params, remaster=replace(params.remaster, actors=1))
+    warm = warm_start(params)
+    warm.wait()
+    assert warm.error is None and warm.model is not None
+    assert claim(params, None, 1, ("models/weights/other.pt", "binaural-generator/7")) is None
+    assert warm.ended.is_set() and not warm.started and not warm.workers
+    assert not ray.is_initialized()
+
+
 def test_the_flow_runs_on_the_warm_actors(archive, tmp_path):
     import ray
 
