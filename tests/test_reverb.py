@@ -83,3 +83,26 @@ def test_diffuse_coherence_is_one_at_dc_and_low_at_high_frequency() -> None:
     assert gamma[0] == pytest.approx(1.0)
     assert gamma[1] > 0.8
     assert np.all(np.abs(gamma[2:]) < 0.2)
+
+
+def test_high_bins_take_their_own_late_onset() -> None:
+    """Bins from split_hz up counted late after high_onset_s, the low bins after
+    late_onset_s; without a high onset both halves are what the single onset gives, and
+    the split tracker streams chunk by chunk as the whole does."""
+    rng = np.random.default_rng(5)
+    y = _reverberant(_bursts(rng), 0.6, rng)
+    spec = _stft(y)
+    freqs = np.arange(spec.shape[1]) * SR / (2 * (spec.shape[1] - 1))
+    high = freqs >= 1500.0
+    late = LateReverbTracker(SR, 512, late_onset_s=0.05).direct_fraction(spec, 0.6)
+    early = LateReverbTracker(SR, 512, late_onset_s=0.011).direct_fraction(spec, 0.6)
+    tracker = LateReverbTracker(SR, 512, late_onset_s=0.05, high_onset_s=0.011)
+    split = tracker.direct_fraction(spec, 0.6)
+    np.testing.assert_allclose(split[:, ~high], late[:, ~high], atol=1e-12)
+    np.testing.assert_allclose(split[:, high], early[:, high], atol=1e-12)
+    assert early[:, high].mean() < late[:, high].mean() - 0.05  # more counted late
+    same = LateReverbTracker(SR, 512, late_onset_s=0.05, high_onset_s=0.05)
+    np.testing.assert_array_equal(same.direct_fraction(spec, 0.6), late)
+    streamed = LateReverbTracker(SR, 512, late_onset_s=0.05, high_onset_s=0.011)
+    parts = [streamed.direct_fraction(s, 0.6) for s in np.array_split(spec, 5)]
+    np.testing.assert_allclose(np.concatenate(parts), split, atol=1e-9)

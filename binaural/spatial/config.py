@@ -122,8 +122,9 @@ class RenderConfig:
 
     Room-aware rendering (`reverb`): a blind T60 from the mono's free decays (its
     `t60_quantile` times `t60_scale`; below `min_t60_s`: anechoic), the late part per bin
-    by Lebart's estimator from `late_onset_ms` (times `late_scale`, plus `floor_scale`
-    times the stationary floor), at least `direct_floor` of each bin kept direct; the late
+    by Lebart's estimator from `late_onset_ms` (from `late_onset_high_ms` in the bins from
+    `late_split_hz` up; times `late_scale`, plus `floor_scale` times the stationary
+    floor), at least `direct_floor` of each bin kept direct; the late
     part rendered `diffuse_mode` "coherent" (the diffuse field's average cues) or
     "decorrelated" (filters of `diffuse_taps` with the diffuse interaural coherence).
     `reverb_model` (.npz; empty: none) decides whether the mono is reverberant at all (its
@@ -143,6 +144,8 @@ class RenderConfig:
     diffuse_mode: str = "coherent"
     diffuse_taps: int = 1024
     late_onset_ms: float = 50.0
+    late_onset_high_ms: float = 50.0
+    late_split_hz: float = 1500.0
     late_scale: float = 1.0
     floor_scale: float = 0.0
     direct_floor: float = 0.1

@@ -187,17 +187,25 @@ class LateReverbTracker:
                  + floor_scale min(Pbar over the last floor_window_s)  (stationary beds)
 
     and the direct fraction G = clip(1 - lambda_k / Pbar_k, direct_floor, 1). A T60 below
-    `min_t60_s` (or 0: unknown) means no late part.
+    `min_t60_s` (or 0: unknown) means no late part. Bins from `split_hz` up may take
+    another onset (`high_onset_s`): there the early reflections, arriving from elsewhere
+    than the source, already scatter the level differences and count as diffuse, while the
+    low bins' phase (the direct sound's ITD, which the early reflections keep on average)
+    stays direct until the late onset.
     """
 
     def __init__(self, sample_rate: int, hop: int, late_onset_s: float = 0.05,
                  late_scale: float = 1.0, smoothing_s: float = 0.02, freq_smoothing: int = 5,
                  direct_floor: float = 0.1, min_t60_s: float = 0.12,
-                 floor_scale: float = 0.0, floor_window_s: float = 1.5):
+                 floor_scale: float = 0.0, floor_window_s: float = 1.5,
+                 high_onset_s: float | None = None, split_hz: float = 1500.0):
         self.sample_rate, self.hop = sample_rate, hop
         hop_s = hop / sample_rate
         self.delay_frames = max(1, int(round(late_onset_s / hop_s)))
         self.late_onset_s = self.delay_frames * hop_s
+        high = late_onset_s if high_onset_s is None else high_onset_s
+        self.high_delay_frames = max(1, int(round(high / hop_s)))
+        self.split_hz = split_hz
         self.late_scale = late_scale
         self.alpha = math.exp(-hop_s / smoothing_s) if smoothing_s > 0 else 0.0
         self.freq_smoothing = freq_smoothing
@@ -219,15 +227,20 @@ class LateReverbTracker:
                              zi=self._zi[None, :])
         self._zi = zf[0]
         past = smooth if self._history is None else np.concatenate([self._history, smooth])
-        keep = max(self.delay_frames, self.floor_frames if self.floor_scale > 0 else 0)
+        keep = max(self.delay_frames, self.high_delay_frames,
+                   self.floor_frames if self.floor_scale > 0 else 0)
         offset = past.shape[0] - smooth.shape[0]  # index in `past` of the first new frame
         diffuse = np.zeros_like(smooth)
         if t60_s >= self.min_t60_s and self.late_scale > 0:
             delta = 3 * math.log(10) / t60_s
-            decay = self.late_scale * math.exp(-2 * delta * self.late_onset_s)
-            idx = np.arange(smooth.shape[0]) + offset - self.delay_frames
-            earlier = past[np.clip(idx, 0, None)] * (idx >= 0)[:, None]
-            diffuse += decay * earlier
+            freqs = np.arange(smooth.shape[1]) * self.sample_rate / (2 * (smooth.shape[1] - 1))
+            high = freqs >= self.split_hz
+            for delay, bins in ((self.delay_frames, ~high), (self.high_delay_frames, high)):
+                decay = self.late_scale * math.exp(-2 * delta * delay * self.hop
+                                                   / self.sample_rate)
+                idx = np.arange(smooth.shape[0]) + offset - delay
+                earlier = past[np.clip(idx, 0, None)][:, bins] * (idx >= 0)[:, None]
+                diffuse[:, bins] += decay * earlier
         if self.floor_scale > 0:
             windows = np.lib.stride_tricks.sliding_window_view(
                 np.concatenate([np.repeat(past[:1], self.floor_frames - 1, 0), past]),

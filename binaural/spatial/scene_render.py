@@ -261,14 +261,22 @@ class SceneSpatializer(Spatializer):
             filt = (np.sqrt(g)[:, None, :] * h_spec
                     + np.sqrt(1 - g)[:, None, :] * self._decorrelation)
             return spec[:, None, :] * filt
-        hl, hr = h_spec[:, 0], h_spec[:, 1]
+        return self._coherent(spec, spec[:, None, :] * h_spec, g)
+
+    def _coherent(self, spec: np.ndarray, direct: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """The coherent split (module docstring) with Y_c = `direct` (F, 2, bins), the
+        frames' direct render (the renderer: S H_c; RoomSplit: an estimate's spectra),
+        S = `spec` (F, bins) and the direct fractions `g` (F, bins):
+        |Y_c|^2 -> g |Y_c|^2 + (1 - g) |S|^2 M_c^2, Y_L Y_R* -> g Y_L Y_R* + (1 - g) |S|^2
+        gamma M_L M_R, each ear's mean phase kept."""
+        yl, yr = direct[:, 0], direct[:, 1]
         m = self._magnitude
-        power = g[:, None, :] * np.abs(h_spec) ** 2 + (1 - g)[:, None, :] * (m ** 2)[None]
-        cross = g * hl * np.conj(hr) + (1 - g) * (self._gamma * m[0] * m[1])[None]
-        mid = np.angle(hr) + 0.5 * np.angle(hl * np.conj(hr))
+        diffuse = (1 - g) * np.abs(spec) ** 2
+        power = g[:, None, :] * np.abs(direct) ** 2 + diffuse[:, None, :] * (m ** 2)[None]
+        cross = g * yl * np.conj(yr) + diffuse * (self._gamma * m[0] * m[1])[None]
+        mid = np.angle(yr) + 0.5 * np.angle(yl * np.conj(yr))
         half = 0.5 * np.angle(cross)
-        phase = np.stack([mid + half, mid - half], axis=1)
-        return spec[:, None, :] * np.sqrt(power) * np.exp(1j * phase)
+        return np.sqrt(power) * np.exp(1j * np.stack([mid + half, mid - half], axis=1))
 
 
 class DiffuseSpatializer(SceneSpatializer):
@@ -351,6 +359,7 @@ def build_spatializer(
     if render.reverb:
         late = LateReverbTracker(
             sample_rate, render.block, late_onset_s=render.late_onset_ms / 1e3,
+            high_onset_s=render.late_onset_high_ms / 1e3, split_hz=render.late_split_hz,
             late_scale=render.late_scale, direct_floor=render.direct_floor,
             min_t60_s=render.min_t60_s, floor_scale=render.floor_scale)
         t60 = T60Tracker(sample_rate, quantile=render.t60_quantile, scale=render.t60_scale)
