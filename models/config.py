@@ -172,6 +172,9 @@ class GeneratorConfig:
     # only where its track's sounding probability (the association) is at least this (the
     # most likely one where none is); their mixture hypothesis is association-gated
     min_sounding: float = 0.3
+    # v2 models (anechoic hypotheses): the renderer's room split (binaural.spatial.
+    # room_split, render.reverb's settings) applied to the output; v3 hypotheses have it
+    room_split: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1:

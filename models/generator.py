@@ -12,7 +12,9 @@ models.builders.build_generator and flows.registry.resolve_model.
 The diffusion generator works on windows of chunk_s overlapping by crossfade_s (raised-
 cosine crossfade); each window: the DSP hypotheses (models/hypotheses.py) -> STFT ->
 `steps` sampler steps of the guided denoiser -> inverse STFT. Where no source was found
-it falls back to the renderer (straight ahead), and `fallback_reason` says so.
+it falls back to the renderer (straight ahead), and `fallback_reason` says so. A v2
+model's hypotheses are anechoic: its output gets the renderer's room split
+(binaural.spatial.room_split; generator.room_split), v3's hypotheses carry it already.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from binaural.spatial.config import RenderConfig
 from binaural.spatial.generator import DEFAULT_FRAME_SIZE, DSPGenerator
 from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.room_split import RoomSplit
 from binaural.spatial.tracks import SourceTrack
 from models.checkpoint_meta import checkpoint_identity
 from models.config import GeneratorConfig
@@ -73,6 +76,7 @@ class DiffusionGenerator:
         self.sigmas = karras_sigmas(generator.steps, generator.sigma_min, generator.sigma_max)
         self.denoiser = GuidedDenoiser(self.net, generator.guidance)
         self._fallback: DSPGenerator | None = None
+        self._split: RoomSplit | None = None
 
     def describe(self) -> dict:
         s = self.settings
@@ -97,8 +101,16 @@ class DiffusionGenerator:
                 True)
 
     def last_run(self) -> dict:
-        """Where the last call fell back to the renderer, what the renderer found."""
-        return self._fallback.last_run() if self._fallback is not None else {}
+        """What the renderer found where the last call fell back to it, or what the room
+        split found (v2)."""
+        if self._fallback is not None:
+            return self._fallback.last_run()
+        if self._split is None:
+            return {}
+        sp = self._split.spatializer
+        return {"room_split": True,
+                "reverberant": bool(self.render.reverb and getattr(sp, "reverberant", False)),
+                "t60_s": round(float(getattr(sp, "last_t60_s", 0.0)), 3)}
 
     def fallback_reason(self, tracks: Sequence[SourceTrack]) -> str | None:
         if not tracks:
@@ -139,11 +151,26 @@ class DiffusionGenerator:
     def generate(self, mono_chunks, tracks, sample_rate, frame_size=DEFAULT_FRAME_SIZE):
         if sample_rate != self.cfg.sample_rate:
             raise ValueError(f"model works at {self.cfg.sample_rate} Hz, got {sample_rate}")
+        self._split = None
         if not tracks:
             self._fallback = DSPGenerator(self.hrtf, self.render)
             yield from self._fallback.generate(mono_chunks, tracks, sample_rate, frame_size)
             return
         self._fallback = None
+        if self.cfg.version < 3 and self.settings.room_split and self.render.reverb:
+            self._split = split = RoomSplit(self.hrtf, self.render, sample_rate)
+            for piece in self._generate(split.tap(mono_chunks), tracks, sample_rate,
+                                        frame_size):
+                out = split.feed(piece)
+                if out.shape[1]:
+                    yield out
+            last = split.flush()
+            if last.shape[1]:
+                yield last
+            return
+        yield from self._generate(mono_chunks, tracks, sample_rate, frame_size)
+
+    def _generate(self, mono_chunks, tracks, sample_rate, frame_size):
         tracks = list(tracks)
         stream = HypothesisStream(tracks, self.hrtf, self.cfg.max_sources, sample_rate,
                                   self.render.block, self.render.neighbours, self.render,

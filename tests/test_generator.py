@@ -179,14 +179,41 @@ def test_chunked_generation_equals_the_renderer_where_the_model_defers_to_it(kem
         net.mixture_bias.fill_(1e4)
     _, _, mono = tones(1.2)
     tracks = [track(40.0, "person"), track(-30.0, "piano", source_id=1)]
-    gen = DiffusionGenerator(net, kemar, RENDER, GeneratorConfig(steps=1, chunk_s=0.4,
-                                                                 crossfade_s=0.08))
+    gen = DiffusionGenerator(net, kemar, RENDER, GeneratorConfig(
+        steps=1, chunk_s=0.4, crossfade_s=0.08, room_split=False))
     chunked = generate_array(gen, mono, tracks, SR, FRAME, chunk=7000)
     # The hypotheses' mixture render: the renderer without room model and activity gate.
     plain = dataclasses.replace(RENDER, reverb=False, activity_model="")
     dsp = generate_array(DSPGenerator(kemar, plain), mono, tracks, SR, FRAME)
     assert chunked.shape == dsp.shape
     assert np.abs(chunked - dsp).max() < 1e-4 * np.abs(dsp).max()
+
+
+def test_a_v2_models_output_takes_the_renderers_room_split(kemar) -> None:
+    """In a reverberant mono (every mono judged reverberant: no detector) the v2 output is
+    the room split of what the model made, streamed through the generator's windows."""
+    from scipy.signal import fftconvolve
+
+    from binaural.spatial.room_split import room_split
+
+    net = GeneratorNet(TINY).eval()
+    rng = np.random.default_rng(3)
+    dry = np.zeros(int(1.5 * SR))
+    for start in (0.1, 0.8):
+        dry[int(start * SR):int((start + 0.3) * SR)] = 0.1 * rng.standard_normal(int(0.3 * SR))
+    rir = rng.standard_normal(int(0.5 * SR)) * 10 ** (-3 * np.arange(int(0.5 * SR)) / (0.4 * SR))
+    rir[0] = 3.0
+    mono = (fftconvolve(dry, 0.3 * rir)[:dry.size]).astype(np.float32)
+    render = dataclasses.replace(RENDER, reverb_model="", analysis_s=0.5)
+    tracks = [track(40.0, "person")]
+    settings = GeneratorConfig(steps=1, chunk_s=0.4, crossfade_s=0.08)
+    plain = generate_array(DiffusionGenerator(net, kemar, render, dataclasses.replace(
+        settings, room_split=False)), mono, tracks, SR, FRAME, chunk=7000)
+    gen = DiffusionGenerator(net, kemar, render, settings)
+    split = generate_array(gen, mono, tracks, SR, FRAME, chunk=7000)
+    np.testing.assert_allclose(split, room_split(mono, plain, kemar, render, SR), atol=1e-6)
+    assert np.abs(split - plain).max() > 0.05 * np.abs(plain).max()  # the room did something
+    assert gen.last_run()["room_split"] and gen.last_run()["reverberant"]
 
 
 def test_chunked_generation_has_no_seams_and_ignores_input_chunking(net, kemar) -> None:
