@@ -30,6 +30,7 @@ import torch
 from binaural.spatial.config import RenderConfig
 from binaural.spatial.generator import DEFAULT_FRAME_SIZE, DSPGenerator
 from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.render import drain
 from binaural.spatial.room_split import RoomSplit
 from binaural.spatial.tracks import SourceTrack
 from models.checkpoint_meta import checkpoint_identity
@@ -159,14 +160,8 @@ class DiffusionGenerator:
         self._fallback = None
         if self.cfg.version < 3 and self.settings.room_split and self.render.reverb:
             self._split = split = RoomSplit(self.hrtf, self.render, sample_rate)
-            for piece in self._generate(split.tap(mono_chunks), tracks, sample_rate,
-                                        frame_size):
-                out = split.feed(piece)
-                if out.shape[1]:
-                    yield out
-            last = split.flush()
-            if last.shape[1]:
-                yield last
+            yield from drain(split, self._generate(split.tap(mono_chunks), tracks,
+                                                   sample_rate, frame_size))
             return
         yield from self._generate(mono_chunks, tracks, sample_rate, frame_size)
 

@@ -79,7 +79,7 @@ def test_streamed_in_any_pieces_equals_the_whole(kemar, sample_rate):
     for cut in np.linspace(0, mono.size, 12).astype(int)[1:]:
         for _ in range(2):  # the mono read runs ahead of the estimate
             next(reader, None)
-        pieces.append(split.feed(estimate[:, done:cut]))
+        pieces.append(split.push(estimate[:, done:cut]))
         done = cut
     pieces.append(split.flush())
     np.testing.assert_allclose(np.concatenate(pieces, axis=1), whole, atol=1e-6)
@@ -89,4 +89,4 @@ def test_an_estimate_ahead_of_the_mono_is_refused(kemar, sample_rate):
     split = RoomSplit(kemar, NO_GATE, sample_rate)
     list(split.tap([np.zeros(100)]))
     with pytest.raises(ValueError, match="ahead of the mono"):
-        split.feed(np.zeros((2, 200)))
+        split.push(np.zeros((2, 200)))

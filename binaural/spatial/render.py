@@ -209,8 +209,9 @@ def spatialize_stream(
 
 
 def drain(spatializer: Spatializer, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-    """Push every chunk through a (streaming) spatializer, then flush it: the non-empty
-    (2, n) pieces, whose total length equals the input's."""
+    """Push every chunk through a (streaming) spatializer (or anything with its push and
+    flush, e.g. room_split.RoomSplit), then flush it: the non-empty (2, n) pieces, whose
+    total length equals the input's."""
     for chunk in chunks:
         piece = spatializer.push(chunk)
         if piece.shape[1]:

@@ -72,8 +72,8 @@ class _EstimateSpatializer(SceneSpatializer):
 
 class RoomSplit:
     """The room split of a streamed estimate (module docstring): `tap` the mono chunks the
-    generator reads, `feed` each piece it emits (in order; returns what is final), then
-    `flush`. The output's length is the mono's."""
+    generator reads, `push` each piece it emits (in order; returns what is final), then
+    `flush` (render.drain does both). The output's length is the mono's."""
 
     def __init__(self, hrtf: HRTFSet, render: RenderConfig, sample_rate: int):
         self._sp: _EstimateSpatializer = build_spatializer(
@@ -95,7 +95,7 @@ class RoomSplit:
             self._mono_n += chunk.size
             yield chunk
 
-    def feed(self, estimate: np.ndarray) -> np.ndarray:
+    def push(self, estimate: np.ndarray) -> np.ndarray:
         """The next (2, n) of the estimate -> the split output that is final, (2, m)."""
         n = estimate.shape[1]
         if n > self._mono_n:
@@ -114,4 +114,4 @@ def room_split(mono: np.ndarray, estimate: np.ndarray, hrtf: HRTFSet, render: Re
     """Whole-signal convenience wrapper: mono (N,), estimate (2, N) -> (2, N) float32."""
     split = RoomSplit(hrtf, render, sample_rate)
     list(split.tap([mono]))
-    return np.concatenate([split.feed(estimate), split.flush()], axis=1)
+    return np.concatenate([split.push(estimate), split.flush()], axis=1)
