@@ -137,13 +137,16 @@ class Spatializer:
         (F, 2, bins): the convolution; a subclass may split or reshape the filtering."""
         return spec[:, None, :] * h_spec
 
+    def _filter_spectra(self, times: np.ndarray) -> np.ndarray | None:
+        """The filters' spectra (F, 2, bins) at the frames' centre times (F,)."""
+        return sfft.rfft(self.filter_at(times), self.nfft, axis=-1)  # filters (F, 2, taps)
+
     def _run_frames(self, count: int) -> np.ndarray:
         b = self.block
         frames = np.lib.stride_tricks.sliding_window_view(self._pending, 2 * b)[::b][:count]
         times = (self._next_frame + np.arange(count)) * b / self.sample_rate
-        h = self.filter_at(times)  # (F, 2, taps)
         spec = sfft.rfft(frames * self.window, self.nfft, axis=-1)
-        out_spec = self._spectra(spec, sfft.rfft(h, self.nfft, axis=-1))
+        out_spec = self._spectra(spec, self._filter_spectra(times))
         seg = sfft.irfft(out_spec, self.nfft, axis=-1)[..., : 2 * b + self.taps - 1]
         span = (count - 1) * b + seg.shape[-1]
         out = np.zeros((self.channels, max(span, self._acc.shape[1])))

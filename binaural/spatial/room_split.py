@@ -40,6 +40,14 @@ class _EstimateSpatializer(SceneSpatializer):
         super().__init__(*args, **kwargs)
         self._estimate = np.zeros((2, self.block))  # the mono's `block` zeros in front
         self._y: np.ndarray | None = None
+        if self.late is not None and self.diffuse_mode == "coherent":
+            # No filter is applied: the frames' own length is enough (2/3 of the work);
+            # the decorrelation filters need the renderer's longer transform.
+            self.nfft = 2 * self.block
+            self._resize_grid()
+
+    def _filter_spectra(self, times: np.ndarray) -> None:
+        return None  # the estimate is the direct render
 
     def feed(self, estimate: np.ndarray) -> None:
         self._estimate = np.concatenate([self._estimate, np.asarray(estimate, np.float64)],
