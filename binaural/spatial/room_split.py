@@ -39,12 +39,10 @@ class _EstimateSpatializer(SceneSpatializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._estimate = np.zeros((2, self.block))  # the mono's `block` zeros in front
+        # The transform stays the renderer's (frame + HRIR length): the split is a filter
+        # too (the diffuse-field magnitudes), and a frame-long transform wraps it around
+        # (LSD +0.4 dB on the held-out scenes).
         self._y: np.ndarray | None = None
-        if self.late is not None and self.diffuse_mode == "coherent":
-            # No filter is applied: the frames' own length is enough (2/3 of the work);
-            # the decorrelation filters need the renderer's longer transform.
-            self.nfft = 2 * self.block
-            self._resize_grid()
 
     def _filter_spectra(self, times: np.ndarray) -> None:
         return None  # the estimate is the direct render

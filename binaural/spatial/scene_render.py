@@ -188,8 +188,9 @@ class SceneSpatializer(Spatializer):
         self.late, self.t60, self.activity = late, t60, activity
         self.diffuse_mode = diffuse_mode
 
-        self._hrtf = hrtf
-        self._resize_grid()
+        grid = sfft.rfftfreq(self.nfft, 1.0 / sample_rate)
+        self._magnitude = diffuse_field_magnitude(hrtf, grid)  # (2, F)
+        self._gamma = diffuse_coherence(grid)
         self._decorrelation = (decorrelation_filters(hrtf, diffuse_taps, self.nfft)
                                if late is not None and diffuse_mode == "decorrelated" else None)
         self.reverb_gate, self.reverb_threshold = reverb_gate, reverb_threshold
@@ -199,12 +200,6 @@ class SceneSpatializer(Spatializer):
         if unit is not None and unit < block:
             raise ValueError(f"analysis unit {unit} shorter than the block {block}")
         self._units = None if unit is None else UnitBuffer(unit)
-
-    def _resize_grid(self) -> None:
-        """The diffuse field's magnitudes and coherence on the bins of self.nfft."""
-        grid = sfft.rfftfreq(self.nfft, 1.0 / self.sample_rate)
-        self._magnitude = diffuse_field_magnitude(self._hrtf, grid)  # (2, F)
-        self._gamma = diffuse_coherence(grid)
 
     @property
     def reverberant(self) -> bool:
