@@ -173,8 +173,11 @@ class GeneratorConfig:
     # most likely one where none is); their mixture hypothesis is association-gated
     min_sounding: float = 0.3
     # v2 models (anechoic hypotheses): the renderer's room split (binaural.spatial.
-    # room_split, render.reverb's settings) applied to the output; v3 hypotheses have it
+    # room_split, render.reverb's settings) applied to the output in the bins from
+    # room_split_min_hz up (below, the output keeps the direct sound's ITD); v3
+    # hypotheses have it
     room_split: bool = True
+    room_split_min_hz: float = 1500.0
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -185,6 +188,8 @@ class GeneratorConfig:
             raise ValueError("generator.crossfade_s: in [0, chunk_s / 2)")
         if not 0 <= self.min_sounding <= 1:
             raise ValueError("generator.min_sounding: in [0, 1]")
+        if self.room_split_min_hz < 0:
+            raise ValueError("generator.room_split_min_hz: >= 0")
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,8 @@ class DiffusionGenerator:
             return
         self._fallback = None
         if self.cfg.version < 3 and self.settings.room_split and self.render.reverb:
-            self._split = split = RoomSplit(self.hrtf, self.render, sample_rate)
+            self._split = split = RoomSplit(self.hrtf, self.render, sample_rate,
+                                            self.settings.room_split_min_hz)
             yield from drain(split, self._generate(split.tap(mono_chunks), tracks,
                                                    sample_rate, frame_size))
             return

@@ -211,7 +211,8 @@ def test_a_v2_models_output_takes_the_renderers_room_split(kemar) -> None:
         settings, room_split=False)), mono, tracks, SR, FRAME, chunk=7000)
     gen = DiffusionGenerator(net, kemar, render, settings)
     split = generate_array(gen, mono, tracks, SR, FRAME, chunk=7000)
-    np.testing.assert_allclose(split, room_split(mono, plain, kemar, render, SR), atol=1e-6)
+    np.testing.assert_allclose(split, room_split(mono, plain, kemar, render, SR,
+                                                 settings.room_split_min_hz), atol=1e-6)
     assert np.abs(split - plain).max() > 0.05 * np.abs(plain).max()  # the room did something
     assert gen.last_run()["room_split"] and gen.last_run()["reverberant"]
 

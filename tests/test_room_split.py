@@ -67,6 +67,25 @@ def test_the_split_of_the_direct_render_is_the_room_aware_render(kemar, sample_r
     assert power[0] == pytest.approx(power[1], rel=0.05)
 
 
+def test_below_min_hz_the_estimate_keeps_its_direct_sound(kemar, sample_rate):
+    """min_hz 1500: the low band (the ITD) is the estimate's, the high band's ILD is the
+    room's."""
+    mono = _reverberant_bursts(sample_rate)
+    estimate = _anechoic(mono, kemar, 40.0, sample_rate)
+    full = room_split(mono, estimate, kemar, NO_GATE, sample_rate)
+    high = room_split(mono, estimate, kemar, NO_GATE, sample_rate, min_hz=1500.0)
+    freqs = np.fft.rfftfreq(mono.size, 1.0 / sample_rate)
+    low = (freqs > 100) & (freqs < 1000)
+
+    def low_error(out):
+        diff = np.abs(np.fft.rfft(out - estimate, axis=-1)[:, low]) ** 2
+        return float(diff.sum() / (np.abs(np.fft.rfft(estimate, axis=-1)[:, low]) ** 2).sum())
+
+    assert low_error(high) < 1e-3 < low_error(full)
+    assert _band_ild_db(high, sample_rate) == pytest.approx(_band_ild_db(full, sample_rate),
+                                                            abs=0.1)
+
+
 def test_streamed_in_any_pieces_equals_the_whole(kemar, sample_rate):
     """The generator reads the mono ahead of what it emits, in its own chunk sizes."""
     mono = _reverberant_bursts(sample_rate)

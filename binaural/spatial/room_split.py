@@ -12,7 +12,9 @@ with Y_c the estimate's spectra, S the mono's and G the direct fraction,
     decorrelated:  Y_c -> sqrt(G) Y_c + sqrt(1 - G) S D_c
 
 exactly what the renderer does with Y_c = S H_c (its own direct render). Where the mono
-is judged anechoic (G = 1), or render.reverb is off, the estimate passes unchanged.
+is judged anechoic (G = 1), or render.reverb is off, the estimate passes unchanged; below
+`min_hz` (default 0: every bin) it passes unchanged too (G = 1 there): the generator keeps
+the direct sound's ITD, the cue the low bands carry.
 
 Streaming: the mono is tapped as the generator reads it and pushed on only as far as the
 estimate has arrived, so the two stay in step however the generator chunks its output;
@@ -39,6 +41,7 @@ class _EstimateSpatializer(SceneSpatializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._estimate = np.zeros((2, self.block))  # the mono's `block` zeros in front
+        self.min_hz = 0.0  # bins below stay direct (G = 1)
         # The transform stays the renderer's (frame + HRIR length): the split is a filter
         # too (the diffuse-field magnitudes), and a frame-long transform wraps it around
         # (LSD +0.4 dB on the held-out scenes).
@@ -68,6 +71,8 @@ class _EstimateSpatializer(SceneSpatializer):
         if self.late is None:
             return y
         g = self.late.direct_fraction(spec, self.last_t60_s)  # (F, bins), updates its state
+        if self.min_hz > 0:
+            g[:, sfft.rfftfreq(self.nfft, 1.0 / self.sample_rate) < self.min_hz] = 1.0
         if np.all(g >= 1.0):
             return y
         if self.diffuse_mode == "decorrelated":
@@ -81,10 +86,12 @@ class RoomSplit:
     generator reads, `push` each piece it emits (in order; returns what is final), then
     `flush` (render.drain does both). The output's length is the mono's."""
 
-    def __init__(self, hrtf: HRTFSet, render: RenderConfig, sample_rate: int):
+    def __init__(self, hrtf: HRTFSet, render: RenderConfig, sample_rate: int,
+                 min_hz: float = 0.0):
         self._sp: _EstimateSpatializer = build_spatializer(
             hrtf, [], render, sample_rate, use_activity=False,
             spatializer_cls=_EstimateSpatializer)
+        self._sp.min_hz = min_hz
         self._mono: list[np.ndarray] = []  # tapped, not yet pushed
         self._mono_n = 0
 
@@ -116,8 +123,8 @@ class RoomSplit:
 
 
 def room_split(mono: np.ndarray, estimate: np.ndarray, hrtf: HRTFSet, render: RenderConfig,
-               sample_rate: int) -> np.ndarray:
+               sample_rate: int, min_hz: float = 0.0) -> np.ndarray:
     """Whole-signal convenience wrapper: mono (N,), estimate (2, N) -> (2, N) float32."""
-    split = RoomSplit(hrtf, render, sample_rate)
+    split = RoomSplit(hrtf, render, sample_rate, min_hz)
     list(split.tap([mono]))
     return np.concatenate([split.push(estimate), split.flush()], axis=1)
