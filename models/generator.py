@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from binaural.spatial.config import RenderConfig
-from binaural.spatial.generator import DEFAULT_FRAME_SIZE, DSPGenerator
+from binaural.spatial.generator import DEFAULT_FRAME_SIZE, DSPGenerator, room_found
 from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.render import drain
 from binaural.spatial.room_split import RoomSplit
@@ -108,10 +108,7 @@ class DiffusionGenerator:
             return self._fallback.last_run()
         if self._split is None:
             return {}
-        sp = self._split.spatializer
-        return {"room_split": True,
-                "reverberant": bool(self.render.reverb and getattr(sp, "reverberant", False)),
-                "t60_s": round(float(getattr(sp, "last_t60_s", 0.0)), 3)}
+        return {"room_split": True} | room_found(self.render, self._split.spatializer)
 
     def fallback_reason(self, tracks: Sequence[SourceTrack]) -> str | None:
         if not tracks:

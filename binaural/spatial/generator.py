@@ -67,6 +67,12 @@ def generate_array(generator: Generator, mono: np.ndarray, tracks: Sequence[Sour
     return np.concatenate(out, axis=1) if out else np.zeros((2, 0), np.float32)
 
 
+def room_found(render: RenderConfig, spatializer: Spatializer) -> dict:
+    """What a renderer's analysers found of the room (a plain Spatializer: none)."""
+    return {"reverberant": bool(render.reverb and getattr(spatializer, "reverberant", False)),
+            "t60_s": round(float(getattr(spatializer, "last_t60_s", 0.0)), 3)}
+
+
 class DSPGenerator:
     """The DSP renderer (binaural.spatial.scene_render: room-aware and activity-gated as
     `render` says) along the tracks; straight ahead where there are none."""
@@ -90,11 +96,7 @@ class DSPGenerator:
         return "none (the renderer takes no visual condition)", False
 
     def last_run(self) -> dict:
-        if self._last is None:
-            return {}
-        return {"reverberant": bool(self.render.reverb
-                                    and getattr(self._last, "reverberant", False)),
-                "t60_s": round(float(getattr(self._last, "last_t60_s", 0.0)), 3)}
+        return {} if self._last is None else room_found(self.render, self._last)
 
     def generate(self, mono_chunks, tracks, sample_rate, frame_size=DEFAULT_FRAME_SIZE):
         self._last = build_spatializer(self.hrtf, list(tracks), self.render, sample_rate)

@@ -202,7 +202,6 @@ class LateReverbTracker:
         self.sample_rate, self.hop = sample_rate, hop
         hop_s = hop / sample_rate
         self.delay_frames = max(1, int(round(late_onset_s / hop_s)))
-        self.late_onset_s = self.delay_frames * hop_s
         high = late_onset_s if high_onset_s is None else high_onset_s
         self.high_delay_frames = max(1, int(round(high / hop_s)))
         self.split_hz = split_hz

@@ -41,7 +41,6 @@ class _EstimateSpatializer(SceneSpatializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._estimate = np.zeros((2, self.block))  # the mono's `block` zeros in front
-        self.min_hz = 0.0  # bins below stay direct (G = 1)
         # The transform stays the renderer's (frame + HRIR length): the split is a filter
         # too (the diffuse-field magnitudes), and a frame-long transform wraps it around
         # (LSD +0.4 dB on the held-out scenes).
@@ -66,19 +65,8 @@ class _EstimateSpatializer(SceneSpatializer):
         self._estimate = self._estimate[:, count * b:]
         return out
 
-    def _spectra(self, spec: np.ndarray, h_spec: np.ndarray) -> np.ndarray:
-        y = self._y
-        if self.late is None:
-            return y
-        g = self.late.direct_fraction(spec, self.last_t60_s)  # (F, bins), updates its state
-        if self.min_hz > 0:
-            g[:, sfft.rfftfreq(self.nfft, 1.0 / self.sample_rate) < self.min_hz] = 1.0
-        if np.all(g >= 1.0):
-            return y
-        if self.diffuse_mode == "decorrelated":
-            return (np.sqrt(g)[:, None, :] * y
-                    + (spec * np.sqrt(1 - g))[:, None, :] * self._decorrelation)
-        return self._coherent(spec, y, g)
+    def _spectra(self, spec: np.ndarray, h_spec: None) -> np.ndarray:
+        return self._split(spec, self._y)
 
 
 class RoomSplit:
@@ -91,7 +79,7 @@ class RoomSplit:
         self._sp: _EstimateSpatializer = build_spatializer(
             hrtf, [], render, sample_rate, use_activity=False,
             spatializer_cls=_EstimateSpatializer)
-        self._sp.min_hz = min_hz
+        self._sp.keep_direct_below(min_hz)
         self._mono: list[np.ndarray] = []  # tapped, not yet pushed
         self._mono_n = 0
 

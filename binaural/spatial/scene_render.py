@@ -193,6 +193,7 @@ class SceneSpatializer(Spatializer):
         self._gamma = diffuse_coherence(grid)
         self._decorrelation = (decorrelation_filters(hrtf, diffuse_taps, self.nfft)
                                if late is not None and diffuse_mode == "decorrelated" else None)
+        self._direct_bins: np.ndarray | None = None  # keep_direct_below
         self.reverb_gate, self.reverb_threshold = reverb_gate, reverb_threshold
         self.fallback_t60_s = fallback_t60_s
         self._reverb_evidence = [0.0, 0]  # sum of the detector's frame probabilities, frames
@@ -250,22 +251,32 @@ class SceneSpatializer(Spatializer):
             self._update_t60(self.t60.finish())
         return np.concatenate([held, super().flush(tail)], axis=1)
 
+    def keep_direct_below(self, hz: float) -> None:
+        """Bins below `hz` stay direct (G = 1) whatever the late estimate says."""
+        freqs = sfft.rfftfreq(self.nfft, 1.0 / self.sample_rate)
+        self._direct_bins = freqs < hz if hz > 0 else None
+
     def _spectra(self, spec: np.ndarray, h_spec: np.ndarray) -> np.ndarray:
         """Output spectra (F, 2, bins) of frame spectra (F, bins) and filters (F, 2, bins)."""
+        return self._split(spec, spec[:, None, :] * h_spec)
+
+    def _split(self, spec: np.ndarray, direct: np.ndarray) -> np.ndarray:
+        """The room-aware split (module docstring) of the frames' direct render `direct`
+        (F, 2, bins; the renderer: S H_c, RoomSplit: an estimate's spectra), S = `spec`."""
         if self.late is None:
-            return spec[:, None, :] * h_spec
+            return direct
         g = self.late.direct_fraction(spec, self.last_t60_s)  # (F, bins), updates its state
+        if self._direct_bins is not None:
+            g[:, self._direct_bins] = 1.0
         if np.all(g >= 1.0):
-            return spec[:, None, :] * h_spec
+            return direct
         if self.diffuse_mode == "decorrelated":
-            filt = (np.sqrt(g)[:, None, :] * h_spec
-                    + np.sqrt(1 - g)[:, None, :] * self._decorrelation)
-            return spec[:, None, :] * filt
-        return self._coherent(spec, spec[:, None, :] * h_spec, g)
+            return (np.sqrt(g)[:, None, :] * direct
+                    + (spec * np.sqrt(1 - g))[:, None, :] * self._decorrelation)
+        return self._coherent(spec, direct, g)
 
     def _coherent(self, spec: np.ndarray, direct: np.ndarray, g: np.ndarray) -> np.ndarray:
-        """The coherent split (module docstring) with Y_c = `direct` (F, 2, bins), the
-        frames' direct render (the renderer: S H_c; RoomSplit: an estimate's spectra),
+        """The coherent split (module docstring) with Y_c = `direct` (F, 2, bins),
         S = `spec` (F, bins) and the direct fractions `g` (F, bins):
         |Y_c|^2 -> g |Y_c|^2 + (1 - g) |S|^2 M_c^2, Y_L Y_R* -> g Y_L Y_R* + (1 - g) |S|^2
         gamma M_L M_R, each ear's mean phase kept."""
