@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -134,14 +135,10 @@ def write_v2_scene(cfg: SynthConfig, hrtf: HRTFSet, renderer: HRTFSet | None, ou
     write_json(out / "truth" / f"{name}.json", truth)
 
 
-def make_set(kind: str, out: Path, scenes: int, seed: int,
-             recipe: GeneratorDataConfig | None = None, synth: SynthConfig | None = None,
-             renderer_head: str = "") -> None:
-    """`scenes` scenes of one kind (train, val, test) from `seed`, by `recipe` (default:
-    GeneratorDataConfig's); scenes already written are kept. Synthesis v2 takes its
-    options from `synth` (params.yaml's section) and renders the test scenes' stems with
-    `renderer_head`."""
-    recipe = recipe or GeneratorDataConfig()
+def set_config(kind: str, recipe: GeneratorDataConfig, synth: SynthConfig | None
+               ) -> tuple[SynthConfig, np.ndarray]:
+    """The synthesizer config of one kind of set (train, val, test) by `recipe`, and its
+    source-count mix."""
     test = kind == "test"
     v2 = recipe.synthesis == 2
     (width, height) = recipe.test_size if test else recipe.train_size
@@ -153,15 +150,34 @@ def make_set(kind: str, out: Path, scenes: int, seed: int,
         max_sources=max(len(recipe.train_source_mix), len(recipe.test_source_mix)),
         duration_s=recipe.test_duration_s if test else recipe.train_duration_s,
         width=width, height=height, video_fps=recipe.test_fps if test else recipe.train_fps)
+    return cfg, mix
+
+
+def scene_draw(seed: int, i: int, mix: np.ndarray) -> tuple[int, int]:
+    """(scene seed, number of sources) of the set's scene i."""
+    s = scene_seed(seed, i)
+    rng = np.random.default_rng(s)
+    return s, int(rng.choice(len(mix), p=mix / mix.sum())) + 1
+
+
+def make_set(kind: str, out: Path, scenes: int, seed: int,
+             recipe: GeneratorDataConfig | None = None, synth: SynthConfig | None = None,
+             renderer_head: str = "") -> None:
+    """`scenes` scenes of one kind (train, val, test) from `seed`, by `recipe` (default:
+    GeneratorDataConfig's); scenes already written are kept. Synthesis v2 takes its
+    options from `synth` (params.yaml's section) and renders the test scenes' stems with
+    `renderer_head`."""
+    recipe = recipe or GeneratorDataConfig()
+    test = kind == "test"
+    v2 = recipe.synthesis == 2
+    cfg, mix = set_config(kind, recipe, synth)
     heads = load_heads([recipe.test_head] if test else recipe.train_heads, cfg.sample_rate)
     renderer = (load_heads([renderer_head], cfg.sample_rate)[0]
                 if v2 and test and renderer_head else None)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     for i in range(scenes):
-        s = scene_seed(seed, i)
-        rng = np.random.default_rng(s)
-        sources = int(rng.choice(len(mix), p=mix / mix.sum())) + 1
+        s, sources = scene_draw(seed, i, mix)
         hrtf = heads[i % len(heads)]
         name = f"{kind}_{seed:03d}_{i:04d}"
         if (out / "truth" / f"{name}.json").exists():
@@ -180,6 +196,55 @@ def make_set(kind: str, out: Path, scenes: int, seed: int,
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
+MAX_TRUTH_MISMATCH = 1e-5  # max |re-rendered - written| binaural truth, relative to its peak
+
+
+def add_separate(kind: str, out: Path, scenes: int, seed: int, recipe: GeneratorDataConfig,
+                 synth: SynthConfig | None, renderer_head: str, part: tuple[int, int] = (0, 1)
+                 ) -> None:
+    """Per-source stems (truth/<id>.separate.wav, as the test set's) for the v2 scenes of a
+    set already written: each scene re-rendered from its seed with its own head (the
+    written binaural truth must come out again, which also fixes the scale: the video's
+    mono is lossy) and with the renderer's head for the stems. Scenes with stems are
+    skipped; `part` (i, n) takes every n-th scene from the i-th (parallel runs)."""
+    if recipe.synthesis != 2:
+        raise ValueError("separate stems are made for synthesis v2 sets only")
+    cfg, mix = set_config(kind, recipe, synth)
+    heads = load_heads([recipe.test_head] if kind == "test" else recipe.train_heads,
+                       cfg.sample_rate)
+    renderer = load_heads([renderer_head], cfg.sample_rate)[0]
+    t0 = time.perf_counter()
+    for i in range(part[0], scenes, part[1]):
+        s, sources = scene_draw(seed, i, mix)
+        hrtf = heads[i % len(heads)]
+        name = f"{kind}_{seed:03d}_{i:04d}"
+        json_path, stems_path = (out / "truth" / f"{name}.json",
+                                 out / "truth" / f"{name}.separate.wav")
+        if not json_path.exists():
+            raise FileNotFoundError(f"{json_path}: scene {i} of the set is not written")
+        if stems_path.exists():
+            continue
+        parts: dict = {}
+        plan, _ = draw_scene(dataclasses.replace(cfg, hrtf=hrtf.name), s + 1, sources)
+        _, binaural, _, _ = render_audio(dataclasses.replace(cfg, hrtf=hrtf.name), hrtf, plan,
+                                         s + 1, parts, stems_hrtf=renderer)
+        written, _ = read_wav(out / "truth" / f"{name}.binaural.wav")
+        mismatch = np.abs(binaural - written).max() / max(np.abs(written).max(), 1e-9)
+        if mismatch > MAX_TRUTH_MISMATCH:
+            raise RuntimeError(f"{name}: the re-render differs from the written truth "
+                               f"({mismatch:.2e}): the synthesizer's streams changed")
+        stems = stems_from_parts(parts, parts["scale"])
+        tmp = stems_path.with_name(f".{stems_path.name}.tmp.wav")
+        write_wav(tmp, stems, cfg.sample_rate)
+        tmp.replace(stems_path)
+        truth = json.loads(json_path.read_text()) | {"separate": {
+            "hrtf": renderer.name, "hrtf_digest": renderer.digest,
+            "channels": "per object L, R; then the beds L, R"}}
+        write_json(json_path, truth)
+        print(f"[{i + 1}/{scenes}] {name}: stems ({time.perf_counter() - t0:.0f} s)",
+              flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("kind", choices=KINDS)
@@ -187,10 +252,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenes", type=int, required=True)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--params", default=None, help="params.yaml (default: the project's)")
+    p.add_argument("--add-separate", action="store_true",
+                   help="add per-source stems (the renderer's head) to a written v2 set")
+    p.add_argument("--part", default="0/1", help="i/n: every n-th scene from the i-th")
     args = p.parse_args(argv)
     from flows.params import load_params
 
     params = load_params(args.params)
+    if args.add_separate:
+        i, n = (int(v) for v in args.part.split("/"))
+        add_separate(args.kind, Path(args.out), args.scenes, args.seed, params.generator_data,
+                     params.synth, params.render.hrtf, (i, n))
+        return 0
     make_set(args.kind, Path(args.out), args.scenes, args.seed, params.generator_data,
              params.synth, params.render.hrtf)
     return 0

@@ -90,10 +90,10 @@ class FOASpatializer(SceneSpatializer):
     def __init__(self, filter_at, hrtf: HRTFSet, sample_rate: int, block: int = 512,
                  late=None, t60=None, activity=None, diffuse_mode: str = "decorrelated",
                  diffuse_taps: int = 1024, reverb_gate=None, reverb_threshold: float = 0.5,
-                 fallback_t60_s: float = 0.0, unit: int | None = None):
+                 fallback_t60_s: float = 0.0, unit: int | None = None, **separation):
         super().__init__(filter_at, hrtf, sample_rate, block, None, t60, activity,
                          "decorrelated", diffuse_taps, reverb_gate, reverb_threshold,
-                         fallback_t60_s, unit)
+                         fallback_t60_s, unit, **separation)
         self.late = late  # set after the base class, which would build binaural filters
         self._decorrelation = diffuse_foa_filters(diffuse_taps, self.nfft)
 

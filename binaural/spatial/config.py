@@ -134,6 +134,10 @@ class RenderConfig:
     a probability p of sounding; its 1/r^2 share is scaled by max(p, activity_floor) **
     activity_sharpness (an unknown class: activity_unknown), p smoothed over
     activity_smoothing_s.
+    Separation (`separation_model`, .npz; empty: off; binaural.spatial.separation): with two
+    or more tracks each frequency bin's filter mixes the tracks' filters by that cell's
+    shares, the model's dominance of each track's class (times `separation_sharpness`) on
+    top of the per-frame shares above, instead of one blend for the whole frame.
     """
 
     hrtf: str = "/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa"
@@ -164,6 +168,8 @@ class RenderConfig:
     # also scaled by max(p, association_floor) ** association_sharpness.
     association_floor: float = 0.05
     association_sharpness: float = 2.0
+    separation_model: str = ""
+    separation_sharpness: float = 1.0
     # The room-aware renderer's analysers (T60, reverberation verdict, activity) take the
     # input in units of this length, whatever the caller's chunks: the output does not
     # depend on the chunking (scene.chunk_s, a streaming client's buffers).
@@ -179,6 +185,8 @@ class RenderConfig:
             raise ValueError("render.activity_floor and render.activity_sharpness: positive")
         if self.analysis_s <= 0:
             raise ValueError("render.analysis_s: positive")
+        if self.separation_sharpness <= 0:
+            raise ValueError("render.separation_sharpness: positive")
         if self.association_floor <= 0 or self.association_sharpness <= 0:
             raise ValueError("render.association_floor and render.association_sharpness: "
                              "positive")

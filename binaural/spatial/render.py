@@ -66,42 +66,69 @@ def direction_filter(
 WeightFn = Callable[[np.ndarray], np.ndarray]
 
 
-def mixture_filter(
+def track_parts(
     hrtf: HRTFSet,
     tracks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    t: np.ndarray,
     neighbours: int = 3,
     weights_at: WeightFn | None = None,
-) -> FilterFn:
-    """Filters that render one mixture from several tracked sources at once.
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """mixture_filter's pieces at times `t` (F,): each track's energy share (K, F), its
+    1/r^2 where present times its weight (not normalised), and its direction filters
+    (F, 2, taps) per track."""
+    shares = np.zeros((len(tracks), len(t)))
+    per_track = []
+    for k, (times, az, el, dist) in enumerate(tracks):
+        inside = (t >= times[0]) & (t <= times[-1])
+        shares[k] = np.where(inside, 1.0 / np.maximum(np.interp(t, times, dist), 0.1) ** 2, 0)
+        a = np.degrees(np.interp(t, times, np.unwrap(np.radians(az))))
+        per_track.append(hrtf.interpolate(a, np.interp(t, times, el), neighbours))
+    if weights_at is not None and tracks:
+        shares *= weights_at(np.asarray(t, dtype=np.float64))
+    return shares, per_track
+
+
+class MixtureFilter:
+    """Filters that render one mixture from several tracked sources at once (a FilterFn).
 
     Each track is (times_s, azimuth_deg, elevation_deg, distance_m). At each time the
     mixture is sent to every source present with an energy share proportional to
     1/r^2 (its expected loudness at the microphone), times its weight at that time when
     `weights_at` is given (e.g. the activity gate); the shares sum to one, so the render
     keeps the mono's energy. Where no source is present, or every present one weighs
-    zero, the mixture is rendered straight ahead.
+    zero, the mixture is rendered straight ahead (`front`, (2, taps)). `parts(t)` gives the
+    pieces (track_parts), for a renderer that shares them out per frequency.
     """
-    front = hrtf.interpolate(np.zeros(1), np.zeros(1), neighbours)[0]
 
-    def filter_at(t: np.ndarray) -> np.ndarray:
-        filters = np.zeros((len(t), *front.shape), dtype=np.float64)
-        shares = np.zeros((len(tracks), len(t)))
-        per_track = []
-        for k, (times, az, el, dist) in enumerate(tracks):
-            inside = (t >= times[0]) & (t <= times[-1])
-            shares[k] = np.where(inside, 1.0 / np.maximum(np.interp(t, times, dist), 0.1) ** 2, 0)
-            a = np.degrees(np.interp(t, times, np.unwrap(np.radians(az))))
-            per_track.append(hrtf.interpolate(a, np.interp(t, times, el), neighbours))
-        if weights_at is not None and tracks:
-            shares *= weights_at(np.asarray(t, dtype=np.float64))
+    def __init__(self, hrtf: HRTFSet,
+                 tracks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+                 neighbours: int = 3, weights_at: WeightFn | None = None):
+        self.hrtf, self.tracks, self.neighbours = hrtf, tracks, neighbours
+        self.weights_at = weights_at
+        self.front = hrtf.interpolate(np.zeros(1), np.zeros(1), neighbours)[0]
+
+    def parts(self, t: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        return track_parts(self.hrtf, self.tracks, t, self.neighbours, self.weights_at)
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        filters = np.zeros((len(t), *self.front.shape), dtype=np.float64)
+        shares, per_track = self.parts(t)
         total = shares.sum(axis=0)
         for k, h in enumerate(per_track):
             gain = np.sqrt(np.divide(shares[k], total, out=np.zeros_like(total), where=total > 0))
             filters += gain[:, None, None] * h
-        filters[total <= 0] = front
+        filters[total <= 0] = self.front
         return filters.astype(np.float32)
 
-    return filter_at
+
+def mixture_filter(
+    hrtf: HRTFSet,
+    tracks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    neighbours: int = 3,
+    weights_at: WeightFn | None = None,
+) -> MixtureFilter:
+    """MixtureFilter over `tracks` (its docstring)."""
+    return MixtureFilter(hrtf, tracks, neighbours, weights_at)
 
 
 class Spatializer:

@@ -37,8 +37,21 @@ from binaural.spatial.config import RenderConfig
 from binaural.spatial.diffuse import diffuse_coherence, diffuse_field_magnitude
 from binaural.spatial.gate import ActivityModel, ActivityTracker
 from binaural.spatial.hrtf import HRTFSet
-from binaural.spatial.render import FilterFn, Spatializer, WeightFn, mixture_filter
+from binaural.spatial.render import (
+    FilterFn,
+    MixtureFilter,
+    Spatializer,
+    WeightFn,
+    mixture_filter,
+)
 from binaural.spatial.reverb import LateReverbTracker, T60Tracker
+from binaural.spatial.separation import (
+    SeparationModel,
+    SeparationTracker,
+    bin_interpolation,
+    cell_shares,
+    class_logits,
+)
 from binaural.spatial.tracks import SourceTrack
 
 log = logging.getLogger(__name__)
@@ -179,7 +192,8 @@ class SceneSpatializer(Spatializer):
                  activity: ActivityTracker | None = None, diffuse_mode: str = "coherent",
                  diffuse_taps: int = 1024, reverb_gate: ActivityTracker | None = None,
                  reverb_threshold: float = 0.5, fallback_t60_s: float = 0.0,
-                 unit: int | None = None):
+                 unit: int | None = None, separation: SeparationTracker | None = None,
+                 track_classes: Sequence[str] = (), separation_sharpness: float = 1.0):
         if diffuse_mode not in DIFFUSE_MODES:
             raise ValueError(f"diffuse mode {diffuse_mode!r} not in {DIFFUSE_MODES}")
         taps = max(hrtf.taps, diffuse_taps) if diffuse_mode == "decorrelated" else hrtf.taps
@@ -201,6 +215,14 @@ class SceneSpatializer(Spatializer):
         if unit is not None and unit < block:
             raise ValueError(f"analysis unit {unit} shorter than the block {block}")
         self._units = None if unit is None else UnitBuffer(unit)
+        self.separation = None
+        if separation is not None:
+            if not isinstance(filter_at, MixtureFilter) or len(track_classes) != len(
+                    filter_at.tracks):
+                raise ValueError("separation needs a MixtureFilter and one class per track")
+            self.separation, self.track_classes = separation, tuple(track_classes)
+            self.separation_sharpness = separation_sharpness
+            self._to_bins = bin_interpolation(grid)  # (bins, M)
 
     @property
     def reverberant(self) -> bool:
@@ -242,6 +264,8 @@ class SceneSpatializer(Spatializer):
             self._update_t60(self.t60.update(chunk))
         if self.activity is not None:
             self.activity.update(chunk)
+        if self.separation is not None:
+            self.separation.update(chunk)
         return super().push(chunk)
 
     def flush(self, tail: bool = False) -> np.ndarray:
@@ -255,6 +279,24 @@ class SceneSpatializer(Spatializer):
         """Bins below `hz` stay direct (G = 1) whatever the late estimate says."""
         freqs = sfft.rfftfreq(self.nfft, 1.0 / self.sample_rate)
         self._direct_bins = freqs < hz if hz > 0 else None
+
+    def _filter_spectra(self, times: np.ndarray) -> np.ndarray | None:
+        """The filters' spectra (F, 2, bins); with a separation model each bin's filter is
+        the tracks' filters mixed by that cell's shares (separation.cell_shares: the
+        model's dominance of each track's class times its share of the per-frame mixture),
+        sum_k sqrt(w_k) H_k, straight ahead where no track takes a share."""
+        if self.separation is None:
+            return super()._filter_spectra(times)
+        shares, per_track = self.filter_at.parts(times)  # (K, F), K x (F, 2, taps)
+        logits = class_logits(self.separation.at(times), self.track_classes,
+                              self.separation.model.classes)  # (F, K, M)
+        w = cell_shares(logits @ self._to_bins.T, shares, self.separation_sharpness)
+        spectra = sfft.rfft(np.stack(per_track, axis=1), self.nfft, axis=-1)  # (F, K, 2, B)
+        h = np.einsum("fkb,fkcb->fcb", np.sqrt(w), spectra)
+        none = shares.sum(axis=0) <= 0
+        if np.any(none):
+            h[none] = sfft.rfft(self.filter_at.front, self.nfft, axis=-1)
+        return h
 
     def _spectra(self, spec: np.ndarray, h_spec: np.ndarray) -> np.ndarray:
         """Output spectra (F, 2, bins) of frame spectra (F, bins) and filters (F, 2, bins)."""
@@ -313,6 +355,16 @@ def load_activity_model(path: str) -> ActivityModel | None:
     return ActivityModel.load(path)
 
 
+@lru_cache(maxsize=4)
+def load_separation_model(path: str) -> SeparationModel | None:
+    """The separation model at `path`; None, with a warning, when the file is missing
+    (the renderer then shares each frame out as one blend)."""
+    if not Path(path).is_file():
+        log.warning("%s: separation model not found; the renderer does without it", path)
+        return None
+    return SeparationModel.load(path)
+
+
 def renderer_version(hrtf: HRTFSet, render: RenderConfig) -> str:
     """The DSP renderer's identity: the HRTF set, every render setting and the content of
     the activity and reverberation models it loads (a retrained gate is a new version)."""
@@ -327,6 +379,8 @@ def renderer_version(hrtf: HRTFSet, render: RenderConfig) -> str:
 
     settings = dataclasses.asdict(render) | {"hrtf": None, "device": None,
                                              "activity_model": digest(render.activity_model),
+                                             "separation_model": digest(
+                                                 render.separation_model),
                                              "reverb_model": digest(render.reverb_model)}
     tag = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     return f"dsp-hrtf:{hrtf.name}@{hrtf.digest}+render:{tag}"
@@ -364,7 +418,8 @@ def build_spatializer(
         filt = gated_mixture_filter(directions, as_tuples, weights, render.neighbours)
     else:
         filt = mixture_filter(directions, as_tuples, render.neighbours)
-    if not render.reverb and activity is None and spatializer_cls is None:
+    separating = bool(render.separation_model) and len(tracks) >= 2
+    if not render.reverb and activity is None and spatializer_cls is None and not separating:
         return Spatializer(filt, hrtf.taps, sample_rate, render.block)
     late = t60 = None
     if render.reverb:
@@ -377,10 +432,14 @@ def build_spatializer(
     detector = load_activity_model(render.reverb_model) if (
         render.reverb and render.reverb_model) else None
     reverb_gate = ActivityTracker(detector, sample_rate) if detector else None
+    separation = load_separation_model(render.separation_model) if separating else None
     return (spatializer_cls or SceneSpatializer)(
         filt, hrtf, sample_rate, render.block, late, t60, activity, render.diffuse_mode,
         render.diffuse_taps, reverb_gate, render.reverb_threshold, render.fallback_t60_s,
-        unit=analysis_unit(render, sample_rate) if in_units else None)
+        unit=analysis_unit(render, sample_rate) if in_units else None,
+        separation=SeparationTracker(separation, sample_rate) if separation else None,
+        track_classes=[t.source_class for t in tracks],
+        separation_sharpness=render.separation_sharpness)
 
 
 def analysis_unit(render: RenderConfig, sample_rate: int) -> int:
