@@ -24,6 +24,15 @@ plan and random streams, and written as per-source binaural stems
 for the beds; silent objects are zeros) on the truth's scale: their sum is the
 separated-source oracle in rooms (`dsp-separate`). The re-render's capture must equal the
 written one (the mono does not depend on the head), which checks the scale.
+
+`--add-separate` writes the same stems for a v2 set already written (the train and val
+sets, for the renderer's separation model, scripts/train_separation.py): each scene is
+re-rendered from its seed with its own head, the written binaural truth must come out again
+(which also gives the scale: the video's mono is lossy), and the renderer's head gives the
+stems; `--part i/n` splits the work between processes:
+
+    python scripts/make_generator_data.py train data/generator-v2/train --scenes 400 \
+        --seed 21 --add-separate --part 0/2      # and 1/2 beside it
 """
 
 from __future__ import annotations
@@ -229,7 +238,8 @@ def add_separate(kind: str, out: Path, scenes: int, seed: int, recipe: Generator
         _, binaural, _, _ = render_audio(dataclasses.replace(cfg, hrtf=hrtf.name), hrtf, plan,
                                          s + 1, parts, stems_hrtf=renderer)
         written, _ = read_wav(out / "truth" / f"{name}.binaural.wav")
-        mismatch = np.abs(binaural - written).max() / max(np.abs(written).max(), 1e-9)
+        mismatch = (np.abs(binaural - written).max() / max(np.abs(written).max(), 1e-9)
+                    if binaural.shape == written.shape else np.inf)
         if mismatch > MAX_TRUTH_MISMATCH:
             raise RuntimeError(f"{name}: the re-render differs from the written truth "
                                f"({mismatch:.2e}): the synthesizer's streams changed")

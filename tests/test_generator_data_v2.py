@@ -2,6 +2,7 @@
 binaural stems through the true room (the separated-source oracle in rooms)."""
 
 import importlib.util
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from synth_support import CFG
 from binaural.eval.config import EvaluateConfig
 from binaural.eval.datasets import load_dataset
 from binaural.eval.systems import EvalContext
+from binaural.io.audio import read_wav
 from binaural.io.config import SceneConfig
 from binaural.spatial.config import LocalizeConfig, RenderConfig
 from binaural.spatial.heads import load_heads
@@ -100,3 +102,37 @@ def test_stems_in_the_truths_pass_equal_the_re_render(kemar: HRTFSet, sample_rat
     assert one_pass.shape == again.shape == (2 * 3 + 2, plain.mono.shape[0])
     assert np.abs(one_pass - again).max() <= 1e-5 * np.abs(again).max()
     assert np.abs(one_pass[:4]).max() > 0.01 and np.abs(one_pass[4:6]).max() == 0.0
+
+
+def test_stems_added_to_a_written_train_set_are_those_of_a_test_pass(tmp_path: Path,
+                                                                     sample_rate: int) -> None:
+    """--add-separate re-renders a written v2 scene from its seed: the stems equal those the
+    scene's own pass writes (make_set with the renderer's head), the JSON names the head,
+    a scene with stems is skipped, and a set changed under it is refused."""
+    data = _script()
+    recipe = GeneratorDataConfig(synthesis=2, train_duration_s=1.0, train_size=(160, 96),
+                                 train_fps=10, train_source_mix=(0.0, 1.0),
+                                 train_heads=(SONICOM_1,))
+    data.make_set("train", tmp_path, 1, seed=5, recipe=recipe, synth=V2)
+    stems_path = tmp_path / "truth" / "train_005_0000.separate.wav"
+    assert not stems_path.exists()
+    data.add_separate("train", tmp_path, 1, 5, recipe, V2, RenderConfig().hrtf)
+    stems, _ = read_wav(stems_path)
+    cfg, mix = data.set_config("train", recipe, V2)
+    seed, sources = data.scene_draw(5, 0, mix)
+    kemar = load_heads([RenderConfig().hrtf], sample_rate)[0]
+    parts: dict = {}
+    own = load_heads([SONICOM_1], sample_rate)[0]
+    render_scene(replace(cfg, hrtf=own.name), own, "x", seed + 1, sources, parts=parts,
+                 stems_hrtf=kemar)
+    expected = data.stems_from_parts(parts, parts["scale"])
+    assert np.abs(stems - expected).max() <= 1e-6 * np.abs(expected).max()
+    truth = json.loads((tmp_path / "truth" / "train_005_0000.json").read_text())
+    assert truth["separate"]["hrtf_digest"] == kemar.digest
+    before = stems_path.stat().st_mtime_ns
+    data.add_separate("train", tmp_path, 1, 5, recipe, V2, RenderConfig().hrtf)
+    assert stems_path.stat().st_mtime_ns == before  # done: skipped
+    stems_path.unlink()
+    with pytest.raises(RuntimeError, match="written truth"):
+        data.add_separate("train", tmp_path, 1, 5, replace(recipe, train_duration_s=1.5), V2,
+                          RenderConfig().hrtf)
