@@ -2,7 +2,9 @@
 
 Version 2, S = K + 1 slots: the mono rendered along each of the first K source tracks alone
 (render.direction_filter), then the mixture render of all tracks (render.mixture_filter,
-what the anechoic `dsp` system outputs).
+what the anechoic `dsp` system outputs; with render.separation_model and two or more
+tracks, shared out per cell as the renderer's is: scene_render.SceneSpatializer without
+its room split).
 
 Version 3 (rooms), S = K + 2 slots: per source the mono along its track alone with the
 renderer's direct/diffuse split (scene_render.build_spatializer: the direct part through
@@ -25,11 +27,14 @@ from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.render import FilterFn, Spatializer, direction_filter, mixture_filter
 from binaural.spatial.scene_render import (
     DiffuseSpatializer,
+    SceneSpatializer,
     UnitBuffer,
     analysis_unit,
     association_weights,
     build_spatializer,
+    load_separation_model,
 )
+from binaural.spatial.separation import SeparationTracker
 from binaural.spatial.tracks import SourceTrack
 
 
@@ -78,10 +83,20 @@ class HypothesisStream:
             self._units = UnitBuffer(analysis_unit(render, sample_rate))  # all in step
             return
         self._units = None
+        filters = hypothesis_filters(tracks, hrtf, max_sources, neighbours, render)
         self.spatializers = [
             None if f is None else Spatializer(f, hrtf.taps, sample_rate, block)
-            for f in hypothesis_filters(tracks, hrtf, max_sources, neighbours, render)
+            for f in filters
         ]
+        model = load_separation_model(render.separation_model) if (
+            render is not None and render.separation_model and len(tracks) >= 2) else None
+        if model is not None:  # the analyser sees whole units: chunking changes nothing
+            self.spatializers[-1] = SceneSpatializer(
+                filters[-1], hrtf, sample_rate, block,
+                separation=SeparationTracker(model, sample_rate),
+                track_classes=[t.source_class for t in tracks],
+                separation_sharpness=render.separation_sharpness)
+            self._units = UnitBuffer(analysis_unit(render, sample_rate))
 
     def _stack(self, pieces: list[np.ndarray | None]) -> np.ndarray:
         n = next(p.shape[1] for p in pieces if p is not None)

@@ -17,12 +17,13 @@ The stems are recomputed with synthesis v1's own functions (plan_scene, render_s
 propagate) from the scene's seed and checked against the written binaural truth.
 
 Synthesis v2 (generator_data.synthesis: 2; the `synth` section's rooms, silent visible
-objects, pauses, beds, microphone and animated sprites): each test scene is rendered a
+objects, pauses, beds, microphone and animated sprites): each scene is rendered a
 second time with the renderer's head (render.hrtf) through its true room, from the same
 plan and random streams, and written as per-source binaural stems
 (`truth/<id>.separate.wav`: two channels per object, its direct sound and room, then two
 for the beds; silent objects are zeros) on the truth's scale: their sum is the
-separated-source oracle in rooms (`dsp-separate`). The re-render's capture must equal the
+separated-source oracle in rooms (`dsp-separate`, test) and the separation model's
+target (train, val). The re-render's capture must equal the
 written one (the mono does not depend on the head), which checks the scale.
 
 `--add-separate` writes the same stems for a v2 set already written (the train and val
@@ -174,15 +175,16 @@ def make_set(kind: str, out: Path, scenes: int, seed: int,
              renderer_head: str = "") -> None:
     """`scenes` scenes of one kind (train, val, test) from `seed`, by `recipe` (default:
     GeneratorDataConfig's); scenes already written are kept. Synthesis v2 takes its
-    options from `synth` (params.yaml's section) and renders the test scenes' stems with
-    `renderer_head`."""
+    options from `synth` (params.yaml's section) and renders every scene's stems with
+    `renderer_head` (the test set's for the separated-source oracle, the train and val
+    sets' for the renderer's separation model)."""
     recipe = recipe or GeneratorDataConfig()
     test = kind == "test"
     v2 = recipe.synthesis == 2
     cfg, mix = set_config(kind, recipe, synth)
     heads = load_heads([recipe.test_head] if test else recipe.train_heads, cfg.sample_rate)
     renderer = (load_heads([renderer_head], cfg.sample_rate)[0]
-                if v2 and test and renderer_head else None)
+                if v2 and renderer_head else None)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     for i in range(scenes):

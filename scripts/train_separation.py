@@ -120,6 +120,7 @@ def batch_loss(net, data: dict, idx, torch) -> tuple:
 
 def evaluate(net, data: dict, torch) -> dict:
     """Loss and dominant-source agreement on a set, against the prior alone."""
+    net.eval()
     with torch.no_grad():
         idx = np.arange(data["x"].shape[0])
         loss, total, logp = batch_loss(net, data, idx, torch)
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--params", default=None)
     args = p.parse_args(argv)
@@ -172,8 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         data["x"] = ((data["x"] - mean) / scale).astype(np.float32)
     d = train["x"].shape[1]
     net = torch.nn.Sequential(
-        torch.nn.Linear(d, args.hidden), torch.nn.ReLU(),
-        torch.nn.Linear(args.hidden, args.hidden), torch.nn.ReLU(),
+        torch.nn.Dropout(args.dropout), torch.nn.Linear(d, args.hidden), torch.nn.ReLU(),
+        torch.nn.Dropout(args.dropout), torch.nn.Linear(args.hidden, args.hidden),
+        torch.nn.ReLU(), torch.nn.Dropout(args.dropout),
         torch.nn.Linear(args.hidden, len(CLASSES) * N_MELS))
     torch.nn.init.zeros_(net[-1].weight)
     torch.nn.init.zeros_(net[-1].bias)
@@ -185,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     print("before training:", json.dumps(evaluate(net, val, torch)), flush=True)
     best, best_state = np.inf, None
     for epoch in range(args.epochs):
+        net.train()
         order = rng.permutation(n)
         for b in range(n // args.batch):
             idx = order[b * args.batch:(b + 1) * args.batch]
