@@ -77,9 +77,11 @@ def generator_version(params, identity: str) -> str:
         "detector": [spec_digest(m.weights) for m in params.detector.models],
         "render": asdict(params.render) | {
             "hrtf": None,
-            # the gate's and the reverberation detector's content, not just their paths
+            # the gate's, the reverberation detector's and the separation model's content,
+            # not just their paths
             "activity_model": _digest(params.render.activity_model),
-            "reverb_model": _digest(params.render.reverb_model)},
+            "reverb_model": _digest(params.render.reverb_model),
+            "separation_model": _digest(params.render.separation_model)},
         "localize": asdict(params.localize) | {"associate": asdict(params.localize.associate) | {
             # the association's models by content (which track sounds shapes the render)
             "model": _digest(params.localize.associate.model),

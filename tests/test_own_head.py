@@ -90,6 +90,13 @@ def test_the_version_names_the_head_and_the_delivery(tmp_path):
     assert version != generator_version(params, "dsp")
     louder = replace(theirs, delivery=replace(theirs.delivery, loudness_lufs=-16.0))
     assert generator_version(louder, "dsp") != version
+    # a retrained separation model under the same path is a new version
+    copy = tmp_path / "separation.npz"
+    copy.write_bytes(Path(params.render.separation_model).read_bytes())
+    same = replace(theirs, render=replace(theirs.render, separation_model=str(copy)))
+    assert generator_version(same, "dsp") == version
+    copy.write_bytes(copy.read_bytes() + b"retrained")
+    assert generator_version(same, "dsp") != version
 
 
 def test_the_driver_checks_a_head_as_loading_would_without_resampling_it(tmp_path):
