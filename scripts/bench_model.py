@@ -2,6 +2,10 @@
 
     python scripts/bench_model.py [--model models/weights/generator-small.pt]
                                   [--steps 8 16 25] [--seconds 20] [--threads 2]
+                                  [--params params.yaml]
+
+The renderer's settings (room split, gates, separation) and head are params.yaml's
+`render` section, as a remaster's.
 
 Each configuration runs in a fresh process (so its peak RSS is its own) on a synthetic
 two-source mono of --seconds, streamed in 1 s chunks as the remaster does. Prints a table:
@@ -19,7 +23,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-KEMAR = "/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa"
 SR = 48000
 
 
@@ -36,19 +39,22 @@ def _tracks(seconds: float):
                         np.full_like(t, 3.0), box + [300, 0, 300, 0])]
 
 
-def _run(model: str, steps: int, sampler: str, seconds: float, threads: int, out) -> None:
+def _run(model: str, steps: int, sampler: str, seconds: float, threads: int, render, out
+         ) -> None:
     sys.path.insert(0, str(ROOT))
+    import os
+
+    os.chdir(ROOT)  # the render settings' model paths are relative to the project
     import numpy as np
     import torch
 
     torch.set_num_threads(threads)
-    from binaural.spatial.config import RenderConfig
     from binaural.spatial.hrtf import load_sofa
     from models.builders import build_generator
     from models.config import GeneratorConfig
 
-    hrtf = load_sofa(KEMAR, SR)
-    gen = build_generator(model, hrtf, RenderConfig(),
+    hrtf = load_sofa(render.hrtf, SR)
+    gen = build_generator(model, hrtf, render,
                           GeneratorConfig(steps=steps, sampler=sampler, device="cpu"))
     rng = np.random.default_rng(0)
     t = np.arange(int(seconds * SR)) / SR
@@ -63,11 +69,12 @@ def _run(model: str, steps: int, sampler: str, seconds: float, threads: int, out
     out.put((wall / seconds, peak_mb))
 
 
-def measure(model: str, steps: int, sampler: str, seconds: float, threads: int
+def measure(model: str, steps: int, sampler: str, seconds: float, threads: int, render
             ) -> tuple[float, float]:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_run, args=(model, steps, sampler, seconds, threads, queue))
+    proc = ctx.Process(target=_run, args=(model, steps, sampler, seconds, threads, render,
+                                          queue))
     proc.start()
     result = queue.get()
     proc.join()
@@ -81,11 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sampler", default="euler", choices=("euler", "heun"))
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--params", default=None, help="params.yaml (default: the project's)")
     args = p.parse_args(argv)
-    rows = [("dsp", "-", *measure("dsp", 1, "euler", args.seconds, args.threads))]
+    sys.path.insert(0, str(ROOT))
+    from flows.params import load_params
+
+    render = load_params(args.params).render
+    rows = [("dsp", "-", *measure("dsp", 1, "euler", args.seconds, args.threads, render))]
     for steps in args.steps:
-        rows.append((str(steps), args.sampler,
-                     *measure(args.model, steps, args.sampler, args.seconds, args.threads)))
+        rows.append((str(steps), args.sampler, *measure(args.model, steps, args.sampler,
+                                                        args.seconds, args.threads, render)))
     print(f"\n{Path(args.model).name}: {args.seconds:.0f} s of audio, {args.threads} threads")
     print(f"{'steps':>6} {'sampler':>8} {'RTF':>7} {'peak RSS MB':>12}")
     for steps, sampler, rtf, peak in rows:
