@@ -172,12 +172,13 @@ def scene_draw(seed: int, i: int, mix: np.ndarray) -> tuple[int, int]:
 
 def make_set(kind: str, out: Path, scenes: int, seed: int,
              recipe: GeneratorDataConfig | None = None, synth: SynthConfig | None = None,
-             renderer_head: str = "") -> None:
+             renderer_head: str = "", part: tuple[int, int] = (0, 1)) -> None:
     """`scenes` scenes of one kind (train, val, test) from `seed`, by `recipe` (default:
     GeneratorDataConfig's); scenes already written are kept. Synthesis v2 takes its
     options from `synth` (params.yaml's section) and renders every scene's stems with
     `renderer_head` (the test set's for the separated-source oracle, the train and val
-    sets' for the renderer's separation model)."""
+    sets' for the renderer's separation model). `part` (i, n) writes every n-th scene from
+    the i-th (parallel runs)."""
     recipe = recipe or GeneratorDataConfig()
     test = kind == "test"
     v2 = recipe.synthesis == 2
@@ -187,7 +188,7 @@ def make_set(kind: str, out: Path, scenes: int, seed: int,
                 if v2 and renderer_head else None)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    for i in range(scenes):
+    for i in range(part[0], scenes, part[1]):
         s, sources = scene_draw(seed, i, mix)
         hrtf = heads[i % len(heads)]
         name = f"{kind}_{seed:03d}_{i:04d}"
@@ -271,13 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     from flows.params import load_params
 
     params = load_params(args.params)
+    i, n = (int(v) for v in args.part.split("/"))
     if args.add_separate:
-        i, n = (int(v) for v in args.part.split("/"))
         add_separate(args.kind, Path(args.out), args.scenes, args.seed, params.generator_data,
                      params.synth, params.render.hrtf, (i, n))
         return 0
     make_set(args.kind, Path(args.out), args.scenes, args.seed, params.generator_data,
-             params.synth, params.render.hrtf)
+             params.synth, params.render.hrtf, (i, n))
     return 0
 
 
