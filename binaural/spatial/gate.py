@@ -4,6 +4,7 @@
     frame_features:  per frame, context statistics of the log-mel (level-invariant)
     ActivityModel:   a one-hidden-layer MLP (numpy inference) giving per frame and class
                      the probability that the class sounds; saved as a small .npz
+    LogmelStream:    log-mel frames of a stream with their context (the trackers' input)
     ActivityTracker: the same, streaming: chunks in, probabilities at any time seen so far
 
 Trained on the synthesizer's training scenes (scripts/train_activity.py), labels from the
@@ -147,6 +148,35 @@ def frame_times(n_frames: int, sample_rate: int) -> np.ndarray:
     return (np.arange(n_frames) * hop + win / 2) / sample_rate
 
 
+class LogmelStream:
+    """Log-mel frames of a stream, chunk by chunk: the samples short of a frame wait for the
+    next chunk, the last HISTORY_FRAMES frames are kept as context, and `peak` is the
+    loudest frame level seen so far (the features' level reference)."""
+
+    def __init__(self, sample_rate: int):
+        self.sample_rate = sample_rate
+        self._hop = int(round(FRAME_HOP_S * sample_rate))
+        self._tail = np.zeros(0)
+        self._frames = np.zeros((0, N_MELS))
+        self._first = 0  # index of _frames[0] among all frames
+        self.peak = LEVEL_FLOOR_DB
+
+    def add(self, chunk: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+        """(the kept context and the chunk's new frames (T, M), the index of the first of
+        them among all frames, how many are new); None when the chunk completes none."""
+        data = np.concatenate([self._tail, np.asarray(chunk, dtype=np.float64).reshape(-1)])
+        new = logmel_frames(data, self.sample_rate)
+        self._tail = data[new.shape[0] * self._hop:] if new.shape[0] else data
+        if not new.shape[0]:
+            return None
+        self.peak = max(self.peak, float(new.max()))
+        frames, first = np.concatenate([self._frames, new]), self._first
+        keep = frames[-HISTORY_FRAMES:]
+        self._first += frames.shape[0] - keep.shape[0]
+        self._frames = keep
+        return frames, first, new.shape[0]
+
+
 class ActivityTracker:
     """Streaming class activity: log-mel frames accumulate chunk by chunk (the last
     HISTORY_FRAMES kept for context), probabilities are smoothed over `smoothing_s`.
@@ -161,31 +191,21 @@ class ActivityTracker:
         self._hop = int(round(FRAME_HOP_S * sample_rate))
         self._win = int(round(FRAME_WIN_S * sample_rate))
         self._smooth = max(1, int(round(smoothing_s / FRAME_HOP_S)))
-        self._tail = np.zeros(0)
-        self._frames = np.zeros((0, N_MELS))
-        self._first = 0  # index of _frames[0] among all frames
-        self._peak = LEVEL_FLOOR_DB
+        self._stream = LogmelStream(sample_rate)
         self._probs = np.zeros((0, len(model.classes)))
         self._probs_first = 0
         self.new_probs = np.zeros((0, len(model.classes)))
 
     def update(self, chunk: np.ndarray) -> None:
-        data = np.concatenate([self._tail, np.asarray(chunk, dtype=np.float64).reshape(-1)])
-        new = logmel_frames(data, self.sample_rate)
-        used = new.shape[0] * self._hop
-        self._tail = data[used:] if new.shape[0] else data
-        if not new.shape[0]:
+        step = self._stream.add(chunk)
+        if step is None:
             self.new_probs = np.zeros((0, len(self.model.classes)))
             return
-        self._peak = max(self._peak, float(new.max()))
-        frames = np.concatenate([self._frames, new])
-        probs = self.model.predict(frame_features(frames, self._peak))
+        frames, first, added = step
+        probs = self.model.predict(frame_features(frames, self._stream.peak))
         self._probs = uniform_filter1d(probs, self._smooth, axis=0, mode="nearest")
-        self._probs_first = self._first  # probabilities cover the context and the chunk
-        self.new_probs = self._probs[-new.shape[0]:]  # those of the frames just added
-        keep = frames[-HISTORY_FRAMES:]
-        self._first += frames.shape[0] - keep.shape[0]
-        self._frames = keep
+        self._probs_first = first  # probabilities cover the context and the chunk
+        self.new_probs = self._probs[-added:]  # those of the frames just added
 
     def at(self, times_s: np.ndarray) -> np.ndarray:
         """Probabilities (len(times_s), C) at the given times (0.5 before any audio)."""

@@ -29,12 +29,10 @@ import numpy as np
 from binaural.spatial.gate import (
     FRAME_HOP_S,
     FRAME_WIN_S,
-    HISTORY_FRAMES,
-    LEVEL_FLOOR_DB,
     MEL_RANGE_HZ,
     N_MELS,
+    LogmelStream,
     frame_features,
-    logmel_frames,
 )
 
 SHAPE_CONTEXT = 2  # the frame's own log-mel with this many frames either side
@@ -149,34 +147,23 @@ def cell_shares(logits: np.ndarray, prior: np.ndarray, sharpness: float = 1.0) -
 
 
 class SeparationTracker:
-    """Streaming dominance logits: log-mel frames accumulate chunk by chunk (the last
-    HISTORY_FRAMES kept for the features' context); `at(times)` answers for times up to
-    the end of what was fed (earlier than the kept history: the oldest kept frame)."""
+    """Streaming dominance logits: log-mel frames accumulate chunk by chunk (gate.LogmelStream,
+    which keeps the features' context); `at(times)` answers for times up to the end of what
+    was fed (earlier than the kept history: the oldest kept frame)."""
 
     def __init__(self, model: SeparationModel, sample_rate: int):
         self.model, self.sample_rate = model, sample_rate
         self._hop = int(round(FRAME_HOP_S * sample_rate))
         self._win = int(round(FRAME_WIN_S * sample_rate))
-        self._tail = np.zeros(0)
-        self._frames = np.zeros((0, N_MELS))
-        self._first = 0  # index of _frames[0] among all frames
-        self._peak = LEVEL_FLOOR_DB
+        self._stream = LogmelStream(sample_rate)
         self._logits = np.zeros((0, len(model.classes), N_MELS))
         self._logits_first = 0
 
     def update(self, chunk: np.ndarray) -> None:
-        data = np.concatenate([self._tail, np.asarray(chunk, dtype=np.float64).reshape(-1)])
-        new = logmel_frames(data, self.sample_rate)
-        self._tail = data[new.shape[0] * self._hop:] if new.shape[0] else data
-        if not new.shape[0]:
-            return
-        self._peak = max(self._peak, float(new.max()))
-        frames = np.concatenate([self._frames, new])
-        self._logits = self.model.logits(cell_features(frames, self._peak))
-        self._logits_first = self._first
-        keep = frames[-HISTORY_FRAMES:]
-        self._first += frames.shape[0] - keep.shape[0]
-        self._frames = keep
+        step = self._stream.add(chunk)
+        if step is not None:
+            frames, self._logits_first, _ = step
+            self._logits = self.model.logits(cell_features(frames, self._stream.peak))
 
     def at(self, times_s: np.ndarray) -> np.ndarray:
         """Logits (len(times_s), C, M) at the given times (0 before any audio)."""
