@@ -11,7 +11,9 @@ share of the renderer-to-oracle (`dsp-separate`) distance it closes.
 
 Several evaluations merge (systems side by side; clips every system scored):
 `A/metrics.json:model=model-v2 B/metrics.json` renames A's `model` to `model-v2`, e.g. the
-shipped generator scored with the baselines in one run and a candidate alone in another.
+shipped generator scored with the baselines in one run and a candidate alone in another
+(a system name that two files give is refused: rename one). `--paired` adds, per group,
+the model against the baseline clip by clip (share of clips better, Wilcoxon p).
 """
 
 from __future__ import annotations
@@ -92,13 +94,39 @@ def merged(specs: list[str]) -> dict:
         path, _, renames = spec.partition(":")
         rename = dict(r.split("=", 1) for r in renames.split(",") if r)
         document = json.loads(Path(path).read_text())
-        systems += [rename.get(s, s) for s in document["systems"]
-                    if rename.get(s, s) not in systems]
+        named = [rename.get(s, s) for s in document["systems"]]
+        if twice := sorted(set(named) & set(systems)):
+            raise SystemExit(f"{path}: system(s) {twice} already come from an earlier file; "
+                             f"rename them ({path}:{twice[0]}=NEW)")
+        systems += named
         for cid, entry in document["clips"].items():
             into = clips.setdefault(cid, {"n_sources": entry["n_sources"], "systems": {}})
             into["systems"].update({rename.get(s, s): v for s, v in entry["systems"].items()})
     complete = {c: e for c, e in clips.items() if all(s in e["systems"] for s in systems)}
     return {"systems": systems, "clips": complete}
+
+
+def paired(document: dict, dataset: Path | None, model: str, baseline: str) -> str:
+    """Per group and mean figure: `model` against `baseline` clip by clip (the share of
+    clips where it is lower, i.e. better, and the Wilcoxon signed-rank p)."""
+    from scipy.stats import wilcoxon
+
+    clips, lines = document["clips"], []
+    for group, ids in groups(clips, dataset).items():
+        lines.append(f"\n**{group}**: {model} against {baseline}, clip by clip\n")
+        for key in MEANS:
+            pairs = np.array([(clips[c]["systems"][baseline].get(key),
+                               clips[c]["systems"][model].get(key)) for c in ids], dtype=float)
+            pairs = pairs[np.all(np.isfinite(pairs), axis=1)]
+            if not len(pairs):
+                continue
+            base, ours = pairs[:, 0], pairs[:, 1]
+            p = wilcoxon(base, ours).pvalue if np.any(base != ours) else 1.0
+            lines.append(f"- {key}: {base.mean():.3f} -> {ours.mean():.3f}; better on "
+                         f"{100 * np.mean(ours < base):.0f} %, worse on "
+                         f"{100 * np.mean(ours > base):.0f} % of {len(pairs)} clips "
+                         f"(p = {p:.2g})")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,10 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="model")
     p.add_argument("--baseline", default="dsp")
     p.add_argument("--oracle", default="dsp-separate")
+    p.add_argument("--paired", action="store_true",
+                   help="also the model against the baseline clip by clip (Wilcoxon)")
     args = p.parse_args(argv)
     document = merged(args.metrics)
-    print(table(document, Path(args.dataset) if args.dataset else None, args.model,
-                args.baseline, args.oracle))
+    dataset = Path(args.dataset) if args.dataset else None
+    print(table(document, dataset, args.model, args.baseline, args.oracle))
+    if args.paired:
+        print(paired(document, dataset, args.model, args.baseline))
     return 0
 
 

@@ -1,0 +1,42 @@
+"""scripts/generator_table.py: merging evaluations and the clip-paired comparison."""
+
+import importlib.util
+import json
+
+import pytest
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("generator_table",
+                                                  "scripts/generator_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _doc(path, system, values):
+    clips = {f"c{i}": {"n_sources": 2, "systems": {system: {
+        "band_ild_error_db": v, "band_ipd_error_rad": v / 4, "tf_ild_error_db": v + 2,
+        "tf_ipd_error_rad": v / 4, "lsd_db": 8.0}}} for i, v in enumerate(values)}
+    path.write_text(json.dumps({"systems": [system], "clips": clips}))
+    return str(path)
+
+
+def test_a_system_two_files_give_is_refused_unless_renamed(tmp_path):
+    table = _script()
+    a = _doc(tmp_path / "a.json", "dsp", [4.0, 5.0, 6.0])
+    b = _doc(tmp_path / "b.json", "dsp", [3.0, 4.0, 7.0])
+    with pytest.raises(SystemExit, match="rename"):
+        table.merged([a, b])
+    doc = table.merged([f"{a}:dsp=before", b])
+    assert doc["systems"] == ["before", "dsp"]
+    assert doc["clips"]["c2"]["systems"]["before"]["band_ild_error_db"] == 6.0
+
+
+def test_the_paired_comparison_counts_the_clips_each_way(tmp_path):
+    table = _script()
+    doc = table.merged([f"{_doc(tmp_path / 'a.json', 'dsp', [4.0, 5.0, 6.0, 5.0])}:dsp=old",
+                        _doc(tmp_path / "b.json", "dsp", [3.0, 4.0, 7.0, 4.5])])
+    text = table.paired(doc, None, "dsp", "old")
+    assert "band_ild_error_db: 5.000 -> 4.625; better on 75 %, worse on 25 % of 4 clips" in text
+    assert "lsd_db: 8.000 -> 8.000; better on 0 %, worse on 0 % of 4 clips (p = 1)" in text
