@@ -1,13 +1,13 @@
 """The generator's synthesis-v2 scene sets: same-class silent distractors and the per-source
 binaural stems through the true room (the separated-source oracle in rooms)."""
 
-import importlib.util
 import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from script_support import load_script
 from synth_support import CFG
 
 from binaural.eval.config import EvaluateConfig
@@ -29,11 +29,7 @@ SONICOM_1 = "pkg:spatialaudiometrics/example_sofa_1.sofa"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("make_generator_data",
-                                                  "scripts/make_generator_data.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("make_generator_data")
 
 
 def test_silent_distractor_takes_a_sounding_class_only_when_asked() -> None:

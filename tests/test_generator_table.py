@@ -1,17 +1,13 @@
 """scripts/generator_table.py: merging evaluations and the clip-paired comparison."""
 
-import importlib.util
 import json
 
 import pytest
+from script_support import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("generator_table",
-                                                  "scripts/generator_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("generator_table")
 
 
 def _doc(path, system, values):

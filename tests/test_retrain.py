@@ -8,6 +8,7 @@ import mlflow
 import numpy as np
 import pytest
 import torch
+from script_support import load_script
 
 from binaural.spatial.config import RenderConfig
 from flows.promotion import PromotionRule, clip_figures, one_sided_p, paired_values
@@ -194,24 +195,17 @@ def test_register_alias_and_promote_by_the_paired_test(tmp_path, kemar) -> None:
 def test_retrain_flow_trains_evaluates_registers_and_resumes(tmp_path) -> None:
     """The whole flow on a few tiny scenes: training, checkpoint, held-out evaluation with
     the model systems, registration as champion; a rerun resumes instead of retraining."""
-    import importlib.util
     import json
 
     from flows.retrain import retrain
 
-    spec = importlib.util.spec_from_file_location(
-        "make_generator_data", "scripts/make_generator_data.py")
-    data = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(data)
+    data = load_script("make_generator_data")
     from dataclasses import replace
 
     from flows.params import load_params
     from models.builders import build_detector
 
-    spec = importlib.util.spec_from_file_location("embed_truth", "scripts/embed_truth.py")
-    embed = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(embed)
-    embed_folder = embed.embed_folder
+    embed_folder = load_script("embed_truth").embed_folder
     detector = build_detector(replace(load_params().detector, device="cpu"))
     for kind, scenes in (("train", 3), ("val", 1), ("test", 1)):
         data.make_set(kind, tmp_path / kind, scenes, seed=21)

@@ -1,11 +1,12 @@
 """Oracle weights over the generator's hypotheses, the selection loss toward them, and the
 selection-ceiling script's core (models/selection_oracle.py, scripts/selection_ceiling.py)."""
 
-import importlib.util
+
 
 import numpy as np
 import pytest
 import torch
+from script_support import load_script
 
 from binaural.eval.bands import band_cue_errors
 from binaural.eval.config import EvaluateConfig
@@ -230,10 +231,7 @@ def test_ceiling_oracles_recover_what_the_hypotheses_hold(kemar) -> None:
     """Two sources taking turns, each rendered along its own track: the truth is, cell by
     cell, one of the per-source hypotheses, so both oracles score far better band cues than
     the mixture render alone."""
-    spec = importlib.util.spec_from_file_location("selection_ceiling",
-                                                  "scripts/selection_ceiling.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("selection_ceiling")
     mono, target, tracks = _scene(kemar)
     outs = module.ceiling_outputs(mono, target, tracks, kemar, RenderConfig(), TINY, 0.3)
     ev = EvaluateConfig()

@@ -167,19 +167,12 @@ def test_the_v2_mixture_hypothesis_is_shared_out_per_cell_and_chunking_changes_n
 def test_training_learns_from_stems_and_writes_a_model_the_renderer_loads(tmp_path):
     """scripts/train_separation.py on tiny v2 sets with stems: the targets are shares (sum
     to one over the sounding objects), the written model loads and gives finite logits."""
-    import importlib.util
-
+    from script_support import load_script
     from synth_support import CFG
 
     from binaural.synth.config import GeneratorDataConfig
 
-    def script(name):
-        spec = importlib.util.spec_from_file_location(name, f"scripts/{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-    data, train = script("make_generator_data"), script("train_separation")
+    data, train = load_script("make_generator_data"), load_script("train_separation")
     v2 = replace(CFG, duration_s=1.0, width=160, height=96, video_fps=10, room="shoebox",
                  silent_object_prob=0.0, ambience_prob=1.0, noise_prob=1.0, max_sources=2)
     recipe = GeneratorDataConfig(synthesis=2, train_duration_s=1.0, train_size=(160, 96),
