@@ -18,14 +18,14 @@ and G the direct fraction (binaural.spatial.reverb.LateReverbTracker, from the b
                    G H_L H_R* + (1 - G) gamma M_L M_R (gamma the diffuse coherence): the
                    cues a diffuse tail gives on average, without its random per-bin scatter
 
+With G = 1 (no reverberation estimated) both reduce to the anechoic render S H_c, which is
+also what mixture_filter + Spatializer give. Neither mixture_filter nor Spatializer change:
+the diffusion generator's hypotheses depend on them.
+
 With two or more tracks and a separation model (render.separation_model,
 binaural.spatial.separation) the direction filter is chosen per bin: H_c = sum_k sqrt(w_k)
 H_k,c with w the cell's shares (the model's dominance of each track's class on top of the
 gated per-frame shares), instead of one blend of the tracks' filters per frame.
-
-With G = 1 (no reverberation estimated) both reduce to the anechoic render S H_c, which is
-also what mixture_filter + Spatializer give. Neither mixture_filter nor Spatializer change:
-the diffusion generator's hypotheses depend on them.
 """
 
 from __future__ import annotations
