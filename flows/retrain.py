@@ -10,7 +10,8 @@ Defaults come from params.yaml's `train` section. One MLflow run per training (e
 train.mlflow_experiment): params, data size, loss curves, validation losses, sample audio,
 plots, the held-out evaluation, the checkpoint (artifact `generator/`). The run's id is
 kept in the work folder, so a rerun resumes both the training (from its last checkpoint)
-and the run. Writes the checkpoint to train.out and the metrics to eval/generator.json.
+and the run. Writes the checkpoint to train.out and the metrics to eval/generator.json
+(with --no-evaluate: beside the checkpoint, so a candidate leaves the DVC metrics alone).
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def retrain(
     model_version: int | None = None,
     evaluate: bool = True,
     to_registry: bool = True,
-    metrics_out: str = DEFAULT_METRICS,
+    metrics_out: str | None = None,
 ) -> dict:
     """Train (resuming), evaluate, register and maybe promote; returns a summary."""
     import mlflow
@@ -249,14 +250,25 @@ def retrain(
                     run_id, "generator", tc.registry_name, tags, rule,
                     clips=clip_figures(document["clips"], "model"))
                 mlflow.set_tags({f"registry.{k}": str(v) for k, v in summary["registry"].items()})
-    metrics_path = Path(metrics_out)
-    if not metrics_path.is_absolute():
-        metrics_path = PROJECT_ROOT / metrics_path
+    metrics_path = metrics_destination(metrics_out, evaluate, checkpoint)
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     logger.info("retrain: %s", json.dumps({k: v for k, v in summary.items()
                                            if k != "evaluation"}, default=str))
     return summary
+
+
+def metrics_destination(metrics_out: str | None, evaluated: bool, checkpoint: Path) -> Path:
+    """Where a retrain's summary goes: `metrics_out` when given (relative to the project),
+    else eval/generator.json (the DVC stage's metrics) after an evaluation, and beside the
+    checkpoint (<checkpoint>.retrain.json) without one, so a candidate trained with
+    --no-evaluate does not overwrite the evaluated model's figures."""
+    if metrics_out is None:
+        if not evaluated:
+            return checkpoint.with_name(checkpoint.name + ".retrain.json")
+        metrics_out = DEFAULT_METRICS
+    path = Path(metrics_out)
+    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,7 +289,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="2: anechoic hypotheses; 3: rooms (params train.model_version)")
     p.add_argument("--no-evaluate", action="store_true")
     p.add_argument("--no-register", action="store_true")
-    p.add_argument("--metrics-out", default=DEFAULT_METRICS)
+    p.add_argument("--metrics-out", default=None,
+                   help=f"the summary (default {DEFAULT_METRICS}; with --no-evaluate "
+                        "CHECKPOINT.retrain.json)")
     args = p.parse_args(argv)
     prepare_environment()
     logging.basicConfig(level=logging.INFO)

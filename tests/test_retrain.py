@@ -229,3 +229,15 @@ def test_retrain_flow_trains_evaluates_registers_and_resumes(tmp_path) -> None:
     warm = retrain(**common | {"init": str(out), "out": str(tmp_path / "g2.pt")},
                    evaluate=False, to_registry=False)
     assert warm["steps"] == 3 and warm["mlflow_run_id"] != summary["mlflow_run_id"]
+
+
+def test_a_retrain_without_evaluation_leaves_the_dvc_metrics_alone(tmp_path) -> None:
+    from flows.environment import PROJECT_ROOT
+    from flows.retrain import DEFAULT_METRICS, metrics_destination
+
+    ckpt = tmp_path / "cand.pt"
+    assert metrics_destination(None, True, ckpt) == PROJECT_ROOT / DEFAULT_METRICS
+    assert metrics_destination(None, False, ckpt) == tmp_path / "cand.pt.retrain.json"
+    mine = tmp_path / "mine.json"
+    assert metrics_destination(str(mine), False, ckpt) == mine
+    assert metrics_destination("eval/x.json", True, ckpt) == PROJECT_ROOT / "eval/x.json"
