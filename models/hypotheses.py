@@ -32,9 +32,8 @@ from binaural.spatial.scene_render import (
     analysis_unit,
     association_weights,
     build_spatializer,
-    load_separation_model,
+    separation_options,
 )
-from binaural.spatial.separation import SeparationTracker
 from binaural.spatial.tracks import SourceTrack
 
 
@@ -84,19 +83,17 @@ class HypothesisStream:
             return
         self._units = None
         filters = hypothesis_filters(tracks, hrtf, max_sources, neighbours, render)
+        separation = {} if render is None else separation_options(render, tracks, sample_rate)
         self.spatializers = [
             None if f is None else Spatializer(f, hrtf.taps, sample_rate, block)
-            for f in filters
+            for f in filters[:-1]
         ]
-        model = load_separation_model(render.separation_model) if (
-            render is not None and render.separation_model and len(tracks) >= 2) else None
-        if model is not None:  # the analyser sees whole units: chunking changes nothing
-            self.spatializers[-1] = SceneSpatializer(
-                filters[-1], hrtf, sample_rate, block,
-                separation=SeparationTracker(model, sample_rate),
-                track_classes=[t.source_class for t in tracks],
-                separation_sharpness=render.separation_sharpness)
+        if separation:  # the analyser sees whole units: chunking changes nothing
+            self.spatializers.append(SceneSpatializer(filters[-1], hrtf, sample_rate, block,
+                                                      **separation))
             self._units = UnitBuffer(analysis_unit(render, sample_rate))
+        else:
+            self.spatializers.append(Spatializer(filters[-1], hrtf.taps, sample_rate, block))
 
     def _stack(self, pieces: list[np.ndarray | None]) -> np.ndarray:
         n = next(p.shape[1] for p in pieces if p is not None)

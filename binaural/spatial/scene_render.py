@@ -424,8 +424,8 @@ def build_spatializer(
         filt = gated_mixture_filter(directions, as_tuples, weights, render.neighbours)
     else:
         filt = mixture_filter(directions, as_tuples, render.neighbours)
-    separating = bool(render.separation_model) and len(tracks) >= 2
-    if not render.reverb and activity is None and spatializer_cls is None and not separating:
+    separation = separation_options(render, tracks, sample_rate)
+    if not render.reverb and activity is None and spatializer_cls is None and not separation:
         return Spatializer(filt, hrtf.taps, sample_rate, render.block)
     late = t60 = None
     if render.reverb:
@@ -438,14 +438,24 @@ def build_spatializer(
     detector = load_activity_model(render.reverb_model) if (
         render.reverb and render.reverb_model) else None
     reverb_gate = ActivityTracker(detector, sample_rate) if detector else None
-    separation = load_separation_model(render.separation_model) if separating else None
     return (spatializer_cls or SceneSpatializer)(
         filt, hrtf, sample_rate, render.block, late, t60, activity, render.diffuse_mode,
         render.diffuse_taps, reverb_gate, render.reverb_threshold, render.fallback_t60_s,
-        unit=analysis_unit(render, sample_rate) if in_units else None,
-        separation=SeparationTracker(separation, sample_rate) if separation else None,
-        track_classes=[t.source_class for t in tracks],
-        separation_sharpness=render.separation_sharpness)
+        unit=analysis_unit(render, sample_rate) if in_units else None, **separation)
+
+
+def separation_options(render: RenderConfig, tracks: Sequence[SourceTrack], sample_rate: int
+                       ) -> dict:
+    """SceneSpatializer's separation arguments for `tracks` (a fresh tracker, the tracks'
+    classes, the sharpness); empty when the renderer does not separate them (no model
+    configured or found, fewer than two tracks)."""
+    model = load_separation_model(render.separation_model) if (
+        render.separation_model and len(tracks) >= 2) else None
+    if model is None:
+        return {}
+    return {"separation": SeparationTracker(model, sample_rate),
+            "track_classes": [t.source_class for t in tracks],
+            "separation_sharpness": render.separation_sharpness}
 
 
 def analysis_unit(render: RenderConfig, sample_rate: int) -> int:
