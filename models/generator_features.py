@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from binaural.constants import MIN_DISTANCE_M
+from binaural.spatial.gate import hz_to_mel, mel_to_hz
 from binaural.spatial.tracks import SourceTrack
 from models.generator_config import ModelConfig
 
@@ -40,18 +41,14 @@ def istft(spec: torch.Tensor, length: int, cfg: ModelConfig) -> torch.Tensor:
     return out.reshape(*shape, length)
 
 
-def _mel(f_hz: np.ndarray) -> np.ndarray:
-    return 2595.0 * np.log10(1.0 + f_hz / 700.0)
-
-
 def band_centres_mel(cfg: ModelConfig) -> np.ndarray:
     """Centres of the network's mel bands, in mel: evenly spaced from 0 Hz to Nyquist."""
-    return np.linspace(_mel(np.array(0.0)), _mel(np.array(cfg.sample_rate / 2.0)), cfg.bands)
+    return np.linspace(hz_to_mel(0.0), hz_to_mel(cfg.sample_rate / 2.0), cfg.bands)
 
 
 def band_centres_hz(cfg: ModelConfig) -> np.ndarray:
     """Centre frequencies (Hz) of the network's mel bands."""
-    return 700.0 * (10.0 ** (band_centres_mel(cfg) / 2595.0) - 1.0)
+    return mel_to_hz(band_centres_mel(cfg))
 
 
 def band_matrices(cfg: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,7 +59,7 @@ def band_matrices(cfg: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
     rows normalised (a triangular mel filterbank averaging power).
     """
     freqs = np.linspace(0.0, cfg.sample_rate / 2.0, cfg.freq_bins)
-    position = np.interp(_mel(freqs), band_centres_mel(cfg), np.arange(cfg.bands))
+    position = np.interp(hz_to_mel(freqs), band_centres_mel(cfg), np.arange(cfg.bands))
     expand = np.zeros((cfg.freq_bins, cfg.bands))
     low = np.floor(position).astype(int)
     high = np.minimum(low + 1, cfg.bands - 1)

@@ -29,15 +29,26 @@ LEVEL_FLOOR_DB = -100.0
 HISTORY_FRAMES = 2 * CONTEXT_FRAMES  # log-mel frames kept across chunks
 
 
+def hz_to_mel(f) -> np.ndarray:
+    """Mel (O'Shaughnessy's formula) of frequencies in Hz."""
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(m) -> np.ndarray:
+    """Hz of mel values (hz_to_mel's inverse)."""
+    return 700.0 * (10 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_edges_hz() -> np.ndarray:
+    """The N_MELS + 2 edges (Hz) of the triangular filters over MEL_RANGE_HZ: filter m rises
+    from edge m, peaks at edge m + 1 (its centre) and falls to edge m + 2."""
+    return mel_to_hz(np.linspace(hz_to_mel(MEL_RANGE_HZ[0]), hz_to_mel(MEL_RANGE_HZ[1]),
+                                 N_MELS + 2))
+
+
 def _mel_matrix(sample_rate: int, n_fft: int) -> np.ndarray:
     """Triangular mel filters (M, F) over MEL_RANGE_HZ."""
-    def mel(f):
-        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
-
-    def hz(m):
-        return 700.0 * (10 ** (np.asarray(m) / 2595.0) - 1.0)
-
-    edges = hz(np.linspace(mel(MEL_RANGE_HZ[0]), mel(MEL_RANGE_HZ[1]), N_MELS + 2))
+    edges = mel_edges_hz()
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     up = (freqs[None] - lo) / (mid - lo)

@@ -29,10 +29,11 @@ import numpy as np
 from binaural.spatial.gate import (
     FRAME_HOP_S,
     FRAME_WIN_S,
-    MEL_RANGE_HZ,
     N_MELS,
     LogmelStream,
     frame_features,
+    hz_to_mel,
+    mel_edges_hz,
 )
 
 SHAPE_CONTEXT = 2  # the frame's own log-mel with this many frames either side
@@ -56,28 +57,19 @@ def cell_features(logmel: np.ndarray, ref_db: float | None = None) -> np.ndarray
 
 def mel_centres_hz() -> np.ndarray:
     """Centre frequencies (Hz) of the log-mel bands (binaural.spatial.gate's filters)."""
-    def mel(f):
-        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
-
-    edges = np.linspace(mel(MEL_RANGE_HZ[0]), mel(MEL_RANGE_HZ[1]), N_MELS + 2)
-    return 700.0 * (10 ** (edges[1:-1] / 2595.0) - 1.0)
+    return mel_edges_hz()[1:-1]
 
 
 def bin_interpolation(freqs_hz: np.ndarray) -> np.ndarray:
     """(F, M) weights taking per-mel-band values to bins at `freqs_hz`: linear
     interpolation on the mel scale between band centres, the end bands held beyond."""
-    def mel(f):
-        return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
-
-    centres = mel(mel_centres_hz())
+    position = np.interp(hz_to_mel(freqs_hz), hz_to_mel(mel_centres_hz()), np.arange(N_MELS))
+    lower = np.minimum(np.floor(position).astype(int), N_MELS - 2)
+    frac = position - lower
     out = np.zeros((len(freqs_hz), N_MELS))
-    x = np.clip(mel(freqs_hz), centres[0], centres[-1])
-    upper = np.clip(np.searchsorted(centres, x, side="right"), 1, N_MELS - 1)
-    lower = upper - 1
-    frac = (x - centres[lower]) / (centres[upper] - centres[lower])
     rows = np.arange(len(freqs_hz))
     out[rows, lower] = 1.0 - frac
-    out[rows, upper] += frac
+    out[rows, lower + 1] = frac
     return out
 
 
