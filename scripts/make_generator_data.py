@@ -126,6 +126,12 @@ def stems_from_parts(parts: dict, scale: float) -> np.ndarray:
     return (stems * scale).astype(np.float32)
 
 
+def separate_record(renderer: HRTFSet) -> dict:
+    """The truth JSON's record of its separate.wav: the head and the channel layout."""
+    return {"separate": {"hrtf": renderer.name, "hrtf_digest": renderer.digest,
+                         "channels": "per object L, R; then the beds L, R"}}
+
+
 def write_v2_scene(cfg: SynthConfig, hrtf: HRTFSet, renderer: HRTFSet | None, out: Path,
                    name: str, seed: int, sources: int) -> None:
     """One v2 scene (video, binaural truth, truth JSON) and, with a renderer head, its
@@ -140,8 +146,7 @@ def write_v2_scene(cfg: SynthConfig, hrtf: HRTFSet, renderer: HRTFSet | None, ou
     if renderer is not None:
         stems = stems_from_parts(parts, parts["scale"])
         write_wav(out / "truth" / f"{name}.separate.wav", stems, cfg.sample_rate)
-        truth = truth | {"separate": {"hrtf": renderer.name, "hrtf_digest": renderer.digest,
-                                      "channels": "per object L, R; then the beds L, R"}}
+        truth = truth | separate_record(renderer)
     write_json(out / "truth" / f"{name}.json", truth)
 
 
@@ -161,6 +166,13 @@ def set_config(kind: str, recipe: GeneratorDataConfig, synth: SynthConfig | None
         duration_s=recipe.test_duration_s if test else recipe.train_duration_s,
         width=width, height=height, video_fps=recipe.test_fps if test else recipe.train_fps)
     return cfg, mix
+
+
+def set_heads(kind: str, recipe: GeneratorDataConfig, sample_rate: int) -> list[HRTFSet]:
+    """The heads a set's scenes are heard by (scene i: heads[i % len]): the held-out head
+    for the test set, the training heads otherwise."""
+    return load_heads([recipe.test_head] if kind == "test" else recipe.train_heads,
+                      sample_rate)
 
 
 def scene_draw(seed: int, i: int, mix: np.ndarray) -> tuple[int, int]:
@@ -183,7 +195,7 @@ def make_set(kind: str, out: Path, scenes: int, seed: int,
     test = kind == "test"
     v2 = recipe.synthesis == 2
     cfg, mix = set_config(kind, recipe, synth)
-    heads = load_heads([recipe.test_head] if test else recipe.train_heads, cfg.sample_rate)
+    heads = set_heads(kind, recipe, cfg.sample_rate)
     renderer = (load_heads([renderer_head], cfg.sample_rate)[0]
                 if v2 and renderer_head else None)
     out.mkdir(parents=True, exist_ok=True)
@@ -222,8 +234,7 @@ def add_separate(kind: str, out: Path, scenes: int, seed: int, recipe: Generator
     if recipe.synthesis != 2:
         raise ValueError("separate stems are made for synthesis v2 sets only")
     cfg, mix = set_config(kind, recipe, synth)
-    heads = load_heads([recipe.test_head] if kind == "test" else recipe.train_heads,
-                       cfg.sample_rate)
+    heads = set_heads(kind, recipe, cfg.sample_rate)
     renderer = load_heads([renderer_head], cfg.sample_rate)[0]
     t0 = time.perf_counter()
     for i in range(part[0], scenes, part[1]):
@@ -237,9 +248,10 @@ def add_separate(kind: str, out: Path, scenes: int, seed: int, recipe: Generator
         if stems_path.exists():
             continue
         parts: dict = {}
-        plan, _ = draw_scene(dataclasses.replace(cfg, hrtf=hrtf.name), s + 1, sources)
-        _, binaural, _, _ = render_audio(dataclasses.replace(cfg, hrtf=hrtf.name), hrtf, plan,
-                                         s + 1, parts, stems_hrtf=renderer)
+        scene_cfg = dataclasses.replace(cfg, hrtf=hrtf.name)
+        plan, _ = draw_scene(scene_cfg, s + 1, sources)
+        _, binaural, _, _ = render_audio(scene_cfg, hrtf, plan, s + 1, parts,
+                                         stems_hrtf=renderer)
         written, _ = read_wav(out / "truth" / f"{name}.binaural.wav")
         mismatch = (np.abs(binaural - written).max() / max(np.abs(written).max(), 1e-9)
                     if binaural.shape == written.shape else np.inf)
@@ -250,10 +262,7 @@ def add_separate(kind: str, out: Path, scenes: int, seed: int, recipe: Generator
         tmp = stems_path.with_name(f".{stems_path.name}.tmp.wav")
         write_wav(tmp, stems, cfg.sample_rate)
         tmp.replace(stems_path)
-        truth = json.loads(json_path.read_text()) | {"separate": {
-            "hrtf": renderer.name, "hrtf_digest": renderer.digest,
-            "channels": "per object L, R; then the beds L, R"}}
-        write_json(json_path, truth)
+        write_json(json_path, json.loads(json_path.read_text()) | separate_record(renderer))
         print(f"[{i + 1}/{scenes}] {name}: stems ({time.perf_counter() - t0:.0f} s)",
               flush=True)
 
