@@ -150,7 +150,7 @@ def retrain(
     torch.set_num_threads(tc.threads)
     device = resolve_device(tc.device)
     cfg = dataclasses.replace(preset(tc.size, tc.model_version),
-                              diffuse_min_hz=tc.diffuse_min_hz)
+                              diffuse_min_hz=tc.diffuse_min_hz, share_prior=tc.share_prior)
     if cfg.sample_rate != params.scene.sample_rate:
         raise ValueError(f"model rate {cfg.sample_rate} != scene.sample_rate")
     hrtf = load_sofa(params.render.hrtf, params.scene.sample_rate)
@@ -200,7 +200,8 @@ def retrain(
                 logger.info("step %d/%d: loss %.4g, %.0f s of %.0f", step, tc.steps,
                             row["train_loss"], row.get("elapsed_s", 0.0), tc.max_minutes * 60)
 
-        state = train(net, scenes, val_scenes, tc, device, work_dir, log_fn=log_row)
+        state = train(net, scenes, val_scenes, tc, device, work_dir, log_fn=log_row,
+                      render=params.render)
         meta = {"name": f"generator-{tc.size}" + ("-downmix" if tc.mono == "downmix" else "")
                 + (f"-v{cfg.version}" if cfg.version != 2 else ""),
                 "size": tc.size, "mono": tc.mono, "steps": state.step,

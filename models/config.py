@@ -214,6 +214,8 @@ class TrainConfig:
     size: str = "small"
     # 2: the anechoic hypotheses, blended; 3: rooms (models/generator_config.py `version`)
     model_version: int = 2
+    # The source slots get the renderer's separation shares (models/share_prior.py)
+    share_prior: bool = False
     data: str = "data/generator/train"
     train_split: str = "train"
     val_data: str = "data/generator/val"

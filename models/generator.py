@@ -32,6 +32,7 @@ from binaural.spatial.generator import DEFAULT_FRAME_SIZE, DSPGenerator, room_fo
 from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.render import drain
 from binaural.spatial.room_split import RoomSplit
+from binaural.spatial.scene_render import load_separation_model
 from binaural.spatial.tracks import SourceTrack
 from models.checkpoint_meta import checkpoint_identity
 from models.config import GeneratorConfig
@@ -47,6 +48,7 @@ from models.generator_features import (
 from models.generator_net import GeneratorNet, GuidedDenoiser
 from models.hypotheses import HypothesisStream
 from models.sampling import get_sampler, karras_sigmas
+from models.share_prior import slot_shares, track_logits
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,9 @@ class DiffusionGenerator:
         self.denoiser = GuidedDenoiser(self.net, generator.guidance)
         self._fallback: DSPGenerator | None = None
         self._split: RoomSplit | None = None
+        # The share prior's separation model: the renderer's (none: the prior shares alone)
+        self._separation = (load_separation_model(render.separation_model)
+                            if self.cfg.share_prior and render.separation_model else None)
 
     def describe(self) -> dict:
         s = self.settings
@@ -136,7 +141,12 @@ class DiffusionGenerator:
         cast = (torch.autocast("cuda", dtype=torch.bfloat16) if str(dev).startswith("cuda")
                 else nullcontext())
         with cast:
-            enc = self.net.encode(m / scale, h / scale, cond.to(dev))
+            shares = None
+            if cfg.share_prior:  # the window's own separation (chunking changes nothing)
+                logits = track_logits(mono, cfg.sample_rate, tracks, self._separation, start_s)
+                shares = torch.from_numpy(
+                    slot_shares(tracks, times, cfg, self.render, logits))[None].to(dev)
+            enc = self.net.encode(m / scale, h / scale, cond.to(dev), shares)
             if cfg.version == 3 and not self.settings.diffuse_slot:
                 enc.present[:, cfg.max_sources] = False  # the diffuse-field slot
             gen = torch.Generator(device="cpu").manual_seed(self.settings.seed + index)

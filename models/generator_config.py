@@ -44,6 +44,9 @@ class ModelConfig:
         diffuse_min_hz: Version 3: bands centred below this (Hz) never select the
             diffuse-field slot (its logit is pushed far down in training and inference
             alike); 0: every band may. Checkpoints without the key: 0.
+        share_prior: The source slots get the renderer's separation shares of each cell
+            (models/share_prior.py) as a feature and, times a learnt scale, as a bias on
+            their logits. Checkpoints without the key: False.
     """
 
     sample_rate: int = 48000
@@ -64,6 +67,7 @@ class ModelConfig:
     version: int = 2
     select_temperature: float = 0.5
     diffuse_min_hz: float = 0.0
+    share_prior: bool = False
 
     def __post_init__(self) -> None:
         if self.version not in (2, 3):

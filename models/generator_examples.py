@@ -4,7 +4,8 @@
         hypotheses along jittered truth tracks, those tracks), held in memory as float16;
         the tracks perturbed as a detector's (jitter_tracks), with a noisy sounding
         probability (v3, noisy_sounding) or without some silent objects (v2, drop_silent)
-    sample_batch: random crops with their slot conditions
+    sample_batch: random crops with their slot conditions (and, with the share prior, the
+        source slots' separation shares: models/share_prior.py)
 
 Pure model code, used by models/generator_train.py and flows/retrain.py.
 """
@@ -23,11 +24,13 @@ from binaural.eval.datasets import Record
 from binaural.eval.systems import load_clip
 from binaural.spatial.config import RenderConfig
 from binaural.spatial.hrtf import HRTFSet
+from binaural.spatial.scene_render import load_separation_model
 from binaural.spatial.tracks import SourceTrack
 from models.config import TrainConfig
 from models.generator_config import ModelConfig
 from models.generator_features import SlotConditions, network_frame_times, slot_conditions
 from models.hypotheses import render_hypotheses
+from models.share_prior import TrackLogits, slot_shares, track_logits
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class SceneExample:
     hyps: np.ndarray  # (S, 2, N)
     tracks: list[SourceTrack]
     frame_size: tuple[int, int]
+    logits: TrackLogits | None = None  # the tracks' separation logits (share prior)
 
     @property
     def n_sources(self) -> int:
@@ -106,7 +110,13 @@ def load_scenes(records: Sequence[Record], hrtf: HRTFSet, cfg: ModelConfig, tc: 
                 render: RenderConfig | None = None) -> list[SceneExample]:
     """Records with truth -> SceneExamples (records without truth tracks are skipped).
     Version 3 needs the renderer's settings (its hypotheses are the room-aware renderer's)
-    and gives the tracks a noisy sounding probability (noisy_sounding)."""
+    and gives the tracks a noisy sounding probability (noisy_sounding). The share prior
+    (cfg.share_prior) needs them too: its logits come from the renderer's separation model
+    over the whole scene (a scene is window-long, as the inference's windows are)."""
+    if cfg.share_prior and render is None:
+        raise ValueError("the share prior needs the renderer's settings")
+    separation = (load_separation_model(render.separation_model)
+                  if cfg.share_prior and render.separation_model else None)
     rng = np.random.default_rng(seed)
     scenes = []
     for i, record in enumerate(records):
@@ -124,9 +134,10 @@ def load_scenes(records: Sequence[Record], hrtf: HRTFSet, cfg: ModelConfig, tc: 
         hyps = render_hypotheses(mono, tracks, hrtf, cfg.max_sources, cfg.sample_rate,
                                  block, neighbours, render, cfg.version)
         size = (int(clip.truth.get("width", 640)), int(clip.truth.get("height", 360)))
+        logits = track_logits(mono, cfg.sample_rate, tracks, separation)
         scenes.append(SceneExample(record.id, mono.astype(np.float16),
                                    clip.reference.astype(np.float16), hyps.astype(np.float16),
-                                   tracks, size))
+                                   tracks, size, logits))
         if progress:
             progress(i + 1, len(records), record.id)
     return scenes
@@ -138,16 +149,20 @@ class Batch:
     target: torch.Tensor  # (B, 2, n)
     hyps: torch.Tensor  # (B, S, 2, n)
     cond: SlotConditions
+    shares: torch.Tensor | None = None  # (B, K, Tn, Bd): the share prior's
 
     def to(self, device: str) -> Batch:
         return Batch(self.mono.to(device), self.target.to(device), self.hyps.to(device),
-                     self.cond.to(device))
+                     self.cond.to(device), None if self.shares is None else self.shares.to(device))
 
 
 def sample_batch(scenes: Sequence[SceneExample], batch: int, crop: int, cfg: ModelConfig,
-                 rng: np.random.Generator) -> Batch:
-    """`batch` random crops of `crop` samples (scenes shorter than a crop are padded)."""
-    mono, target, hyps, conds = [], [], [], []
+                 rng: np.random.Generator, render: RenderConfig | None = None) -> Batch:
+    """`batch` random crops of `crop` samples (scenes shorter than a crop are padded); the
+    share prior (cfg.share_prior) needs the renderer's settings."""
+    if cfg.share_prior and render is None:
+        raise ValueError("the share prior needs the renderer's settings")
+    mono, target, hyps, conds, shares = [], [], [], [], []
     while len(mono) < batch:
         scene = scenes[int(rng.integers(len(scenes)))]
         n = scene.mono.shape[0]
@@ -163,5 +178,8 @@ def sample_batch(scenes: Sequence[SceneExample], batch: int, crop: int, cfg: Mod
                            ((0, 0), (0, 0), (0, pad))))
         times = network_frame_times(crop, cfg, start / cfg.sample_rate)
         conds.append(slot_conditions(scene.tracks, times, scene.frame_size, cfg))
+        if cfg.share_prior:
+            shares.append(slot_shares(scene.tracks, times, cfg, render, scene.logits))
     return Batch(torch.from_numpy(np.stack(mono)), torch.from_numpy(np.stack(target)),
-                 torch.from_numpy(np.stack(hyps)), SlotConditions.stack(conds))
+                 torch.from_numpy(np.stack(hyps)), SlotConditions.stack(conds),
+                 torch.from_numpy(np.stack(shares)) if shares else None)

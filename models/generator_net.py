@@ -46,6 +46,8 @@ POSITION_DIMS = 3
 GEOMETRY_DIMS = 4
 SIGMA_FREQS = 8
 MIXTURE_BIAS_INIT = 2.0
+SHARE_SCALE_INIT = 2.0  # share prior: the logit bias starts at this x log(share)...
+SHARE_FLOOR = 1e-4  # ...of shares floored here (log: -9.2)
 LOGIT_LIMIT = 8.0  # logits are soft-clamped to +-this: the softmax never saturates
 # Added to a slot's logit where it may not be selected: far below any other (finite, so a
 # cross-entropy's 0 x log p stays 0), its softmax weight underflows to exactly 0.
@@ -205,11 +207,14 @@ class Encoded:
         present: (B, S, Tn) bool; the slots after the sources (mixture; v3 diffuse and
             mixture) are always present.
         hyps: The normalised hypotheses (S slots, mixture render last).
+        prior: With cfg.share_prior, the learnt scale x log(share) of the source slots
+            (0 for the others), added to the logits.
     """
 
     slot_maps: torch.Tensor
     present: torch.Tensor
     hyps: Hypotheses
+    prior: torch.Tensor | None = None  # (B, S, Tn, Bd) logit bias: the share prior
 
     @property
     def mixture(self) -> torch.Tensor:
@@ -245,6 +250,11 @@ class GeneratorNet(nn.Module):
             self.register_buffer("nearest", nearest, persistent=False)
         self.trunk = UNet(2, cfg.channels)  # log band power + the band's position
         self.slot_in = nn.Conv2d(c0 + HYP_CUES, cs, 1)
+        if cfg.share_prior:  # both start at zero effect beside the bias's scale
+            self.share_in = nn.Conv2d(1, cs, 1)
+            nn.init.zeros_(self.share_in.weight)
+            nn.init.zeros_(self.share_in.bias)
+            self.share_scale = nn.Parameter(torch.tensor(SHARE_SCALE_INIT))
         self.slot_film = FiLM(d, cs)
         self.slot_out = nn.Conv2d(cs, cs, 1)
         self.sigma = nn.Sequential(SinusoidalEmbedding(SIGMA_FREQS),
@@ -256,9 +266,21 @@ class GeneratorNet(nn.Module):
         self.mixture_bias = nn.Parameter(torch.tensor(MIXTURE_BIAS_INIT))
         self.register_buffer("blocked", blocked_cells(cfg), persistent=False)
 
-    def encode(self, mono: torch.Tensor, hyp_spec: torch.Tensor, cond: SlotConditions
-               ) -> Encoded:
-        """mono (B, T, F), hyp_spec (B, S, 2, T, F) complex, normalised."""
+    def log_shares(self, shares: torch.Tensor | None, b: int, tn: int, device
+                   ) -> torch.Tensor:
+        """(B, S, Tn, Bd) log of the source slots' floored shares (B, K, Tn, Bd); 0 for
+        the other slots, and everywhere without shares (no separation: no preference)."""
+        out = torch.zeros(b, self.cfg.slots, tn, self.cfg.bands, device=device)
+        if shares is not None:
+            if shares.shape[-2] != tn:
+                raise ValueError(f"shares have {shares.shape[-2]} frames, window {tn}")
+            out[:, :self.cfg.max_sources] = torch.log(shares.float().clamp_min(SHARE_FLOOR))
+        return out
+
+    def encode(self, mono: torch.Tensor, hyp_spec: torch.Tensor, cond: SlotConditions,
+               shares: torch.Tensor | None = None) -> Encoded:
+        """mono (B, T, F), hyp_spec (B, S, 2, T, F) complex, normalised; shares (B, K, Tn,
+        Bd): the source slots' separation shares (cfg.share_prior; else ignored)."""
         b, s = hyp_spec.shape[:2]
         hyps = Hypotheses.from_spec(hyp_spec, self.pool, self.cfg.time_pool)
         feats = mono_features(mono, self.pool, self.cfg.time_pool)  # (B, 1, Tn, Bd)
@@ -271,12 +293,17 @@ class GeneratorNet(nn.Module):
             raise ValueError(f"conditions have {cond.present.shape[-1]} frames, window {tn}")
         x = torch.cat([trunk.unsqueeze(1).expand(-1, s, -1, -1, -1), cues], dim=2)
         x = self.slot_in(x.flatten(0, 1))
+        prior = None
+        if self.cfg.share_prior:
+            log_w = self.log_shares(shares, b, tn, x.device)
+            x = x + self.share_in(log_w.flatten(0, 1)[:, None])
+            prior = self.share_scale * log_w
         e = self.sources(cond).flatten(0, 1)  # (B S, Tn, D)
         x = self.slot_out(F.gelu(self.slot_film(x, e)))
         extra = torch.ones(b, self.cfg.extra_slots, tn, dtype=torch.bool,
                            device=cond.present.device)
         present = torch.cat([cond.present, extra], dim=1)
-        return Encoded(x.unflatten(0, (b, s)), present, hyps)
+        return Encoded(x.unflatten(0, (b, s)), present, hyps, prior)
 
     def logits(self, enc: Encoded, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """Slot logits (B, S, Tn, Bd) for the estimate x (B, 2, T, F) at noise sigma (B,)."""
@@ -288,7 +315,8 @@ class GeneratorNet(nn.Module):
         h = LOGIT_LIMIT * torch.tanh(h / LOGIT_LIMIT)
         bias = torch.zeros(s, device=h.device, dtype=h.dtype)
         bias[-1] = 1.0
-        return h + (bias * self.mixture_bias)[None, :, None, None] + self.blocked[:, None]
+        h = h + (bias * self.mixture_bias)[None, :, None, None] + self.blocked[:, None]
+        return h if enc.prior is None else h + enc.prior.to(h.dtype)
 
     def weights(self, enc: Encoded, logits: torch.Tensor) -> torch.Tensor:
         """Softmax over the present slots (v3: the selection, straight-through), back to

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from binaural.spatial.config import RenderConfig
 from models.band_cue_loss import band_cue_losses
 from models.config import TrainConfig
 from models.generator_config import ModelConfig
@@ -102,7 +103,7 @@ def diffusion_loss(net: GeneratorNet, batch: Batch, tc: TrainConfig,
     x = x0 + sigma[:, None, None, None] * noise
     cond = (drop_conditions(batch.cond, tc.p_drop_visual, tc.p_drop_all, generator)
             if drop else batch.cond)
-    enc = net.encode(mono, hyps, cond)
+    enc = net.encode(mono, hyps, cond, batch.shares)
     logits = net.logits(enc, x, sigma)
     denoised = enc.hyps.mix(net.weights(enc, logits))  # = net.denoise(enc, x, sigma)
     diff = compressed(denoised, tc.compress) - compressed(x0, tc.compress)
@@ -173,7 +174,8 @@ def warm_start(net: GeneratorNet, path: str | Path) -> list[str]:
     ours = dataclasses.replace(net.cfg, visual_dim=theirs.visual_dim,
                                visual_source=theirs.visual_source, version=theirs.version,
                                select_temperature=theirs.select_temperature,
-                               diffuse_min_hz=theirs.diffuse_min_hz)
+                               diffuse_min_hz=theirs.diffuse_min_hz,
+                               share_prior=theirs.share_prior)
     if theirs != ours:
         raise ValueError(f"{path}: a checkpoint of another model config; cannot warm-start")
     if theirs.version != net.cfg.version:
@@ -192,7 +194,11 @@ def warm_start(net: GeneratorNet, path: str | Path) -> list[str]:
         net.load_state_dict(fits, strict=False)
         return sorted(set(own) - set(fits))
     missing, unexpected = net.load_state_dict(source.state_dict(), strict=False)
-    if unexpected or (theirs.visual_dim and missing):
+    # A parent without the share prior: its parts start as initialised (no effect but the
+    # bias's scale x log share).
+    new_parts = [k for k in missing if k.startswith(("share_in.", "share_scale"))
+                 and net.cfg.share_prior and not theirs.share_prior]
+    if unexpected or (theirs.visual_dim and set(missing) - set(new_parts)):
         raise ValueError(f"{path}: weights do not fit (unexpected {unexpected}, "
                          f"missing {missing})")
     return list(missing)
@@ -238,9 +244,10 @@ def save_training_state(path: Path, net: GeneratorNet, opt: torch.optim.Optimize
 
 def train(net: GeneratorNet, scenes: Sequence[SceneExample], val_scenes: Sequence[SceneExample],
           tc: TrainConfig, device: str, work_dir: str | Path, log_fn: LogFn | None = None,
-          resume: bool = True) -> TrainState:
+          resume: bool = True, render: RenderConfig | None = None) -> TrainState:
     """Train `net` in place; checkpoints to work_dir/last.pt every tc.checkpoint_every steps
-    and resumes from it when present (and `resume`)."""
+    and resumes from it when present (and `resume`). The share prior (cfg.share_prior)
+    needs the renderer's settings (`render`)."""
     if not scenes:
         raise ValueError("no training scenes")
     cfg = net.cfg
@@ -265,7 +272,7 @@ def train(net: GeneratorNet, scenes: Sequence[SceneExample], val_scenes: Sequenc
                  state.elapsed_s)
     crop = int(round(tc.crop_s * cfg.sample_rate))
     val_rng = np.random.default_rng(tc.seed + 1)
-    val_batches = ([sample_batch(val_scenes, tc.batch, crop, cfg, val_rng)
+    val_batches = ([sample_batch(val_scenes, tc.batch, crop, cfg, val_rng, render)
                     for _ in range(max(1, tc.val_crops // tc.batch))] if val_scenes else [])
     cast = (torch.autocast("cuda", dtype=torch.bfloat16) if str(device).startswith("cuda")
             else nullcontext())
@@ -277,7 +284,7 @@ def train(net: GeneratorNet, scenes: Sequence[SceneExample], val_scenes: Sequenc
         progress = max(state.step / tc.steps, state.elapsed_s / budget_s)
         for group in opt.param_groups:
             group["lr"] = tc.lr * lr_factor(state.step, progress, tc.warmup_steps)
-        batch = sample_batch(scenes, tc.batch, crop, cfg, rng).to(device)
+        batch = sample_batch(scenes, tc.batch, crop, cfg, rng, render).to(device)
         with cast:
             loss, parts = diffusion_loss(net, batch, tc)
         opt.zero_grad(set_to_none=True)

@@ -5,10 +5,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from separation_support import CLASSES, saved_separation_model
 
 from binaural.spatial.config import RenderConfig
 from binaural.spatial.gate import N_MELS
-from binaural.spatial.scene_render import build_spatializer, load_separation_model, render_scene
+from binaural.spatial.scene_render import build_spatializer, render_scene
 from binaural.spatial.separation import (
     SeparationModel,
     bin_interpolation,
@@ -19,27 +20,12 @@ from binaural.spatial.separation import (
 )
 from binaural.spatial.tracks import SourceTrack
 
-CLASSES = ("person", "piano")
 PLAIN = RenderConfig(activity_model="", reverb_model="", reverb=False)
 
 
 def _track(azimuth: float, cls: str, sid: int, distance: float = 2.0) -> SourceTrack:
     return SourceTrack(sid, cls, cls, 0.9, np.array([0.0, 10.0]), np.full(2, azimuth),
                        np.zeros(2), np.full(2, distance), np.zeros((2, 4)))
-
-
-def _model(bias: np.ndarray) -> SeparationModel:
-    """A model whose logits (C, M) are `bias` whatever the audio."""
-    d = cell_features(np.zeros((3, N_MELS))).shape[1]
-    layers = ((np.zeros((d, 4)), np.zeros(4)), (np.zeros((4, bias.size)), bias.reshape(-1)))
-    return SeparationModel(CLASSES, np.zeros(d), np.ones(d), layers)
-
-
-def _saved(tmp_path, bias: np.ndarray) -> str:
-    path = tmp_path / f"sep{abs(hash(bias.tobytes()))}.npz"
-    _model(bias).save(path)
-    load_separation_model.cache_clear()
-    return str(path)
 
 
 def test_bin_interpolation_is_the_identity_at_band_centres_and_sums_to_one():
@@ -74,7 +60,7 @@ def test_unknown_classes_take_the_mean_logit():
 
 def test_a_model_round_trips_and_refuses_other_features(tmp_path):
     bias = np.random.default_rng(0).standard_normal((2, N_MELS))
-    path = _saved(tmp_path, bias)
+    path = saved_separation_model(tmp_path, bias)
     loaded = SeparationModel.load(path)
     assert loaded.classes == CLASSES
     feats = cell_features(np.random.default_rng(1).standard_normal((7, N_MELS)) * 10 - 40)
@@ -94,7 +80,7 @@ def test_equal_logits_render_the_per_frame_mixture(kemar, sample_rate, tmp_path)
     tracks = [_track(-50.0, "person", 0), _track(40.0, "piano", 1, 3.0)]
     mono = _noise(sample_rate)
     plain = render_scene(mono, kemar, tracks, PLAIN, sample_rate)
-    cfg = replace(PLAIN, separation_model=_saved(tmp_path, np.zeros((2, N_MELS))))
+    cfg = replace(PLAIN, separation_model=saved_separation_model(tmp_path, np.zeros((2, N_MELS))))
     separated = render_scene(mono, kemar, tracks, cfg, sample_rate)
     assert np.abs(separated - plain).max() < 1e-5 * np.abs(plain).max() + 1e-7
 
@@ -114,7 +100,7 @@ def test_each_band_goes_to_the_class_the_model_says_dominates_it(kemar, sample_r
     tracks = [_track(-60.0, "person", 0), _track(60.0, "piano", 1)]
     mono = _noise(sample_rate)
     bias = np.where(mel_centres_hz() < 1000.0, 8.0, -8.0)
-    cfg = replace(PLAIN, separation_model=_saved(tmp_path, np.stack([bias, -bias])))
+    cfg = replace(PLAIN, separation_model=saved_separation_model(tmp_path, np.stack([bias, -bias])))
     out = render_scene(mono, kemar, tracks, cfg, sample_rate)
     alone = [render_scene(mono, kemar, [t], PLAIN, sample_rate) for t in tracks]
     mixed = render_scene(mono, kemar, tracks, PLAIN, sample_rate)
@@ -129,7 +115,7 @@ def test_separation_is_off_for_one_track_and_the_output_does_not_depend_on_chunk
     rng = np.random.default_rng(5)
     bias = rng.standard_normal((2, N_MELS)) * 2
     cfg = replace(RenderConfig(activity_model="", reverb_model="", analysis_s=0.5),
-                  separation_model=_saved(tmp_path, bias))
+                  separation_model=saved_separation_model(tmp_path, bias))
     one = build_spatializer(kemar, [_track(30.0, "person", 0)], cfg, sample_rate)
     assert one.separation is None
     tracks = [_track(-30.0, "person", 0), _track(50.0, "piano", 1)]
@@ -149,7 +135,7 @@ def test_the_v2_mixture_hypothesis_is_shared_out_per_cell_and_chunking_changes_n
     from models.hypotheses import HypothesisStream, render_hypotheses
 
     bias = np.where(mel_centres_hz() < 1000.0, 8.0, -8.0)
-    cfg = replace(PLAIN, separation_model=_saved(tmp_path, np.stack([bias, -bias])),
+    cfg = replace(PLAIN, separation_model=saved_separation_model(tmp_path, np.stack([bias, -bias])),
                   analysis_s=0.5)
     tracks = [_track(-60.0, "person", 0), _track(60.0, "piano", 1)]
     mono = _noise(sample_rate, 2.0)

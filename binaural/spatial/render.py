@@ -73,19 +73,29 @@ def track_parts(
     neighbours: int = 3,
     weights_at: WeightFn | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """mixture_filter's pieces at times `t` (F,): each track's energy share (K, F), its
-    1/r^2 where present times its weight (not normalised), and its direction filters
-    (F, 2, taps) per track."""
-    shares = np.zeros((len(tracks), len(t)))
+    """mixture_filter's pieces at times `t` (F,): each track's energy share (track_shares)
+    and its direction filters (F, 2, taps) per track."""
     per_track = []
-    for k, (times, az, el, dist) in enumerate(tracks):
-        inside = (t >= times[0]) & (t <= times[-1])
-        shares[k] = np.where(inside, 1.0 / np.maximum(np.interp(t, times, dist), 0.1) ** 2, 0)
+    for times, az, el, _ in tracks:
         a = np.degrees(np.interp(t, times, np.unwrap(np.radians(az))))
         per_track.append(hrtf.interpolate(a, np.interp(t, times, el), neighbours))
+    return track_shares(tracks, t, weights_at), per_track
+
+
+def track_shares(
+    tracks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    t: np.ndarray,
+    weights_at: WeightFn | None = None,
+) -> np.ndarray:
+    """Each track's expected energy share at times `t` (K, F): its 1/r^2 where present
+    times its weight (not normalised)."""
+    shares = np.zeros((len(tracks), len(t)))
+    for k, (times, _, _, dist) in enumerate(tracks):
+        inside = (t >= times[0]) & (t <= times[-1])
+        shares[k] = np.where(inside, 1.0 / np.maximum(np.interp(t, times, dist), 0.1) ** 2, 0)
     if weights_at is not None and tracks:
         shares *= weights_at(np.asarray(t, dtype=np.float64))
-    return shares, per_track
+    return shares
 
 
 class MixtureFilter:
