@@ -134,14 +134,16 @@ def resolve_paths(params: Params, base: Path) -> Params:
             activity_model=fix(params.localize.associate.activity_model))),
         render=replace(params.render, hrtf=fix(params.render.hrtf),
                        activity_model=fix(params.render.activity_model),
-                       reverb_model=fix(params.render.reverb_model)),
+                       reverb_model=fix(params.render.reverb_model),
+                       separation_model=fix(params.render.separation_model)),
         synth=replace(params.synth, hrtf=fix(params.synth.hrtf)),
         train_detector=replace(params.train_detector, model=fix(params.train_detector.model),
                                init=fix(params.train_detector.init)),
         generator=replace(params.generator, model=fix(params.generator.model)),
         detector_data=replace(params.detector_data,
                               mine_weights=fix(params.detector_data.mine_weights)),
-        train=replace(params.train, init=fix(params.train.init)),
+        train=replace(params.train, init=fix(params.train.init),
+                      share_folds=tuple(fix(p) for p in params.train.share_folds)),
     )
 
 

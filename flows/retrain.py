@@ -164,7 +164,8 @@ def retrain(
             logger.info("prepared %d/%d scenes (%s)", done, total, name)
 
     scenes = load_scenes(train_records, hrtf, cfg, tc, params.render.block,
-                         params.render.neighbours, tc.seed, progress, params.render)
+                         params.render.neighbours, tc.seed, progress, params.render,
+                         tc.share_folds)
     val_scenes = load_scenes(val_records, hrtf, cfg, tc, params.render.block,
                              params.render.neighbours, tc.seed + 1, render=params.render)
     if tc.visual:

@@ -214,8 +214,12 @@ class TrainConfig:
     size: str = "small"
     # 2: the anechoic hypotheses, blended; 3: rooms (models/generator_config.py `version`)
     model_version: int = 2
-    # The source slots get the renderer's separation shares (models/share_prior.py)
+    # The source slots get the renderer's separation shares (models/share_prior.py); the
+    # training scenes' shares from these cross-fitted separation models (scene -> fold
+    # share_fold(id, n), each model trained without its fold: train_separation.py --fold);
+    # empty: render.separation_model's (in-sample on the scenes it was trained on)
     share_prior: bool = False
+    share_folds: tuple[str, ...] = ()
     data: str = "data/generator/train"
     train_split: str = "train"
     val_data: str = "data/generator/val"

@@ -25,12 +25,13 @@ from binaural.eval.systems import load_clip
 from binaural.spatial.config import RenderConfig
 from binaural.spatial.hrtf import HRTFSet
 from binaural.spatial.scene_render import load_separation_model
+from binaural.spatial.separation import SeparationModel
 from binaural.spatial.tracks import SourceTrack
 from models.config import TrainConfig
 from models.generator_config import ModelConfig
 from models.generator_features import SlotConditions, network_frame_times, slot_conditions
 from models.hypotheses import render_hypotheses
-from models.share_prior import TrackLogits, slot_shares, track_logits
+from models.share_prior import TrackLogits, share_fold, slot_shares, track_logits
 
 log = logging.getLogger(__name__)
 
@@ -107,14 +108,18 @@ def drop_silent(truth: dict, tracks: Sequence[SourceTrack], rng: np.random.Gener
 def load_scenes(records: Sequence[Record], hrtf: HRTFSet, cfg: ModelConfig, tc: TrainConfig,
                 block: int, neighbours: int, seed: int,
                 progress: Callable[[int, int, str], None] | None = None,
-                render: RenderConfig | None = None) -> list[SceneExample]:
+                render: RenderConfig | None = None, separation_folds: Sequence[str] = ()
+                ) -> list[SceneExample]:
     """Records with truth -> SceneExamples (records without truth tracks are skipped).
     Version 3 needs the renderer's settings (its hypotheses are the room-aware renderer's)
     and gives the tracks a noisy sounding probability (noisy_sounding). The share prior
     (cfg.share_prior) needs them too: its logits come from the renderer's separation model
-    over the whole scene (a scene is window-long, as the inference's windows are)."""
+    over the whole scene (a scene is window-long, as the inference's windows are), or from
+    the cross-fitted `separation_folds` (models/share_prior.share_fold: a model that never
+    saw the scene)."""
     if cfg.share_prior and render is None:
         raise ValueError("the share prior needs the renderer's settings")
+    folds = [SeparationModel.load(p) for p in separation_folds] if cfg.share_prior else []
     separation = (load_separation_model(render.separation_model)
                   if cfg.share_prior and render.separation_model else None)
     rng = np.random.default_rng(seed)
@@ -134,7 +139,8 @@ def load_scenes(records: Sequence[Record], hrtf: HRTFSet, cfg: ModelConfig, tc: 
         hyps = render_hypotheses(mono, tracks, hrtf, cfg.max_sources, cfg.sample_rate,
                                  block, neighbours, render, cfg.version)
         size = (int(clip.truth.get("width", 640)), int(clip.truth.get("height", 360)))
-        logits = track_logits(mono, cfg.sample_rate, tracks, separation)
+        model = folds[share_fold(record.id, len(folds))] if folds else separation
+        logits = track_logits(mono, cfg.sample_rate, tracks, model)
         scenes.append(SceneExample(record.id, mono.astype(np.float16),
                                    clip.reference.astype(np.float16), hyps.astype(np.float16),
                                    tracks, size, logits))

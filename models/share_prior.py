@@ -11,10 +11,17 @@ renderer's separation is and training only has to correct it:
                    once per window at inference, once per (window-long) scene in training
     slot_shares:   per source slot and network cell (K, Tn, Bd) the track's share: the
                    renderer's cell_shares (prior 1/r^2 x association) on the network's bands
+    share_fold:    which of n cross-fitted separation models gives a training scene its
+                   shares: each fold's model is trained without its fold's scenes
+                   (scripts/train_separation.py --fold i/n), so the generator learns to
+                   trust the shares as much as they deserve on scenes the separator never
+                   saw (in-sample they are better: 90 % dominant-source agreement on
+                   training scenes against 83 % on val)
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -88,3 +95,9 @@ def slot_shares(tracks: Sequence[SourceTrack], times_s: np.ndarray, cfg: ModelCo
     shares = cell_shares(bands, prior, render.separation_sharpness)  # (Tn, K, Bd)
     out[:len(slots)] = shares.transpose(1, 0, 2)
     return out
+
+
+def share_fold(scene_id: str, folds: int) -> int:
+    """The fold (0 .. folds - 1) of a scene, from its id alone (stable across machines,
+    subsets and orderings)."""
+    return zlib.crc32(scene_id.encode()) % folds

@@ -14,6 +14,9 @@ its stem) is the target; the network's logit for the object's class plus the log
 and the cross-entropy against the shares is weighted by the cell's energy (square root,
 within 60 dB of the scene's loudest cell). Silent objects and the beds take no share.
 
+Cross-fitted models for the generator's share prior (models/share_prior.py): `--fold I/N`
+trains on the training scenes outside fold I (share_fold) only.
+
 Prints, on the validation scenes, the loss and how often the dominant source of a cell
 (where two or more objects sound) is the model's pick, against the 1/r^2 prior alone.
 """
@@ -83,11 +86,15 @@ def scene_arrays(record, sample_rate: int, chunk_s: float) -> dict | None:
     }
 
 
-def load_set(folder: str, split: str, sample_rate: int, chunk_s: float) -> dict:
+def load_set(folder: str, split: str, sample_rate: int, chunk_s: float,
+             fold: tuple[int, int] | None = None) -> dict:
+    """The set's arrays; with fold (i, n) without the scenes of fold i."""
     from binaural.eval.datasets import load_dataset
+    from models.share_prior import share_fold
 
     parts = []
-    records = [r for r in load_dataset(folder, split) if r.truth is not None]
+    records = [r for r in load_dataset(folder, split) if r.truth is not None
+               and (fold is None or share_fold(r.id, fold[1]) != fold[0])]
     for i, record in enumerate(records):
         arrays = scene_arrays(record, sample_rate, chunk_s)
         if arrays is not None:
@@ -151,7 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dropout", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--params", default=None)
+    p.add_argument("--fold", default=None, metavar="I/N",
+                   help="train without the training scenes of fold I of N (cross-fitting)")
     args = p.parse_args(argv)
+    fold = None
+    if args.fold:
+        i, n = (int(v) for v in args.fold.split("/"))
+        if not 0 <= i < n or n < 2:
+            p.error(f"--fold {args.fold}: I/N with 0 <= I < N and N >= 2")
+        fold = (i, n)
     import torch
 
     from binaural.spatial.gate import N_MELS
@@ -163,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(args.params)
     sr, chunk = params.scene.sample_rate, params.scene.chunk_s
     t0 = time.perf_counter()
-    train = load_set(args.train, "train", sr, chunk)
+    train = load_set(args.train, "train", sr, chunk, fold)
     val = load_set(args.val, "val", sr, chunk)
     print(f"{train['scenes']} train scenes ({train['x'].shape[0]} frames), {val['scenes']} "
           f"val scenes ({val['x'].shape[0]}), read in {time.perf_counter() - t0:.0f} s",

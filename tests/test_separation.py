@@ -150,9 +150,11 @@ def test_the_v2_mixture_hypothesis_is_shared_out_per_cell_and_chunking_changes_n
     assert np.allclose(np.concatenate(pieces, axis=2), hyps, atol=1e-6)
 
 
-def test_training_learns_from_stems_and_writes_a_model_the_renderer_loads(tmp_path):
+def test_training_learns_from_stems_and_writes_a_model_the_renderer_loads(tmp_path, kemar):
     """scripts/train_separation.py on tiny v2 sets with stems: the targets are shares (sum
-    to one over the sounding objects), the written model loads and gives finite logits."""
+    to one over the sounding objects), the written model loads and gives finite logits.
+    Cross-fitting: `--fold I/N` leaves fold I's scenes out, and the generator's training
+    scenes take their shares from the model of their own fold."""
     from script_support import load_script
     from synth_support import CFG
 
@@ -180,3 +182,26 @@ def test_training_learns_from_stems_and_writes_a_model_the_renderer_loads(tmp_pa
     logits = model.logits(arrays["x"])
     assert logits.shape == (arrays["x"].shape[0], len(model.classes), N_MELS)
     assert np.all(np.isfinite(logits))
+
+    from models.config import TrainConfig
+    from models.generator_config import preset
+    from models.generator_examples import load_scenes
+    from models.share_prior import share_fold
+
+    records = load_dataset(tmp_path / "train", "train")
+    for i in range(2):
+        kept = sum(share_fold(r.id, 2) != i for r in records)
+        if kept:
+            assert train.load_set(str(tmp_path / "train"), "train", 48000, 1.0,
+                                  (i, 2))["scenes"] == kept
+        else:
+            with pytest.raises(SystemExit):
+                train.load_set(str(tmp_path / "train"), "train", 48000, 1.0, (i, 2))
+    folds = [saved_separation_model(tmp_path, np.full((2, N_MELS), float(i + 1)))
+             for i in range(2)]
+    cfg = replace(preset("tiny"), share_prior=True)
+    scenes = load_scenes(records, kemar, cfg, TrainConfig(), 512, 3, 0, render=PLAIN,
+                         separation_folds=folds)
+    for record, scene in zip(records, scenes):
+        own = share_fold(record.id, 2) + 1.0  # the constant logit of the scene's fold model
+        assert np.allclose(scene.logits.logits[..., 0, :], own)
