@@ -89,7 +89,8 @@ class DiffusionGenerator:
         return {"name": self.name, "version": self.version, "steps": s.steps,
                 "sampler": s.sampler, "guidance": s.guidance, "chunk_s": s.chunk_s,
                 "crossfade_s": s.crossfade_s, "hrtf": self.hrtf.name, "device": self.device,
-                "size": self.meta.get("size"), "visual_source": self.cfg.visual_source or None}
+                "size": self.meta.get("size"), "visual_source": self.cfg.visual_source or None,
+                "share_prior": self.cfg.share_prior}
 
     def visual_use(self, tracks: Sequence[SourceTrack]) -> tuple[str, bool]:
         """How the tracks' visual embeddings condition the model, and whether some source

@@ -175,11 +175,14 @@ def sample_batch(scenes: Sequence[SceneExample], batch: int, crop: int, cfg: Mod
         start = int(rng.integers(0, max(1, n - crop + 1)))
         piece = slice(start, start + crop)
         m = scene.mono[piece].astype(np.float32)
-        if np.sqrt(np.mean(m ** 2)) < MIN_CROP_RMS:
+        # a crop where the target is silent (the mono's microphone noise alone) has no
+        # cue to learn
+        t = scene.target[:, piece].astype(np.float32)
+        if np.sqrt(np.mean(m ** 2)) < MIN_CROP_RMS or np.sqrt(np.mean(t ** 2)) < MIN_CROP_RMS:
             continue
         pad = crop - m.shape[0]
         mono.append(np.pad(m, (0, pad)))
-        target.append(np.pad(scene.target[:, piece].astype(np.float32), ((0, 0), (0, pad))))
+        target.append(np.pad(t, ((0, 0), (0, pad))))
         hyps.append(np.pad(scene.hyps[..., piece].astype(np.float32),
                            ((0, 0), (0, 0), (0, pad))))
         times = network_frame_times(crop, cfg, start / cfg.sample_rate)

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 ILD_MIN_HZ = 1500.0
 IPD_BAND_HZ = (100.0, 1500.0)
 LOSS_FLOOR_REL = 1e-4  # per-bin power floor of the cue losses, re the target's mean power
+LOSS_FLOOR_MIN = 1e-20  # ... and at least this
 # Validation noise levels; at the highest the estimate carries almost nothing of the target,
 # so its loss is that of the sampler's first step, made from the conditions alone.
 VAL_SIGMAS = (0.3, 1.5, 5.0)
@@ -62,7 +63,9 @@ def cue_losses(pred: torch.Tensor, ref: torch.Tensor, cfg: ModelConfig
     TF-IPD error (100-1500 Hz) of (B, 2, T, F) spectra, as the evaluation weighs them."""
     p_pow = pred.real ** 2 + pred.imag ** 2
     r_pow = ref.real ** 2 + ref.imag ** 2
-    floor = LOSS_FLOOR_REL * r_pow.mean(dim=(1, 2, 3), keepdim=True)
+    # clamped: a silent target (a crop of microphone noise alone) would give 0 / 0
+    floor = (LOSS_FLOOR_REL * r_pow.mean(dim=(1, 2, 3), keepdim=True)).clamp_min(
+        LOSS_FLOOR_MIN)
     weight = r_pow.sum(dim=1)  # (B, T, F)
     hi = _band_mask(cfg, ILD_MIN_HZ, math.inf, pred.device)
     ild_p = torch.log10((p_pow[:, 0] + floor[:, 0]) / (p_pow[:, 1] + floor[:, 0]))

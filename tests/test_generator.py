@@ -490,3 +490,29 @@ def test_the_band_cue_weight_adds_the_band_errors_to_the_loss(net, kemar) -> Non
     assert parts["band_ild"] > 0 and parts["band_ipd"] > 0
     assert loss(3.0)[0] == pytest.approx(plain + 3.0 * (parts["band_ild"] + parts["band_ipd"]),
                                          rel=1e-5)
+
+
+def test_a_crop_with_a_silent_target_is_not_trained_on_and_the_cue_loss_stays_finite(
+        net, kemar) -> None:
+    """Synthesis v2 adds microphone noise to the mono alone: where no source sounds the
+    mono is noise and the target silent. Such crops are skipped, and the per-bin cue loss
+    of a silent target is finite (it was 0 / 0: a NaN that ended a training run)."""
+    from models.generator_examples import SceneExample, sample_batch
+    from models.generator_train import cue_losses
+
+    _, _, mono = tones(1.0)
+    mono[:SR // 2] = 1e-3 * np.random.default_rng(0).standard_normal(SR // 2)  # noise only
+    tr = track(30.0, "person", 1.0)
+    target = spatialize(mono, direction_filter(kemar, tr.times_s, tr.azimuth_deg,
+                                               tr.elevation_deg), kemar.taps, SR)
+    target[:, :SR // 2] = 0.0
+    hyps = render_hypotheses(mono, [tr], kemar, TINY.max_sources, SR, 512, 3)
+    scene = SceneExample("s", mono.astype(np.float16), target.astype(np.float16),
+                         hyps.astype(np.float16), [tr], FRAME)
+    crop = SR // 4
+    batch = sample_batch([scene], 16, crop, TINY, np.random.default_rng(1))
+    assert batch.target.pow(2).mean(dim=(1, 2)).sqrt().min() >= 1e-4
+    silent = torch.zeros(1, 2, 9, TINY.freq_bins, dtype=torch.complex64)
+    pred = torch.randn(1, 2, 9, TINY.freq_bins, dtype=torch.complex64)
+    ild, ipd = cue_losses(pred, silent, TINY)
+    assert torch.isfinite(ild) and torch.isfinite(ipd)
