@@ -19,7 +19,8 @@ def test_every_key_of_params_yaml_reaches_its_typed_section():
     params = load_params()
     assert set(raw) == {f.name for f in dataclasses.fields(Params)}
     resolved_paths = {("render", "hrtf"), ("render", "activity_model"),
-                      ("render", "reverb_model"), ("synth", "hrtf"), ("train_detector", "model"),
+                      ("render", "reverb_model"), ("render", "separation_model"),
+                      ("synth", "hrtf"), ("train_detector", "model"),
                       ("train_detector", "init"), ("generator", "model"), ("train", "init"),
                       ("detector_data", "mine_weights")}
     for section, values in raw.items():

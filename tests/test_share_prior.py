@@ -148,3 +148,25 @@ def test_generation_with_the_prior_ignores_input_chunking(kemar, tmp_path):
     c = generate_array(DiffusionGenerator(net, kemar, flipped, settings), mono, tracks, SR,
                        FRAME)
     assert np.abs(c - a).max() > 0.01 * np.abs(a).max()
+
+
+def test_add_share_prior_keeps_the_parent_and_sets_the_scale(tmp_path):
+    """scripts/add_share_prior.py: the parent's weights unchanged, the new parts as
+    initialised, the given scale; a model that has the prior already is refused."""
+    from script_support import load_script
+
+    from models.generator import load_checkpoint
+
+    torch.manual_seed(0)
+    parent = save_checkpoint(tmp_path / "parent.pt", GeneratorNet(TINY), {"name": "p"})
+    script = load_script("add_share_prior")
+    assert script.main([str(parent), str(tmp_path / "sp.pt"), "--scale", "3"]) == 0
+    net, meta = load_checkpoint(tmp_path / "sp.pt")
+    theirs, _ = load_checkpoint(parent)
+    assert net.cfg == SHARED and meta["name"] == "p-sp" and meta["share_prior_scale"] == 3.0
+    assert meta["share_prior_parent"].startswith("p@")
+    assert float(net.share_scale) == 3.0 and not net.share_in.weight.any()
+    for key, value in theirs.state_dict().items():
+        assert torch.equal(net.state_dict()[key], value)
+    with pytest.raises(SystemExit):
+        script.main([str(tmp_path / "sp.pt"), str(tmp_path / "again.pt")])
