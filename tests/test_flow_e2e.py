@@ -111,10 +111,12 @@ def test_report_records_versions_timings_and_metrics(remastered):
     report = json.loads((dest / summary["version"] / f"{Path(summary['done'][0]).stem}.json")
                         .read_text())
     assert report["input"].endswith(summary["done"][0])
-    # The default generator: the shipped small diffusion model, with its sampler settings.
+    # The default generator: the shipped small diffusion model (v2 with the share prior),
+    # with its sampler settings.
     gen = report["generator"]
-    assert gen["name"] == "generator-small" and gen["size"] == "small"
-    assert gen["version"].startswith("generator-small@") and gen["steps"] >= 1
+    assert gen["name"] == "generator-small-sp" and gen["size"] == "small"
+    assert gen["share_prior"] is True
+    assert gen["version"].startswith("generator-small-sp@") and gen["steps"] >= 1
     assert summary["version"].startswith("generator-small-")
     # every detector of the default list, each with its content hash
     assert [v.split("@")[0] for v in report["detector"]["version"].split("+")] == [

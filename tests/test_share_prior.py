@@ -165,7 +165,7 @@ def test_add_share_prior_keeps_the_parent_and_sets_the_scale(tmp_path):
     theirs, _ = load_checkpoint(parent)
     assert net.cfg == SHARED and meta["name"] == "p-sp" and meta["share_prior_scale"] == 3.0
     assert meta["share_prior_parent"].startswith("p@")
-    assert float(net.share_scale) == 3.0 and not net.share_in.weight.any()
+    assert float(net.share_scale.detach()) == 3.0 and not net.share_in.weight.any()
     for key, value in theirs.state_dict().items():
         assert torch.equal(net.state_dict()[key], value)
     with pytest.raises(SystemExit):
