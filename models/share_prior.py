@@ -37,6 +37,7 @@ from binaural.spatial.separation import (
     cell_features,
     cell_shares,
     class_logits,
+    interpolate_frames,
 )
 from binaural.spatial.tracks import SourceTrack
 from models.generator_config import ModelConfig
@@ -52,12 +53,8 @@ class TrackLogits:
 
     def at(self, times_s: np.ndarray) -> np.ndarray:
         """(len(times_s), K, M), linear in time, the ends held."""
-        count = self.times_s.shape[0]
-        pos = np.interp(times_s, self.times_s, np.arange(count, dtype=np.float64))
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, count - 1)
-        frac = (pos - lo)[:, None, None].astype(np.float32)
-        return (1 - frac) * self.logits[lo] + frac * self.logits[hi]
+        pos = np.interp(times_s, self.times_s, np.arange(self.times_s.shape[0], dtype=float))
+        return interpolate_frames(self.logits, pos)
 
 
 def track_logits(mono: np.ndarray, sample_rate: int, tracks: Sequence[SourceTrack],

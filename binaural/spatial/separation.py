@@ -138,6 +138,17 @@ def cell_shares(logits: np.ndarray, prior: np.ndarray, sharpness: float = 1.0) -
     return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
 
 
+def interpolate_frames(frames: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Rows of `frames` (T, ...) at fractional frame positions `pos` (P,), linear between
+    neighbours, held beyond the first and last: (P, ...) in frames' dtype."""
+    count = frames.shape[0]
+    pos = np.clip(pos, 0.0, count - 1.0)
+    lo = np.minimum(np.floor(pos).astype(int), count - 1)
+    hi = np.minimum(lo + 1, count - 1)
+    frac = (pos - lo).astype(frames.dtype).reshape(-1, *([1] * (frames.ndim - 1)))
+    return (1 - frac) * frames[lo] + frac * frames[hi]
+
+
 class SeparationTracker:
     """Streaming dominance logits: log-mel frames accumulate chunk by chunk (gate.LogmelStream,
     which keeps the features' context); `at(times)` answers for times up to the end of what
@@ -164,8 +175,4 @@ class SeparationTracker:
         if not count:
             return np.zeros((times_s.size, len(self.model.classes), N_MELS))
         pos = (times_s * self.sample_rate - self._win / 2) / self._hop - self._logits_first
-        pos = np.clip(pos, 0.0, count - 1.0)
-        lo = np.minimum(np.floor(pos).astype(int), count - 1)
-        hi = np.minimum(lo + 1, count - 1)
-        frac = (pos - lo)[:, None, None]
-        return (1.0 - frac) * self._logits[lo] + frac * self._logits[hi]
+        return interpolate_frames(self._logits, pos)
