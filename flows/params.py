@@ -143,7 +143,8 @@ def resolve_paths(params: Params, base: Path) -> Params:
         detector_data=replace(params.detector_data,
                               mine_weights=fix(params.detector_data.mine_weights)),
         train=replace(params.train, init=fix(params.train.init),
-                      share_folds=tuple(fix(p) for p in params.train.share_folds)),
+                      share_folds=tuple(fix(p) for p in params.train.share_folds),
+                      detected_tracks=fix(params.train.detected_tracks)),
     )
 
 

@@ -165,9 +165,10 @@ def retrain(
 
     scenes = load_scenes(train_records, hrtf, cfg, tc, params.render.block,
                          params.render.neighbours, tc.seed, progress, params.render,
-                         tc.share_folds)
+                         tc.share_folds, params.generator.min_sounding)
     val_scenes = load_scenes(val_records, hrtf, cfg, tc, params.render.block,
-                             params.render.neighbours, tc.seed + 1, render=params.render)
+                             params.render.neighbours, tc.seed + 1, render=params.render,
+                             min_sounding=params.generator.min_sounding)
     if tc.visual:
         cfg = with_visual(cfg, scenes)
     # One work folder (resumable state, MLflow run) per model config and starting point.

@@ -220,6 +220,11 @@ class TrainConfig:
     # empty: render.separation_model's (in-sample on the scenes it was trained on)
     share_prior: bool = False
     share_folds: tuple[str, ...] = ()
+    # A folder of the detector's tracks of the training and val scenes (<scene id>.json,
+    # scripts/localize_dataset.py): a scene with a file trains on the tracks inference
+    # would give it (misses, false boxes, the association's sounding probability), not on
+    # jittered truth; "": jittered truth for every scene
+    detected_tracks: str = ""
     data: str = "data/generator/train"
     train_split: str = "train"
     val_data: str = "data/generator/val"

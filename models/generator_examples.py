@@ -1,8 +1,9 @@
 """The generator's training examples: scenes held in memory and the batches cut from them.
 
     load_scenes: dataset records -> SceneExamples (mono, binaural target, the DSP
-        hypotheses along jittered truth tracks, those tracks), held in memory as float16;
-        the tracks perturbed as a detector's (jitter_tracks), with a noisy sounding
+        hypotheses along the tracks, those tracks), held in memory as float16; the tracks
+        are the detector's where train.detected_tracks has them (detected_tracks), else
+        truth perturbed as a detector's (jitter_tracks), with a noisy sounding
         probability (v3, noisy_sounding) or without some silent objects (v2, drop_silent)
     sample_batch: random crops with their slot conditions (and, with the share prior, the
         source slots' separation shares: models/share_prior.py)
@@ -13,9 +14,11 @@ Pure model code, used by models/generator_train.py and flows/retrain.py.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,7 +32,12 @@ from binaural.spatial.separation import SeparationModel
 from binaural.spatial.tracks import SourceTrack
 from models.config import TrainConfig
 from models.generator_config import ModelConfig
-from models.generator_features import SlotConditions, network_frame_times, slot_conditions
+from models.generator_features import (
+    SlotConditions,
+    network_frame_times,
+    slot_conditions,
+    sounding_present,
+)
 from models.hypotheses import render_hypotheses
 from models.share_prior import TrackLogits, share_fold, slot_shares, track_logits
 
@@ -49,6 +57,9 @@ class SceneExample:
     tracks: list[SourceTrack]
     frame_size: tuple[int, int]
     logits: TrackLogits | None = None  # the tracks' separation logits (share prior)
+    # v2 models: a slot is present where its track sounds with at least this probability,
+    # as at inference (generator.min_sounding; truth tracks carry none: always present)
+    min_sounding: float = 0.0
 
     @property
     def n_sources(self) -> int:
@@ -105,12 +116,36 @@ def drop_silent(truth: dict, tracks: Sequence[SourceTrack], rng: np.random.Gener
             if not src.get("silent") or rng.random() < keep]
 
 
+def detected_tracks(folder: str | Path, scene_id: str
+                    ) -> tuple[list[SourceTrack], tuple[int, int]] | None:
+    """The detector's tracks of a scene and the frame size they were found in, from
+    folder/<id>.json (scripts/localize_dataset.py); None where the folder has no file.
+
+    Raises:
+        ValueError: a file that is not such a document (named).
+    """
+    path = Path(folder) / f"{scene_id}.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        tracks = [SourceTrack.from_json(s) for s in data["sources"]]
+        width, height = (int(v) for v in data["frame_size"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a detected-tracks document ({exc})") from exc
+    return [tr for tr in tracks if len(tr.times_s)], (width, height)
+
+
 def load_scenes(records: Sequence[Record], hrtf: HRTFSet, cfg: ModelConfig, tc: TrainConfig,
                 block: int, neighbours: int, seed: int,
                 progress: Callable[[int, int, str], None] | None = None,
-                render: RenderConfig | None = None, separation_folds: Sequence[str] = ()
-                ) -> list[SceneExample]:
+                render: RenderConfig | None = None, separation_folds: Sequence[str] = (),
+                min_sounding: float = 0.0) -> list[SceneExample]:
     """Records with truth -> SceneExamples (records without truth tracks are skipped).
+    With tc.detected_tracks a scene that has the detector's tracks trains on them as they
+    are (the detector may miss a source or add one: the target stays the truth's); v2
+    models then keep a slot present where its track sounds with `min_sounding`, as
+    inference does (generator.min_sounding).
     Version 3 needs the renderer's settings (its hypotheses are the room-aware renderer's)
     and gives the tracks a noisy sounding probability (noisy_sounding). The share prior
     (cfg.share_prior) needs them too: its logits come from the renderer's separation model
@@ -124,28 +159,40 @@ def load_scenes(records: Sequence[Record], hrtf: HRTFSet, cfg: ModelConfig, tc: 
                   if cfg.share_prior and render.separation_model else None)
     rng = np.random.default_rng(seed)
     scenes = []
+    used_detected = 0
     for i, record in enumerate(records):
         clip = load_clip(record, cfg.sample_rate, chunk_s=10.0)
         if clip.truth is None or not clip.truth_tracks:
             log.warning("%s: no truth tracks; not used for training", record.id)
             continue
         mono = clip.reference.mean(axis=0) if tc.mono == "downmix" else clip.mono
+        size = (int(clip.truth.get("width", 640)), int(clip.truth.get("height", 360)))
+        # the truth's draws come first whatever the detector found: a scene's jitter does
+        # not depend on which other scenes have detected tracks
         tracks = jitter_tracks(clip.truth_tracks, rng, tc.jitter_azimuth_deg,
                                tc.jitter_elevation_deg, tc.jitter_distance)
         if cfg.version == 3:
             tracks = noisy_sounding(clip.truth, tracks, rng, tc)
         elif tc.p_keep_silent < 1:
             tracks = drop_silent(clip.truth, tracks, rng, tc.p_keep_silent)
+        detected = detected_tracks(tc.detected_tracks, record.id) if tc.detected_tracks else None
+        if detected is not None:
+            tracks, size = detected
+            used_detected += 1
+            if not tracks:  # nothing found: inference falls back to the renderer
+                continue
         hyps = render_hypotheses(mono, tracks, hrtf, cfg.max_sources, cfg.sample_rate,
                                  block, neighbours, render, cfg.version)
-        size = (int(clip.truth.get("width", 640)), int(clip.truth.get("height", 360)))
         model = folds[share_fold(record.id, len(folds))] if folds else separation
         logits = track_logits(mono, cfg.sample_rate, tracks, model)
         scenes.append(SceneExample(record.id, mono.astype(np.float16),
                                    clip.reference.astype(np.float16), hyps.astype(np.float16),
-                                   tracks, size, logits))
+                                   tracks, size, logits, min_sounding))
         if progress:
             progress(i + 1, len(records), record.id)
+    if tc.detected_tracks:
+        log.info("%d of %d scenes on the detector's tracks (%s)", used_detected,
+                 len(records), tc.detected_tracks)
     return scenes
 
 
@@ -186,7 +233,11 @@ def sample_batch(scenes: Sequence[SceneExample], batch: int, crop: int, cfg: Mod
         hyps.append(np.pad(scene.hyps[..., piece].astype(np.float32),
                            ((0, 0), (0, 0), (0, pad))))
         times = network_frame_times(crop, cfg, start / cfg.sample_rate)
-        conds.append(slot_conditions(scene.tracks, times, scene.frame_size, cfg))
+        cond = slot_conditions(scene.tracks, times, scene.frame_size, cfg)
+        if cfg.version < 3 and scene.min_sounding > 0:
+            cond.present = sounding_present(scene.tracks, times, cond.present,
+                                            scene.min_sounding)
+        conds.append(cond)
         if cfg.share_prior:
             shares.append(slot_shares(scene.tracks, times, cfg, render, scene.logits))
     return Batch(torch.from_numpy(np.stack(mono)), torch.from_numpy(np.stack(target)),
