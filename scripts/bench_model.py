@@ -1,7 +1,7 @@
 """Generation speed and memory of the shipped generator on this machine (a script, not a test).
 
     python scripts/bench_model.py [--model models/weights/generator-small-sp.pt]
-                                  [--steps 8 16 25] [--seconds 20] [--threads 2]
+                                  [--steps 1 8 16 25] [--seconds 20] [--threads 2]
                                   [--params params.yaml]
 
 The renderer's settings (room split, gates, separation) and head are params.yaml's
@@ -84,7 +84,7 @@ def measure(model: str, steps: int, sampler: str, seconds: float, threads: int, 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=str(ROOT / "models/weights/generator-small-sp.pt"))
-    p.add_argument("--steps", type=int, nargs="+", default=[8, 16, 25])
+    p.add_argument("--steps", type=int, nargs="+", default=[1, 8, 16, 25])
     p.add_argument("--sampler", default="euler", choices=("euler", "heun"))
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--threads", type=int, default=2)

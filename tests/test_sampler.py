@@ -83,3 +83,14 @@ def test_unknown_sampler_is_refused() -> None:
     assert get_sampler("heun") is sample_heun
     with pytest.raises(ValueError, match="known"):
         get_sampler("ddpm-1000")
+
+
+@pytest.mark.parametrize("sampler", [sample_euler, sample_heun])
+def test_one_step_returns_the_denoisers_estimate_at_sigma_max(sampler) -> None:
+    """The shipped default (generator.steps 1): the posterior mean E[x0 | x] at sigma_max,
+    here the Gaussian's shrinkage, not the ODE's end (a draw of the prior's spread)."""
+    x = torch.tensor([5.0, -10.0])
+    out = sampler(gaussian_denoiser, x, karras_sigmas(1, 0.02, 5.0), None)
+    assert out.tolist() == pytest.approx(gaussian_denoiser(x, torch.tensor(5.0), None).tolist(),
+                                         abs=1e-6)
+    assert float(out.abs().max()) < float(exact_end(x, 5.0).abs().max())
