@@ -4,7 +4,10 @@ scenes with a silent visible object, each system's mean cue errors (band ILD / I
 TF-ILD / IPD, LSD), median direction errors (against the dominant visible source, against
 the reference), the heard-source direction (against the source sounding then) and ITD-ILD
 mismatch, then the model's ratio to the renderer (`dsp`) and the
-share of the renderer-to-oracle (`dsp-separate`) distance it closes.
+share of the renderer-to-oracle (`dsp-separate`) distance it closes. A last row,
+`reference (recording)`, gives the direction figures of the binaural recording itself,
+read the same way: what the direction estimators make of the truth (in rooms its ITD- and
+ILD-based directions disagree too, so a system's mismatch is judged beside it).
 
     python scripts/generator_table.py EVAL_DIR/metrics.json --dataset data/generator-v2/test \
         [--model model] [--baseline dsp] [--oracle dsp-separate]
@@ -50,8 +53,14 @@ def groups(clips: dict, dataset: Path | None) -> dict[str, list[str]]:
     return out
 
 
+REFERENCE = "reference (recording)"
+
+
 def value(clips: dict, ids: list[str], system: str, key: str, median: bool) -> float | None:
-    rows = [clips[c]["systems"].get(system, {}).get(key) for c in ids]
+    """A system's mean (or median) of `key` over the clips `ids`; REFERENCE reads the
+    recording's own figures (direction only)."""
+    rows = [(clips[c].get("reference", {}) if system == REFERENCE
+             else clips[c]["systems"].get(system, {})).get(key) for c in ids]
     rows = [r for r in rows if r is not None and np.isfinite(r)]
     if not rows:
         return None
@@ -69,9 +78,13 @@ def table(document: dict, dataset: Path | None, model: str, baseline: str, oracl
                   "|---" * (len(HEADERS) + 1) + "|"]
         figures = {s: [value(clips, ids, s, k, k in MEDIANS) for k in MEANS + MEDIANS]
                    for s in systems}
-        for s in systems:
+        reference = [value(clips, ids, REFERENCE, k, k in MEDIANS) if k in MEDIANS else None
+                     for k in MEANS + MEDIANS]
+        for s, row in [(s, figures[s]) for s in systems] + [(REFERENCE, reference)]:
+            if s == REFERENCE and all(v is None for v in row):
+                continue
             lines.append(f"| {s} | " + " | ".join("-" if v is None else f"{v:.3g}"
-                                                  for v in figures[s]) + " |")
+                                                  for v in row) + " |")
         if model in figures and baseline in figures:
             ratio = [None if m is None or b in (None, 0) else m / b
                      for m, b in zip(figures[model], figures[baseline])]
@@ -101,6 +114,8 @@ def merged(specs: list[str]) -> dict:
         systems += named
         for cid, entry in document["clips"].items():
             into = clips.setdefault(cid, {"n_sources": entry["n_sources"], "systems": {}})
+            if "reference" in entry:  # the recording's own figures (the same in every run)
+                into.setdefault("reference", entry["reference"])
             into["systems"].update({rename.get(s, s): v for s, v in entry["systems"].items()})
     complete = {c: e for c, e in clips.items() if all(s in e["systems"] for s in systems)}
     return {"systems": systems, "clips": complete}
