@@ -87,7 +87,8 @@ MODEL_HELP = ("the generator: dsp (the HRTF renderer alone), a checkpoint path, 
 
 
 HRTF_HELP = ("the listener's head: a SOFA file (SimpleFreeFieldHRIR, any sample rate; "
-             "resampled and normalised as the shipped sets are) instead of params render.hrtf")
+             "resampled and normalised as the shipped sets are) or pkg:PACKAGE/FILE.sofa "
+             "(a head shipped in a Python package) instead of params render.hrtf")
 
 
 def add_remaster_parsers(sub) -> None:

@@ -259,7 +259,7 @@ def add_evaluate_parser(subparsers) -> None:
                         "models:/NAME@ALIAS (default: params generator.model)")
     p.add_argument("--hrtf", default=None,
                    help="the head to render with: a SOFA file (SimpleFreeFieldHRIR, any "
-                        "rate) instead of params render.hrtf")
+                        "rate) or pkg:PACKAGE/FILE.sofa instead of params render.hrtf")
     # SUPPRESS: absent here, the main parser's --params (if any) is kept.
     p.add_argument("--params", default=argparse.SUPPRESS, help="params.yaml to use")
     p.set_defaults(func=cmd_evaluate)

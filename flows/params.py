@@ -18,6 +18,7 @@ import yaml
 from binaural.delivery.config import DeliveryConfig
 from binaural.eval.config import EvaluateConfig
 from binaural.io.config import SceneConfig
+from binaural.io.resources import is_package_spec, resolve_resource
 from binaural.spatial.config import LocalizeConfig, RenderConfig
 from binaural.synth.config import (
     DetectorDataConfig,
@@ -125,6 +126,16 @@ def resolve_paths(params: Params, base: Path) -> Params:
         candidate = base / p
         return str(candidate) if not Path(p).is_absolute() and candidate.exists() else p
 
+    def head(p: str) -> str:
+        """A head spec: `pkg:<package>/<file>` (as the synthesizer's heads are named) to
+        its file; one that does not resolve stays as it is, for with_head's check to name."""
+        if not is_package_spec(p):
+            return fix(p)
+        try:
+            return str(resolve_resource(p, None, "HRTF file"))
+        except FileNotFoundError:
+            return p
+
     return replace(
         params,
         detector=replace(params.detector, models=tuple(
@@ -132,7 +143,7 @@ def resolve_paths(params: Params, base: Path) -> Params:
         localize=replace(params.localize, associate=replace(
             params.localize.associate, model=fix(params.localize.associate.model),
             activity_model=fix(params.localize.associate.activity_model))),
-        render=replace(params.render, hrtf=fix(params.render.hrtf),
+        render=replace(params.render, hrtf=head(params.render.hrtf),
                        activity_model=fix(params.render.activity_model),
                        reverb_model=fix(params.render.reverb_model),
                        separation_model=fix(params.render.separation_model)),
@@ -149,17 +160,21 @@ def resolve_paths(params: Params, base: Path) -> Params:
 
 
 def with_head(params: Params, hrtf: str | None) -> Params:
-    """params with render.hrtf set to `hrtf` (when given), checked by reading it here so
-    a bad file fails with one line before any worker starts (not resampled: that needs
+    """params with render.hrtf set to `hrtf` (when given: a SOFA file, or
+    `pkg:<package>/<file>`, a head shipped in a Python package), checked by reading it here
+    so a bad file fails with one line before any worker starts (not resampled: that needs
     scipy.signal, ~1 s of imports in the driver; the workers load it).
 
     Raises:
-        FileNotFoundError, ValueError: binaural.hrtf.check_sofa's, naming the file.
+        FileNotFoundError, ValueError: binaural.hrtf.check_sofa's (or the package
+            resolver's), naming the file.
     """
     from binaural.spatial.hrtf import check_sofa
 
     if hrtf:
-        params = replace(params, render=replace(params.render, hrtf=str(Path(hrtf).resolve())))
+        path = (resolve_resource(hrtf, None, "HRTF file") if is_package_spec(hrtf)
+                else Path(hrtf).resolve())
+        params = replace(params, render=replace(params.render, hrtf=str(path)))
     check_sofa(params.render.hrtf)
     return params
 

@@ -119,3 +119,45 @@ def test_the_driver_checks_a_head_as_loading_would_without_resampling_it(tmp_pat
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out[-1] == "False"
+
+
+SONICOM = "pkg:spatialaudiometrics/example_sofa_1.sofa"
+
+
+def _params_with_head(tmp_path: Path, head: str) -> Path:
+    """The project's params.yaml with render.hrtf set to `head`."""
+    import yaml
+
+    from flows.environment import PROJECT_ROOT
+
+    data = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    data["render"]["hrtf"] = head
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_a_packaged_head_names_the_renderers_head_as_the_synthesizers_do(tmp_path):
+    from flows.params import with_head
+
+    params = load_params(_params_with_head(tmp_path, SONICOM))
+    path = Path(params.render.hrtf)
+    assert path.is_file() and path.name == "example_sofa_1.sofa"
+    assert with_head(params, None).render.hrtf == str(path)  # read and accepted
+    assert load_sofa(path, 48000).name == "example_sofa_1"
+    # and on the command line's --hrtf
+    kemar = load_params(_params_with_head(tmp_path, KEMAR_SOFA))
+    assert with_head(kemar, SONICOM).render.hrtf == str(path)
+
+
+def test_a_packaged_head_that_is_not_there_fails_in_one_line_naming_it(tmp_path):
+    from flows.params import with_head
+
+    missing = "pkg:no_such_package_here/head.sofa"
+    with pytest.raises(FileNotFoundError, match="no_such_package_here") as info:
+        with_head(load_params(_params_with_head(tmp_path, KEMAR_SOFA)), missing)
+    assert "\n" not in str(info.value)
+    params = load_params(_params_with_head(tmp_path, missing))  # loading does not fail...
+    assert params.render.hrtf == missing
+    with pytest.raises(FileNotFoundError, match=missing):  # ...the check names it
+        with_head(params, None)
