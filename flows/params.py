@@ -18,7 +18,7 @@ import yaml
 from binaural.delivery.config import DeliveryConfig
 from binaural.eval.config import EvaluateConfig
 from binaural.io.config import SceneConfig
-from binaural.io.resources import is_package_spec, resolve_resource
+from binaural.io.resources import is_package_spec
 from binaural.spatial.config import LocalizeConfig, RenderConfig
 from binaural.synth.config import (
     DetectorDataConfig,
@@ -129,10 +129,12 @@ def resolve_paths(params: Params, base: Path) -> Params:
     def head(p: str) -> str:
         """A head spec: `pkg:<package>/<file>` (as the synthesizer's heads are named) to
         its file; one that does not resolve stays as it is, for with_head's check to name."""
+        from binaural.spatial.heads import resolve_hrtf
+
         if not is_package_spec(p):
             return fix(p)
         try:
-            return str(resolve_resource(p, None, "HRTF file"))
+            return str(resolve_hrtf(p))
         except FileNotFoundError:
             return p
 
@@ -169,11 +171,11 @@ def with_head(params: Params, hrtf: str | None) -> Params:
         FileNotFoundError, ValueError: binaural.hrtf.check_sofa's (or the package
             resolver's), naming the file.
     """
+    from binaural.spatial.heads import resolve_hrtf
     from binaural.spatial.hrtf import check_sofa
 
     if hrtf:
-        path = (resolve_resource(hrtf, None, "HRTF file") if is_package_spec(hrtf)
-                else Path(hrtf).resolve())
+        path = resolve_hrtf(hrtf) if is_package_spec(hrtf) else Path(hrtf).resolve()
         params = replace(params, render=replace(params.render, hrtf=str(path)))
     check_sofa(params.render.hrtf)
     return params

@@ -77,10 +77,8 @@ def table(document: dict, dataset: Path | None, model: str, baseline: str, oracl
                   "| system | " + " | ".join(HEADERS) + " |",
                   "|---" * (len(HEADERS) + 1) + "|"]
         figures = {s: [value(clips, ids, s, k, k in MEDIANS) for k in MEANS + MEDIANS]
-                   for s in systems}
-        reference = [value(clips, ids, REFERENCE, k, k in MEDIANS) if k in MEDIANS else None
-                     for k in MEANS + MEDIANS]
-        for s, row in [(s, figures[s]) for s in systems] + [(REFERENCE, reference)]:
+                   for s in [*systems, REFERENCE]}  # the recording has direction figures only
+        for s, row in figures.items():
             if s == REFERENCE and all(v is None for v in row):
                 continue
             lines.append(f"| {s} | " + " | ".join("-" if v is None else f"{v:.3g}"
